@@ -1,0 +1,6 @@
+"""In-memory adapters of the store port, for unit tests; held to the same contract."""
+
+from roost.store.memory.code import MemoryCodeStore
+from roost.store.memory.config import MemoryConfigStore
+
+__all__ = ["MemoryCodeStore", "MemoryConfigStore"]
