@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -24,21 +25,29 @@ class MemoryConfigStore:
 
     async def get(self, key: str) -> Item | None:
         self._check_open()
-        return self._items.get(key)
+        item = self._items.get(key)
+        return None if item is None else self._copy(item)
+
+    @staticmethod
+    def _copy(item: Item) -> Item:
+        # Hand out a fresh document each time, as a real store does: a caller
+        # mutating what it read must not change what is stored.
+        return Item(item.key, json.loads(json.dumps(item.value)), item.revision)
 
     async def list(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> list[Item]:
         self._check_open()
-        lower = prefix if start_after is None or start_after < prefix else start_after
-        index = bisect.bisect_right(self._keys, lower) if start_after else bisect.bisect_left(
-            self._keys, lower
-        )
+        index = bisect.bisect_left(self._keys, prefix)
+        if start_after is not None:
+            # Strictly after start_after, but never before the prefix: a
+            # start_after below the prefix must not skip a key equal to it.
+            index = max(index, bisect.bisect_right(self._keys, start_after))
         found: list[Item] = []
         for key in self._keys[index:]:
             if not key.startswith(prefix) or (limit is not None and len(found) >= limit):
                 break
-            found.append(self._items[key])
+            found.append(self._copy(self._items[key]))
         return found
 
     def _check_condition(self, write: Write) -> None:
@@ -63,15 +72,23 @@ class MemoryConfigStore:
 
     async def commit(self, writes: Sequence[Write]) -> CommitResult:
         self._check_open()
+        # Documents go through JSON like in the durable adapters: a value that
+        # they would reject fails here too, before anything is applied, and the
+        # store keeps no reference to the caller's (possibly nested) objects.
+        documents = {
+            index: json.loads(json.dumps(dict(write.value)))
+            for index, write in enumerate(writes)
+            if isinstance(write, Put)
+        }
         for write in writes:
             self._check_condition(write)
         revisions: dict[str, str] = {}
-        for write in writes:
+        for index, write in enumerate(writes):
             if isinstance(write, Put):
                 if write.key not in self._items:
                     bisect.insort(self._keys, write.key)
                 revision = uuid.uuid4().hex
-                self._items[write.key] = Item(write.key, dict(write.value), revision)
+                self._items[write.key] = Item(write.key, documents[index], revision)
                 revisions[write.key] = revision
             elif isinstance(write, Delete):
                 self._remove(write.key)

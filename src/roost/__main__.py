@@ -1,0 +1,7 @@
+"""``python -m roost``."""
+
+import sys
+
+from roost.cli.main import main
+
+sys.exit(main())

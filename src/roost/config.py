@@ -1,0 +1,66 @@
+"""Roost's settings for one node, from flags and ``ROOST_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9009
+DEFAULT_DATA_DIR = "./.roost"
+DEFAULT_REGION = "us-east-1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address) only listens on the loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(a[4][0]).is_loopback for a in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class RoostConfig:
+    """Everything a node needs to start."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    region: str = DEFAULT_REGION
+    account_concurrency: int = 1000
+    control_max_in_flight: int = 256
+    invoke_max_in_flight: int = 4096
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> RoostConfig:
+        """Defaults, then ``ROOST_*`` variables, then explicit (non-None) overrides."""
+        values: dict[str, object] = {
+            "host": os.environ.get("ROOST_HOST", DEFAULT_HOST),
+            "port": int(os.environ.get("ROOST_PORT", DEFAULT_PORT)),
+            "data_dir": Path(os.environ.get("ROOST_DATA_DIR", DEFAULT_DATA_DIR)),
+            "region": os.environ.get("ROOST_REGION", DEFAULT_REGION),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["data_dir"] = Path(str(values["data_dir"]))
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def allow_builtin_credentials(self) -> bool:
+        """The ``test``/``test`` account exists only while nobody else can reach us."""
+        return is_loopback(self.host)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL clients use."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

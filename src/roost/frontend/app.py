@@ -1,0 +1,133 @@
+"""The HTTP front door: health, then authentication, routing and the planes.
+
+Every AWS request is matched to an operation of the model by method and path,
+authenticated with SigV4, parsed and validated against the model, and handed to
+the router of its plane (control or invoke). Errors leave in AWS's shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from roost.api.errors import AwsError, RequestTooLargeException, ServiceException
+from roost.api.model import Plane, operation_table
+from roost.api.request import parse_input
+from roost.api.response import WireResponse, render_error, render_output
+from roost.api.validation import validate_input
+from roost.auth.sigv4 import SignedRequest
+from roost.frontend.context import RequestContext
+from roost.frontend.router import PlaneRouter
+
+log = logging.getLogger(__name__)
+
+# A 50 MB zip travels base64-encoded inside JSON: about 70 MB of body.
+CONTROL_MAX_BODY_BYTES = 75 * 1024 * 1024
+# AWS's sync invoke request limit; the async plane applies its own below it.
+INVOKE_MAX_BODY_BYTES = 6 * 1024 * 1024
+
+_ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+
+
+class Authenticator(Protocol):
+    """Turns a signed request into the caller's account (or raises an AwsError)."""
+
+    async def authenticate(self, request: SignedRequest) -> tuple[str, str]:
+        """Return ``(account_id, access_key_id)`` of a correctly signed request."""
+
+
+class FrontDoor:
+    """The ASGI application Roost serves."""
+
+    def __init__(
+        self,
+        routers: Mapping[Plane, PlaneRouter],
+        authenticator: Authenticator,
+        region: str,
+        health: Callable[[], Awaitable[dict[str, object]]],
+    ) -> None:
+        self._routers = dict(routers)
+        self._authenticator = authenticator
+        self._region = region
+        self._health = health
+        self._table = operation_table()
+        self.app = Starlette(
+            routes=[
+                Route("/_roost/health", self._health_endpoint, methods=["GET"]),
+                Route("/{path:path}", self._aws_endpoint, methods=_ALL_METHODS),
+            ]
+        )
+
+    async def _health_endpoint(self, request: Request) -> Response:
+        return JSONResponse(await self._health())
+
+    async def _aws_endpoint(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            wire = await self._serve(request, request_id)
+        except AwsError as error:
+            wire = render_error(error, request_id)
+        except Exception:
+            log.exception("unhandled error serving request %s", request_id)
+            wire = render_error(ServiceException("Internal failure."), request_id)
+        headers = {"x-amzn-RequestId": request_id, **wire.headers}
+        return Response(wire.body, status_code=wire.status, headers=headers)
+
+    async def _serve(self, request: Request, request_id: str) -> WireResponse:
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_path = raw_path.partition("?")[0]
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        query = parse_qs(raw_query, keep_blank_values=True)
+        match = self._table.match(request.method, raw_path, query)
+        if match is None:
+            raise AwsError(
+                f"No Lambda operation matches {request.method} {raw_path}.",
+                code="UnknownOperationException",
+            )
+        operation = match.operation
+        limit = INVOKE_MAX_BODY_BYTES if operation.plane is Plane.INVOKE else CONTROL_MAX_BODY_BYTES
+        body = await _read_body(request, limit, operation.name)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        account_id, access_key_id = await self._authenticator.authenticate(
+            SignedRequest(request.method, raw_path, raw_query, headers, body)
+        )
+        params = parse_input(match, query, headers, body)
+        if operation.model.input_shape is not None:
+            validate_input(operation.model.input_shape, params)
+        ctx = RequestContext(account_id, access_key_id, request_id, self._region, operation.name)
+        output = await self._routers[operation.plane].dispatch(ctx, params)
+        return render_output(operation, output)
+
+
+async def _read_body(request: Request, limit: int, operation: str) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, operation)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, operation)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int, operation: str) -> AwsError:
+    if operation.startswith("Invoke"):
+        return RequestTooLargeException(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        )
+    return AwsError(
+        f"Request must be smaller than {limit} bytes for the {operation} operation",
+        code="RequestEntityTooLargeException",
+        status=413,
+    )

@@ -1,0 +1,1 @@
+"""Control-plane handlers, one module per resource of the Lambda API."""

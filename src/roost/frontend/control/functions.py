@@ -1,0 +1,296 @@
+"""CreateFunction, GetFunction(Configuration), ListFunctions, Update*, DeleteFunction."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from roost.api.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+)
+from roost.frontend.context import RequestContext
+from roost.frontend.control.deps import ControlPlane
+from roost.frontend.control.resolve import function_ref, load_function, not_found, resolve
+from roost.frontend.control.settings import (
+    check_runtime_and_handler,
+    config_changes,
+    passthrough_changes,
+)
+from roost.frontend.router import Handler, Output, Params
+from roost.functions.model import CodeLocation, FunctionConfig, State, UpdateStatus
+from roost.functions.naming import LATEST, function_arn, is_version
+from roost.functions.package import inspect_zip
+from roost.functions.repository import FunctionRecord
+from roost.functions.wire import configuration_to_wire
+from roost.store.errors import ConditionFailed
+
+DEFAULT_LIST_MAX_ITEMS = 50
+_PAGE = 100
+
+
+def check_revision(expected: str | None, actual: str) -> None:
+    """Optimistic concurrency: a given ``RevisionId`` must be the current one."""
+    if expected is not None and expected != actual:
+        raise PreconditionFailedException(
+            "The Revision Id provided does not match the latest Revision Id. Call the "
+            "GetFunction/GetAlias API to retrieve the latest Revision Id"
+        )
+
+
+def check_not_updating(ctx: RequestContext, config: FunctionConfig) -> None:
+    """AWS refuses a change while the previous one is still being applied."""
+    if config.last_update_status is UpdateStatus.IN_PROGRESS or config.state is State.PENDING:
+        raise ResourceConflictException(
+            "The operation cannot be performed at this time. An update is in progress for "
+            f"resource: {function_arn(ctx.region, ctx.account_id, config.name)}"
+        )
+
+
+class FunctionHandlers:
+    """Handlers of the function resource."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self._cp = cp
+
+    def routes(self) -> dict[str, Handler]:
+        """Operation name -> handler."""
+        return {
+            "CreateFunction": self.create_function,
+            "GetFunction": self.get_function,
+            "GetFunctionConfiguration": self.get_function_configuration,
+            "ListFunctions": self.list_functions,
+            "UpdateFunctionCode": self.update_function_code,
+            "UpdateFunctionConfiguration": self.update_function_configuration,
+            "DeleteFunction": self.delete_function,
+        }
+
+    def _wire(self, ctx: RequestContext, config: FunctionConfig) -> dict[str, Any]:
+        return configuration_to_wire(config, ctx.region, ctx.account_id)
+
+    async def _store_code(self, code: Params) -> CodeLocation:
+        if "ZipFile" not in code:
+            unsupported = ", ".join(sorted(code)) or "no code"
+            raise InvalidParameterValueException(
+                f"Roost accepts function code as ZipFile only (got {unsupported})."
+            )
+        info = inspect_zip(bytes(code["ZipFile"]))
+        blob = await self._cp.code.put(bytes(code["ZipFile"]))
+        return CodeLocation(blob.sha256_hex, info.code_sha256, info.code_size_bytes)
+
+    async def create_function(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        if ref.qualifier:
+            raise InvalidParameterValueException("Function name cannot be qualified on create.")
+        if params.get("PackageType", "Zip") != "Zip":
+            raise InvalidParameterValueException("Roost supports PackageType Zip only.")
+        check_runtime_and_handler(params.get("Runtime"), params.get("Handler"))
+        changes = config_changes(params)
+        if await self._cp.functions.get(ctx.account_id, ref.name) is not None:
+            raise self._exists(ref.name)
+        code = await self._store_code(params["Code"])
+        latest = FunctionConfig(
+            name=ref.name,
+            code=code,
+            passthrough=passthrough_changes(params, {}),
+            state_reason="The function is being created.",
+            state_reason_code="Creating",
+            **changes,
+        )
+        record = FunctionRecord(ctx.account_id, latest, tags=dict(params.get("Tags") or {}))
+        versions: list[FunctionConfig] = []
+        if params.get("Publish"):
+            versions.append(replace(latest, version="1"))
+            record = replace(record, last_version=1)
+        try:
+            await self._cp.functions.create(record, versions)
+        except ConditionFailed:
+            raise self._exists(ref.name) from None
+        self._cp.activator.schedule(ctx.account_id, ref.name)
+        return self._wire(ctx, versions[0] if versions else latest)
+
+    @staticmethod
+    def _exists(name: str) -> ResourceConflictException:
+        return ResourceConflictException(f"Function already exist: {name}")
+
+    async def get_function(self, ctx: RequestContext, params: Params) -> Output:
+        found = await resolve(self._cp, ctx, params["FunctionName"], params.get("Qualifier"))
+        output: Output = {
+            "Configuration": self._wire(ctx, found.config),
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": f"roost://code/{found.config.code.sha256_hex}",
+            },
+        }
+        if found.record.tags:
+            output["Tags"] = dict(found.record.tags)
+        if found.record.reserved_concurrency is not None:
+            output["Concurrency"] = {
+                "ReservedConcurrentExecutions": found.record.reserved_concurrency
+            }
+        return output
+
+    async def get_function_configuration(self, ctx: RequestContext, params: Params) -> Output:
+        found = await resolve(self._cp, ctx, params["FunctionName"], params.get("Qualifier"))
+        return self._wire(ctx, found.config)
+
+    async def list_functions(self, ctx: RequestContext, params: Params) -> Output:
+        limit = params.get("MaxItems") or DEFAULT_LIST_MAX_ITEMS
+        all_versions = params.get("FunctionVersion") == "ALL"
+        entries: list[FunctionConfig] = []
+        more = False
+        marker = _decode_marker(params.get("Marker"))
+        async for config in self._entries_after(ctx.account_id, marker, all_versions):
+            if len(entries) == limit:
+                more = True
+                break
+            entries.append(config)
+        output: Output = {"Functions": [self._wire(ctx, c) for c in entries]}
+        if more:
+            last = entries[-1]
+            position = 0 if last.version == LATEST else int(last.version)
+            output["NextMarker"] = _encode_marker(last.name, position if all_versions else None)
+        return output
+
+    async def _entries_after(
+        self, account_id: str, marker: tuple[str, int | None] | None, all_versions: bool
+    ) -> AsyncIterator[FunctionConfig]:
+        """$LATEST of each function (and its versions with ALL) after a marker position."""
+        start = marker[0] if marker else None
+        if marker is not None and marker[1] is not None:
+            name, after_version = marker
+            if await self._cp.functions.get(account_id, name) is not None:
+                for config in await self._cp.functions.list_versions(
+                    account_id, name, after=after_version
+                ):
+                    yield config
+        while True:
+            page = await self._cp.functions.list(account_id, start_after=start, limit=_PAGE)
+            for record in page:
+                yield record.latest
+                if all_versions:
+                    for config in await self._cp.functions.list_versions(account_id, record.name):
+                        yield config
+            if len(page) < _PAGE:
+                return
+            start = page[-1].name
+
+    async def update_function_code(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        code_params: Params = {
+            k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "ImageUri") if k in params
+        }
+        code = await self._store_code(code_params)
+        if params.get("DryRun"):
+            record = await load_function(self._cp, ctx, ref.name)
+            return self._wire(ctx, replace(record.latest, code=code))
+        for _ in range(5):
+            record = await load_function(self._cp, ctx, ref.name)
+            check_revision(params.get("RevisionId"), record.latest.revision_id)
+            check_not_updating(ctx, record.latest)
+            changes: dict[str, Any] = {"code": code}
+            if "Architectures" in params:
+                changes["architectures"] = tuple(params["Architectures"])
+            latest = record.latest.revised(
+                **changes,
+                last_update_status=UpdateStatus.IN_PROGRESS,
+                last_update_status_reason="The function is being created.",
+                last_update_status_reason_code="Creating",
+            )
+            saved = await self._save_latest(ctx, record, latest, bool(params.get("Publish")))
+            if saved is not None:
+                return self._wire(ctx, saved)
+        raise ResourceConflictException("The function changed concurrently; retry the call.")
+
+    async def _save_latest(
+        self, ctx: RequestContext, record: FunctionRecord, latest: FunctionConfig, publish: bool
+    ) -> FunctionConfig | None:
+        versions: list[FunctionConfig] = []
+        record = replace(record, latest=latest)
+        if publish:
+            version = replace(latest, version=str(record.last_version + 1))
+            versions.append(version)
+            record = replace(record, last_version=record.last_version + 1)
+        try:
+            await self._cp.functions.save(record, versions)
+        except ConditionFailed:
+            return None
+        self._cp.activator.schedule(ctx.account_id, record.name)
+        return versions[0] if versions else latest
+
+    async def update_function_configuration(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        changes = config_changes(params)
+        for _ in range(5):
+            record = await load_function(self._cp, ctx, ref.name)
+            current = record.latest
+            check_revision(params.get("RevisionId"), current.revision_id)
+            check_not_updating(ctx, current)
+            check_runtime_and_handler(
+                changes.get("runtime", current.runtime), changes.get("handler", current.handler)
+            )
+            latest = current.revised(
+                **changes,
+                passthrough=passthrough_changes(params, current.passthrough),
+                last_update_status=UpdateStatus.IN_PROGRESS,
+                last_update_status_reason="The function is being created.",
+                last_update_status_reason_code="Creating",
+            )
+            saved = await self._save_latest(ctx, record, latest, publish=False)
+            if saved is not None:
+                return self._wire(ctx, saved)
+        raise ResourceConflictException("The function changed concurrently; retry the call.")
+
+    async def delete_function(self, ctx: RequestContext, params: Params) -> Output:
+        found = await resolve(self._cp, ctx, params["FunctionName"])
+        ref = function_ref(ctx, params["FunctionName"])
+        qualifier = params.get("Qualifier") or ref.qualifier
+        record = found.record
+        if qualifier is None:
+            await self._cp.functions.delete(record)
+            return {"StatusCode": 204}
+        if qualifier == LATEST:
+            raise InvalidParameterValueException(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if not is_version(qualifier):
+            raise InvalidParameterValueException(
+                "Deletion of aliases is not supported through DeleteFunction; use DeleteAlias."
+            )
+        version = int(qualifier)
+        if await self._cp.functions.get_version(ctx.account_id, record.name, version) is None:
+            raise not_found(ctx, record.name, qualifier)
+        users = [
+            a.name
+            for a in await self._cp.aliases.list(ctx.account_id, record.name)
+            if qualifier in a.versions()
+        ]
+        if users:
+            raise ResourceConflictException(
+                "Unable to delete version because the following aliases reference it: "
+                f"[{', '.join(users)}]"
+            )
+        await self._cp.functions.delete_version(record, version)
+        return {"StatusCode": 204}
+
+
+def _encode_marker(name: str, version: int | None) -> str:
+    raw = json.dumps([name, version]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_marker(marker: str | None) -> tuple[str, int | None] | None:
+    if not marker:
+        return None
+    try:
+        name, version = json.loads(base64.urlsafe_b64decode(marker.encode()))
+        if not isinstance(name, str) or not (version is None or isinstance(version, int)):
+            raise ValueError
+        return name, version
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidParameterValueException("Invalid Marker value.") from None

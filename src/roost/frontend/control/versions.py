@@ -1,0 +1,93 @@
+"""PublishVersion and ListVersionsByFunction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from roost.api.errors import InvalidParameterValueException, ResourceConflictException
+from roost.frontend.context import RequestContext
+from roost.frontend.control.deps import ControlPlane
+from roost.frontend.control.functions import check_not_updating, check_revision
+from roost.frontend.control.resolve import function_ref, load_function
+from roost.frontend.router import Handler, Output, Params
+from roost.functions.model import FunctionConfig, new_revision_id
+from roost.functions.naming import LATEST
+from roost.functions.wire import configuration_to_wire
+from roost.store.errors import ConditionFailed
+
+DEFAULT_MAX_ITEMS = 50
+
+
+class VersionHandlers:
+    """Handlers of published versions."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self._cp = cp
+
+    def routes(self) -> dict[str, Handler]:
+        """Operation name -> handler."""
+        return {
+            "PublishVersion": self.publish_version,
+            "ListVersionsByFunction": self.list_versions_by_function,
+        }
+
+    async def publish_version(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        for _ in range(5):
+            record = await load_function(self._cp, ctx, ref.name)
+            latest = record.latest
+            check_revision(params.get("RevisionId"), latest.revision_id)
+            check_not_updating(ctx, latest)
+            expected_sha = params.get("CodeSha256")
+            if expected_sha and expected_sha != latest.code.code_sha256:
+                raise InvalidParameterValueException(
+                    f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in "
+                    f"$LATEST ({latest.code.code_sha256}). Please try again with the current "
+                    "CodeSHA256."
+                )
+            description = params.get("Description", latest.description)
+            candidate = replace(latest, description=description)
+            previous = await self._previous(ctx, record.name, record.last_version)
+            if previous is not None and previous.fingerprint() == candidate.fingerprint():
+                # Lambda does not publish a version when nothing changed since the last.
+                return configuration_to_wire(previous, ctx.region, ctx.account_id)
+            number = record.last_version + 1
+            version = replace(candidate, version=str(number), revision_id=new_revision_id())
+            try:
+                await self._cp.functions.save(replace(record, last_version=number), [version])
+            except ConditionFailed:
+                continue
+            return configuration_to_wire(version, ctx.region, ctx.account_id)
+        raise ResourceConflictException("The function changed concurrently; retry the call.")
+
+    async def _previous(self, ctx: RequestContext, name: str, number: int) -> FunctionConfig | None:
+        if number == 0:
+            return None
+        return await self._cp.functions.get_version(ctx.account_id, name, number)
+
+    async def list_versions_by_function(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        record = await load_function(self._cp, ctx, ref.name)
+        limit = params.get("MaxItems") or DEFAULT_MAX_ITEMS
+        marker = params.get("Marker")
+        entries: list[FunctionConfig] = []
+        after: int | None = None
+        if marker == LATEST:
+            after = 0
+        elif marker:
+            if not marker.isdigit():
+                raise InvalidParameterValueException("Invalid Marker value.")
+            after = int(marker)
+        else:
+            entries.append(record.latest)
+        entries += await self._cp.functions.list_versions(
+            ctx.account_id, record.name, after=after, limit=limit + 1
+        )
+        output: Output = {
+            "Versions": [
+                configuration_to_wire(c, ctx.region, ctx.account_id) for c in entries[:limit]
+            ]
+        }
+        if len(entries) > limit:
+            output["NextMarker"] = entries[limit - 1].version
+        return output

@@ -1,0 +1,1 @@
+"""The invoke data plane (sync and async invokes); its handlers plug into its router."""

@@ -1,0 +1,1 @@
+"""Functions: configuration, versions, aliases and their deployment packages."""

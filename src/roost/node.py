@@ -1,0 +1,157 @@
+"""A Roost node: the stores, the roles and the HTTP server, started and stopped as one.
+
+``roost up`` builds a ``Node`` from a ``RoostConfig`` and runs it in the
+foreground; tests build one the same way on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from roost import __version__
+from roost.api.model import Plane, operation_table
+from roost.auth.accounts import AccountRepository, CredentialResolver
+from roost.auth.secrets import SecretBox
+from roost.auth.sigv4 import SigV4Verifier
+from roost.config import RoostConfig
+from roost.frontend.app import FrontDoor
+from roost.frontend.authentication import SigV4Authenticator
+from roost.frontend.control.account import AccountHandlers
+from roost.frontend.control.aliases import AliasHandlers
+from roost.frontend.control.concurrency import ConcurrencyHandlers
+from roost.frontend.control.deps import AccountLimits, ControlPlane
+from roost.frontend.control.event_invoke_config import EventInvokeConfigHandlers
+from roost.frontend.control.functions import FunctionHandlers
+from roost.frontend.control.permissions import PermissionHandlers
+from roost.frontend.control.tags import TagHandlers
+from roost.frontend.control.versions import VersionHandlers
+from roost.frontend.router import Handler, PlaneRouter
+from roost.store.filesystem import FileCodeStore
+from roost.store.sqlite import SqliteConfigStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The embedded store of one data directory."""
+
+    config: SqliteConfigStore
+    code: FileCodeStore
+    secrets: SecretBox
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> Stores:
+        """Open (creating if needed) the stores under ``data_dir``."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        config = await SqliteConfigStore.open(data_dir / "roost.db")
+        return cls(config, FileCodeStore(data_dir / "code"), SecretBox.in_data_dir(data_dir))
+
+    async def close(self) -> None:
+        """Close the database."""
+        await self.config.close()
+
+
+def control_plane_routes(cp: ControlPlane) -> dict[str, Handler]:
+    """Every control-plane operation Roost implements, by name."""
+    routes: dict[str, Handler] = {}
+    for handlers in (
+        FunctionHandlers(cp),
+        VersionHandlers(cp),
+        AliasHandlers(cp),
+        ConcurrencyHandlers(cp),
+        TagHandlers(cp),
+        PermissionHandlers(cp),
+        EventInvokeConfigHandlers(cp),
+        AccountHandlers(cp),
+    ):
+        routes.update(handlers.routes())
+    return routes
+
+
+class Node:
+    """One Roost process with all roles, serving HTTP until stopped."""
+
+    def __init__(self, config: RoostConfig) -> None:
+        self.config = config
+        self._stores: Stores | None = None
+        self._control: ControlPlane | None = None
+        self._server: uvicorn.Server | None = None
+        self._started_at = time.time()
+        self.ready = asyncio.Event()
+
+    async def _build_app(self) -> FrontDoor:
+        stores = await Stores.open(self.config.data_dir)
+        self._stores = stores
+        limits = AccountLimits(concurrent_executions=self.config.account_concurrency)
+        control = ControlPlane.build(stores.config, stores.code, limits)
+        self._control = control
+        recovered = await control.activator.recover()
+        if recovered:
+            log.info("completed %d pending function transitions", recovered)
+        resolver = CredentialResolver(
+            AccountRepository(stores.config, stores.secrets),
+            allow_builtin=self.config.allow_builtin_credentials,
+        )
+        operation_table()  # Build the routing table before the first request.
+        routers = {
+            Plane.CONTROL: PlaneRouter(
+                Plane.CONTROL, control_plane_routes(control), self.config.control_max_in_flight
+            ),
+            Plane.INVOKE: PlaneRouter(Plane.INVOKE, {}, self.config.invoke_max_in_flight),
+        }
+        authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
+        return FrontDoor(routers, authenticator, self.config.region, self._health)
+
+    async def _health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self._started_at, 3),
+        }
+
+    async def serve(self) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop``), then close everything cleanly."""
+        front_door = await self._build_app()
+        server_config = uvicorn.Config(
+            front_door.app,
+            host=self.config.host,
+            port=self.config.port,
+            loop="none",
+            http="httptools",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+        self._server = uvicorn.Server(server_config)
+        watcher = asyncio.create_task(self._signal_ready())
+        try:
+            await self._server.serve()
+        finally:
+            watcher.cancel()
+            await self._close()
+
+    async def _signal_ready(self) -> None:
+        assert self._server is not None
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        self.ready.set()
+
+    def stop(self) -> None:
+        """Ask the server to finish in-flight requests and exit."""
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def _close(self) -> None:
+        if self._control is not None:
+            await self._control.activator.stop()
+        if self._stores is not None:
+            await self._stores.close()
