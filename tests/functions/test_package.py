@@ -156,7 +156,9 @@ def test_exec_bits(mode: int, executable: bool) -> None:
 
 
 def test_directories_and_symlinks_are_not_executables() -> None:
-    data = make_zip([directory("bin", 0o755), file("bin/real", mode=0o755), symlink("run", "bin/real")])
+    data = make_zip(
+        [directory("bin", 0o755), file("bin/real", mode=0o755), symlink("run", "bin/real")]
+    )
     info = inspect_zip(data)
     assert info.executables == {"bin/real"}
     assert info.names == {"bin/real", "run"}

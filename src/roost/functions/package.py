@@ -6,13 +6,13 @@ API needs (``CodeSize``, ``CodeSha256``) plus the entry names and executables.
 Zip bombs: nothing is decompressed to measure the package. The unzipped size is the
 sum of the sizes declared in the central directory, the number AWS's limit is about.
 Declared sizes can lie, so the structural check is CRC-free and reads no compressed
-data: every entry must have a local file header at its offset and its compressed data
-must lie inside the archive without overlapping another entry's. ``ZipFile.testzip()``
-is not used: it inflates every entry, so its cost grows with the (attacker-chosen)
-unzipped size and a lying archive would still have to be cut off by hand. The only
-data ever inflated is a symbolic link's target, read at most ``PATH_MAX`` bytes at a
-time. Whatever extracts the package later must still stop at the declared size of
-each entry (and at the unzipped limit) rather than trust them.
+data: every entry must have a local file header at its offset, and its compressed data
+must lie inside the archive without overlapping another entry's (the overlapping-entry
+bomb). ``ZipFile.testzip()`` is not used: it inflates every entry, so its cost grows
+with the unzipped size the uploader chose, declared or not. The only data ever inflated
+is a symbolic link's target, of which at most ``PATH_MAX`` bytes are read. Whatever
+extracts the package later must still stop at each entry's declared size (and at the
+unzipped limit) instead of trusting it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from roost.functions.errors import InvalidParameterValueException, RequestEntity
 __all__ = [
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIPPED_BYTES",
+    "UNZIP_FAILED",
     "PackageInfo",
     "code_sha256",
     "inspect_zip",
@@ -44,6 +45,7 @@ MAX_UNZIPPED_BYTES = 262_144_000
 """Largest unzipped size of a function's package and layers together (250 MB)."""
 
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+"""AWS's message for an upload that is not a readable zip."""
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -74,7 +76,11 @@ class PackageInfo:
 
 def code_sha256(data: bytes) -> str:
     """``CodeSha256`` as AWS reports it: base64 of the raw SHA-256 digest."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return _b64(hashlib.sha256(data).digest())
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
 
 
 def inspect_zip(
@@ -86,9 +92,12 @@ def inspect_zip(
     """Check a .zip deployment package and describe it.
 
     Raises ``RequestEntityTooLargeException`` (413) when the archive is above
-    ``max_zipped_bytes``, and ``InvalidParameterValueException`` (400) when it is
-    not a readable zip, when its declared unzipped size is above
-    ``max_unzipped_bytes``, or when an entry's path or symbolic link target leaves
+    ``max_zipped_bytes`` (AWS's check on ``ZipFile`` since late 2023; the older
+    "Request must be smaller than ... bytes for the CreateFunction operation" is about
+    the whole HTTP body and belongs to the HTTP layer). Raises
+    ``InvalidParameterValueException`` (400) when it is not a readable zip, when its
+    declared unzipped size is above ``max_unzipped_bytes``, or when an entry's path or
+    symbolic link target leaves
     the package root. Whether the handler's file exists is not checked: AWS does
     not check it either when the function is created.
     """
@@ -125,11 +134,12 @@ def inspect_zip(
             executables.add(name)
     for link, target in links.items():
         _check_link(link, target, links)
+    digest = hashlib.sha256(data).digest()
     return PackageInfo(
         code_size_bytes=len(data),
         unzipped_size_bytes=unzipped,
-        sha256_hex=hashlib.sha256(data).hexdigest(),
-        code_sha256=code_sha256(data),
+        sha256_hex=digest.hex(),
+        code_sha256=_b64(digest),
         names=frozenset(names),
         executables=frozenset(executables),
     )
