@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -21,3 +22,19 @@ def test_create_then_get(lambda_client: Any, function_name: str) -> None:
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=function_name)
     got = lambda_client.get_function(FunctionName=function_name)
     assert got["Configuration"]["State"] == "Active"
+
+
+def test_code_location_downloads_the_package(
+    lambda_client: Any, function_name: str, zip_bytes: bytes
+) -> None:
+    lambda_client.create_function(**create_args(function_name, zip_bytes))
+    location = lambda_client.get_function(FunctionName=function_name)["Code"]["Location"]
+    with urllib.request.urlopen(location) as reply:
+        assert reply.read() == zip_bytes
+    tampered = location.replace("signature=", "signature=0")
+    try:
+        urllib.request.urlopen(tampered)
+    except urllib.error.HTTPError as error:
+        assert error.code == 403
+    else:
+        raise AssertionError("a tampered link must be refused")

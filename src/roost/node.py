@@ -108,7 +108,14 @@ class Node:
             Plane.INVOKE: PlaneRouter(Plane.INVOKE, {}, self.config.invoke_max_in_flight),
         }
         authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
-        return FrontDoor(routers, authenticator, self.config.region, self._health)
+        return FrontDoor(
+            routers,
+            authenticator,
+            self.config.region,
+            self._health,
+            stores.code,
+            control.code_links,
+        )
 
     async def _health(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,4 @@
-"""Tests for the .zip deployment package checks and the Lambda error types."""
+"""Tests for the .zip deployment package checks."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from roost.api import errors as api_errors
-from roost.api.model import service_model
-from roost.functions import errors
-from roost.functions.errors import (
+from roost.api.errors import (
+    AwsError,
     InvalidParameterValueException,
-    LambdaError,
     RequestEntityTooLargeException,
 )
 from roost.functions.package import (
@@ -82,7 +79,7 @@ def set_header_offset(data: bytes, offset: int) -> bytes:
     return bytes(patched)
 
 
-def assert_invalid(excinfo: pytest.ExceptionInfo[LambdaError], message: str) -> None:
+def assert_invalid(excinfo: pytest.ExceptionInfo[AwsError], message: str) -> None:
     error = excinfo.value
     assert isinstance(error, InvalidParameterValueException)
     assert error.code == "InvalidParameterValueException"
@@ -432,59 +429,3 @@ def test_symlink_target_too_long() -> None:
 
 
 # --- error types ----------------------------------------------------------------------
-
-
-def test_errors_are_api_errors() -> None:
-    error = InvalidParameterValueException("bad")
-    assert isinstance(error, api_errors.InvalidParameterValueException)
-    assert isinstance(error, api_errors.AwsError)
-    assert (error.code, error.status, error.message, str(error)) == (
-        "InvalidParameterValueException",
-        400,
-        "bad",
-        "bad",
-    )
-    assert error.sender_fault is True and error.type == "User"
-    assert errors.ServiceException("boom").type == "Server"
-
-
-def test_explicit_errors_match_the_model() -> None:
-    model = {shape.name: shape for shape in service_model().error_shapes}
-    explicit = [
-        value
-        for value in vars(errors).values()
-        if isinstance(value, type) and issubclass(value, LambdaError) and value is not LambdaError
-    ]
-    not_in_model = {"RequestEntityTooLargeException", "ValidationException"}
-    assert {cls.code for cls in explicit} >= not_in_model | {"ResourceNotFoundException"}
-    for cls in explicit:
-        if cls.code in not_in_model:
-            assert cls.code not in model
-            continue
-        meta = model[cls.code].metadata["error"]
-        assert cls.http_status == meta["httpStatusCode"], cls.code
-        assert cls.sender_fault == meta.get("senderFault", False), cls.code
-        assert errors.error_class(cls.code) is cls
-
-
-def test_error_class_derives_other_codes_from_the_model() -> None:
-    throttled = errors.error_class("EC2ThrottledException")
-    assert errors.error_class("EC2ThrottledException") is throttled
-    error = throttled("slow down")
-    assert isinstance(error, LambdaError)
-    assert (error.code, error.error_code, error.status, error.type) == (
-        "EC2ThrottledException",
-        "EC2ThrottledException",
-        502,
-        "Server",
-    )
-    quota = errors.error_class("ServiceQuotaExceededException")("too many")
-    assert (quota.status, quota.type) == (402, "User")
-    with pytest.raises(KeyError):
-        errors.error_class("NoSuchException")
-
-
-def test_extra_fields_are_kept() -> None:
-    error = errors.TooManyRequestsException("Rate exceeded", Reason="CallerRateLimitExceeded")
-    assert error.fields == {"Reason": "CallerRateLimitExceeded"}
-    assert error.status == 429

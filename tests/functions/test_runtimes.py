@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from roost.api.errors import InvalidParameterValueException, ValidationException
 from roost.api.model import service_model
-from roost.functions.errors import InvalidParameterValueException, ValidationException
 from roost.functions.runtimes import (
     LIFECYCLE,
     RECOMMENDED,

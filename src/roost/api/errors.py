@@ -21,6 +21,7 @@ _GENERIC_STATUS = {
     "AccessDeniedException": 403,
     "UnknownOperationException": 404,
     "ServiceUnavailableException": 503,
+    "RequestEntityTooLargeException": 413,
 }
 
 
@@ -50,6 +51,11 @@ class AwsError(Exception):
         self.error_code = code or type(self).code
         self.status = status if status is not None else status_for(self.error_code)
         self.fields = dict(fields or {})
+
+    @property
+    def type(self) -> str:
+        """The ``Type`` member of the error body: ``User`` (4xx) or ``Server`` (5xx)."""
+        return "User" if self.status < 500 else "Server"
 
     def __repr__(self) -> str:
         return f"{self.error_code}({self.message!r})"
@@ -95,6 +101,12 @@ class RequestTooLargeException(AwsError):
     """The request payload is above the limit for its operation."""
 
     code = "RequestTooLargeException"
+
+
+class RequestEntityTooLargeException(AwsError):
+    """A request body or uploaded zip is above the operation's limit (not in the model)."""
+
+    code = "RequestEntityTooLargeException"
 
 
 class TooManyRequestsException(AwsError):

@@ -82,7 +82,7 @@ def render_error(error: AwsError, request_id: str) -> WireResponse:
     if shape is not None and "Message" in shape.members:
         message_key = "Message"
     document: dict[str, Any] = {
-        "Type": "User" if error.status < 500 else "Server",
+        "Type": error.type,
         message_key: error.message,
     }
     document.update(error.fields)

@@ -25,6 +25,11 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
 
 
+# Shapes whose enum Lambda checks itself, answering InvalidParameterValueException
+# with its own message (an unknown or deprecated runtime), not ValidationException.
+_DOMAIN_CHECKED_ENUMS = frozenset({"Runtime"})
+
+
 def _label(path: str, name: str) -> str:
     member = name[:1].lower() + name[1:]
     return f"{path}.{member}" if path else member
@@ -91,7 +96,7 @@ class _Checker:
             return
         self._check_length(shape, value, len(value), path)
         enum = shape.metadata.get("enum")
-        if enum and value not in enum:
+        if enum and value not in enum and shape.name not in _DOMAIN_CHECKED_ENUMS:
             self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = shape.metadata.get("pattern")
         if pattern and _regex(pattern).fullmatch(value) is None:

@@ -18,14 +18,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roost.api.errors import AwsError, RequestTooLargeException, ServiceException
+from roost.api.errors import (
+    AwsError,
+    RequestEntityTooLargeException,
+    RequestTooLargeException,
+    ServiceException,
+)
 from roost.api.model import Plane, operation_table
 from roost.api.request import parse_input
 from roost.api.response import WireResponse, render_error, render_output
 from roost.api.validation import validate_input
 from roost.auth.sigv4 import SignedRequest
+from roost.frontend.code_links import PATH_PREFIX, CodeLinkSigner
 from roost.frontend.context import RequestContext
 from roost.frontend.router import PlaneRouter
+from roost.store.errors import BlobNotFound, StoreUnavailable
+from roost.store.ports import CodeStore
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +61,20 @@ class FrontDoor:
         authenticator: Authenticator,
         region: str,
         health: Callable[[], Awaitable[dict[str, object]]],
+        code: CodeStore,
+        code_links: CodeLinkSigner,
     ) -> None:
         self._routers = dict(routers)
         self._authenticator = authenticator
         self._region = region
         self._health = health
+        self._code = code
+        self._code_links = code_links
         self._table = operation_table()
         self.app = Starlette(
             routes=[
                 Route("/_roost/health", self._health_endpoint, methods=["GET"]),
+                Route(PATH_PREFIX + "{sha256}", self._code_endpoint, methods=["GET"]),
                 Route("/{path:path}", self._aws_endpoint, methods=_ALL_METHODS),
             ]
         )
@@ -69,12 +82,30 @@ class FrontDoor:
     async def _health_endpoint(self, request: Request) -> Response:
         return JSONResponse(await self._health())
 
+    async def _code_endpoint(self, request: Request) -> Response:
+        sha256 = request.path_params["sha256"]
+        query = request.query_params
+        if not self._code_links.check(sha256, query.get("expires", ""), query.get("signature", "")):
+            return Response(b"Request has expired or its signature is invalid.", status_code=403)
+        try:
+            blob = await self._code.get(sha256)
+        except BlobNotFound:
+            return Response(b"No such code package.", status_code=404)
+        return Response(blob, media_type="application/zip")
+
     async def _aws_endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
             wire = await self._serve(request, request_id)
         except AwsError as error:
             wire = render_error(error, request_id)
+        except StoreUnavailable:
+            log.warning("store unavailable while serving request %s", request_id)
+            unavailable = AwsError(
+                "The service is temporarily unable to serve the request.",
+                code="ServiceUnavailableException",
+            )
+            wire = render_error(unavailable, request_id)
         except Exception:
             log.exception("unhandled error serving request %s", request_id)
             wire = render_error(ServiceException("Internal failure."), request_id)
@@ -102,7 +133,10 @@ class FrontDoor:
         params = parse_input(match, query, headers, body)
         if operation.model.input_shape is not None:
             validate_input(operation.model.input_shape, params)
-        ctx = RequestContext(account_id, access_key_id, request_id, self._region, operation.name)
+        endpoint = str(request.base_url).rstrip("/")
+        ctx = RequestContext(
+            account_id, access_key_id, request_id, self._region, operation.name, endpoint
+        )
         output = await self._routers[operation.plane].dispatch(ctx, params)
         return render_output(operation, output)
 
@@ -126,8 +160,6 @@ def _too_large(limit: int, operation: str) -> AwsError:
         return RequestTooLargeException(
             f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
         )
-    return AwsError(
-        f"Request must be smaller than {limit} bytes for the {operation} operation",
-        code="RequestEntityTooLargeException",
-        status=413,
+    return RequestEntityTooLargeException(
+        f"Request must be smaller than {limit} bytes for the {operation} operation"
     )

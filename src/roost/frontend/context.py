@@ -14,3 +14,4 @@ class RequestContext:
     request_id: str
     region: str
     operation: str
+    endpoint: str = ""

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from roost.functions.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from roost.api.errors import InvalidParameterValueException, RequestEntityTooLargeException
 
 __all__ = [
     "MAX_UNZIPPED_BYTES",
@@ -97,9 +97,8 @@ def inspect_zip(
     the whole HTTP body and belongs to the HTTP layer). Raises
     ``InvalidParameterValueException`` (400) when it is not a readable zip, when its
     declared unzipped size is above ``max_unzipped_bytes``, or when an entry's path or
-    symbolic link target leaves
-    the package root. Whether the handler's file exists is not checked: AWS does
-    not check it either when the function is created.
+    symbolic link target leaves the package root. Whether the handler's file exists is
+    not checked: AWS does not check it either when the function is created.
     """
     if len(data) > max_zipped_bytes:
         raise RequestEntityTooLargeException(

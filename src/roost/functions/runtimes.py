@@ -20,9 +20,10 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from roost.api.errors import InvalidParameterValueException, ValidationException
 from roost.api.model import service_model
-from roost.functions.errors import InvalidParameterValueException, ValidationException
 
 __all__ = [
     "LIFECYCLE",
@@ -162,7 +163,7 @@ def runtime_catalog() -> Mapping[str, RuntimeInfo]:
         family = _family(name)
         if family is not None:
             catalog[name] = RuntimeInfo(name, family, LIFECYCLE.get(name, _NO_LIFECYCLE))
-    return catalog
+    return MappingProxyType(catalog)
 
 
 def _today() -> dt.date:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roost.frontend.code_links import CodeLinkSigner
 from roost.functions.aliases import AliasRepository
 from roost.functions.attachments import AttachmentRepository
 from roost.functions.lifecycle import FunctionActivator
@@ -33,6 +34,7 @@ class ControlPlane:
     attachments: AttachmentRepository
     activator: FunctionActivator
     limits: AccountLimits
+    code_links: CodeLinkSigner
 
     @classmethod
     def build(
@@ -48,4 +50,5 @@ class ControlPlane:
             attachments=AttachmentRepository(store),
             activator=FunctionActivator(functions, code),
             limits=limits or AccountLimits(),
+            code_links=CodeLinkSigner(),
         )

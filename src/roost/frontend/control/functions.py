@@ -124,7 +124,7 @@ class FunctionHandlers:
             "Configuration": self._wire(ctx, found.config),
             "Code": {
                 "RepositoryType": "S3",
-                "Location": f"roost://code/{found.config.code.sha256_hex}",
+                "Location": self._cp.code_links.link(ctx.endpoint, found.config.code.sha256_hex),
             },
         }
         if found.record.tags:
