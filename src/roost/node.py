@@ -7,8 +7,11 @@ foreground; tests build one the same way on a free port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,21 @@ from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGINT and SIGTERM.
+
+    uvicorn re-raises a captured signal after its graceful shutdown, which would
+    kill the process (SIGTERM) or cancel the node's clean-up (SIGINT) instead of
+    letting ``roost up`` finish and exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass(frozen=True)
@@ -138,13 +156,36 @@ class Node:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
-        self._server = uvicorn.Server(server_config)
+        self._server = _Server(server_config)
         watcher = asyncio.create_task(self._signal_ready())
+        handled = self._handle_stop_signals()
         try:
             await self._server.serve()
         finally:
             watcher.cancel()
-            await self._close()
+            try:
+                await self._close()
+            finally:
+                loop = asyncio.get_running_loop()
+                for sig in handled:
+                    loop.remove_signal_handler(sig)
+
+    def _handle_stop_signals(self) -> list[signal.Signals]:
+        """Stop on SIGINT/SIGTERM (a second one forces the exit); main thread only."""
+        loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
+        for sig in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._on_stop_signal)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or a platform without it
+            handled.append(sig)
+        return handled
+
+    def _on_stop_signal(self) -> None:
+        if self._server is not None and self._server.should_exit:
+            self._server.force_exit = True
+        self.stop()
 
     async def _signal_ready(self) -> None:
         assert self._server is not None

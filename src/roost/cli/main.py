@@ -99,12 +99,40 @@ def _accounts_create(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+_ENVIRONMENT_HELP = """\
+environment variables (flags take precedence):
+  ROOST_HOST      address `roost up` binds (default 127.0.0.1)
+  ROOST_PORT      port `roost up` listens on (default 9009)
+  ROOST_DATA_DIR  data directory of the embedded store (default ./.roost)
+  ROOST_REGION    region Roost reports in ARNs (default us-east-1)
+"""
+
+_UP_HELP = """\
+Bound to a loopback address, Roost also accepts the built-in credentials
+AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test (account 000000000000).
+Bound to any other address it does not: create accounts with
+`roost accounts create NAME`. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
+
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``roost``."""
-    parser = argparse.ArgumentParser(prog="roost", description="A self-hosted AWS Lambda.")
+    parser = argparse.ArgumentParser(
+        prog="roost",
+        description="A self-hosted AWS Lambda.",
+        epilog="Run `roost COMMAND --help` for a command's flags.\n\n" + _ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="start Roost in the foreground")
+    up = commands.add_parser(
+        "up",
+        help="start Roost in the foreground",
+        description="Start every role of Roost on this machine, in the foreground.",
+        epilog=_UP_HELP + _ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     up.add_argument("--host", help="address to bind (env ROOST_HOST, default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port (env ROOST_PORT, default 9009)")
     up.add_argument(

@@ -32,6 +32,7 @@ from roost.auth.sigv4 import SignedRequest
 from roost.frontend.code_links import PATH_PREFIX, CodeLinkSigner
 from roost.frontend.context import RequestContext
 from roost.frontend.router import PlaneRouter
+from roost.functions.naming import check_region
 from roost.store.errors import BlobNotFound, StoreUnavailable
 from roost.store.ports import CodeStore
 
@@ -133,6 +134,9 @@ class FrontDoor:
         params = parse_input(match, query, headers, body)
         if operation.model.input_shape is not None:
             validate_input(operation.model.input_shape, params)
+        function_name = params.get("FunctionName")
+        if isinstance(function_name, str):
+            check_region(function_name, self._region)
         endpoint = str(request.base_url).rstrip("/")
         ctx = RequestContext(
             account_id, access_key_id, request_id, self._region, operation.name, endpoint

@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from roost.api.errors import AwsError, InvalidParameterValueException, ValidationException
+from roost.api.errors import (
+    AwsError,
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 
 LATEST = "$LATEST"
 MAX_NAME_LENGTH = 64
@@ -43,6 +48,15 @@ def parse_function_name(value: str) -> FunctionRef:
             "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         )
     return FunctionRef(found["name"], found["qualifier"], found["account"], found["region"])
+
+
+def check_region(value: str, region: str) -> None:
+    """Refuse a function ARN of another region, as AWS does (404, not a lookup here)."""
+    found = _FUNCTION_REF.match(value)
+    if found is not None and found["region"] and found["region"] != region:
+        raise ResourceNotFoundException(
+            f"Functions from '{found['region']}' are not reachable in this region ('{region}')"
+        )
 
 
 def merge_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:

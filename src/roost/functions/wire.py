@@ -53,6 +53,33 @@ def configuration_to_wire(config: FunctionConfig, region: str, account_id: str) 
     return {k: v for k, v in wire.items() if v is not None}
 
 
+# ListFunctions and ListVersionsByFunction leave these out; GetFunction has them.
+LIST_OMITTED_MEMBERS = frozenset(
+    {
+        "State",
+        "StateReason",
+        "StateReasonCode",
+        "LastUpdateStatus",
+        "LastUpdateStatusReason",
+        "LastUpdateStatusReasonCode",
+        "RuntimeVersionConfig",
+    }
+)
+
+
+def list_entry_to_wire(
+    config: FunctionConfig, region: str, account_id: str, *, qualified: bool
+) -> dict[str, Any]:
+    """A version's entry in ListFunctions or ListVersionsByFunction (a subset of the shape).
+
+    Lists of versions qualify every ARN, ``$LATEST``'s too (``...:function:name:$LATEST``).
+    """
+    wire = configuration_to_wire(config, region, account_id)
+    if qualified:
+        wire["FunctionArn"] = function_arn(region, account_id, config.name, config.version)
+    return {k: v for k, v in wire.items() if k not in LIST_OMITTED_MEMBERS}
+
+
 def alias_to_wire(alias: Alias, region: str, account_id: str) -> dict[str, Any]:
     """The ``AliasConfiguration`` shape."""
     wire: dict[str, Any] = {

@@ -21,17 +21,28 @@ from roost.functions.naming import LATEST, function_arn, merge_qualifier
 
 DEFAULT_MAX_ITEMS = 50
 _SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
-_DESTINATION = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns|lambda|events|s3):[a-z0-9-]*:\d{12}:.+$")
+# Queues, topics, functions and event buses have a region and account; buckets have neither.
+_DESTINATION = re.compile(
+    r"^arn:aws[a-zA-Z-]*:(?:(?:sqs|sns|lambda|events):[a-z0-9-]+:\d{12}|(?P<bucket>s3)::):.+$"
+)
 
 
 def _check_destinations(config: Mapping[str, Any]) -> None:
     for when in ("OnSuccess", "OnFailure"):
         destination = (config.get(when) or {}).get("Destination")
-        if destination and not _DESTINATION.match(destination):
+        if not destination:
+            continue
+        found = _DESTINATION.match(destination)
+        if found is None:
             raise InvalidParameterValueException(
                 f"The provided destination config DestinationConfig.{when}.Destination is "
                 f"invalid: {destination} is not an SQS queue, SNS topic, Lambda function, "
                 "EventBridge event bus or S3 bucket ARN."
+            )
+        if when == "OnSuccess" and found["bucket"]:
+            raise InvalidParameterValueException(
+                "S3 buckets are supported only for on-failure destinations: "
+                f"DestinationConfig.OnSuccess.Destination {destination} is invalid."
             )
 
 

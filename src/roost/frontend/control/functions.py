@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from roost.api.errors import (
@@ -16,21 +17,40 @@ from roost.api.errors import (
 )
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
-from roost.frontend.control.resolve import function_ref, load_function, not_found, resolve
+from roost.frontend.control.resolve import (
+    Resolved,
+    function_ref,
+    load_function,
+    not_found,
+    resolve,
+)
 from roost.frontend.control.settings import (
     check_runtime_and_handler,
     config_changes,
     passthrough_changes,
 )
+from roost.frontend.control.tags import check_tags
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import CodeLocation, FunctionConfig, State, UpdateStatus
 from roost.functions.naming import LATEST, function_arn, is_version
 from roost.functions.package import inspect_zip
 from roost.functions.repository import FunctionRecord
-from roost.functions.wire import configuration_to_wire
+from roost.functions.wire import configuration_to_wire, list_entry_to_wire
 from roost.store.errors import ConditionFailed
 
+# Lambda answers at most 50 functions per call, whatever MaxItems asks for.
 DEFAULT_LIST_MAX_ITEMS = 50
+
+# AWS answers an update with reason code "Creating", which is not a value of the
+# model's LastUpdateStatusReasonCode enum; Roost leaves the code out instead.
+UPDATE_IN_PROGRESS: Mapping[str, Any] = MappingProxyType(
+    {
+        "last_update_status": UpdateStatus.IN_PROGRESS,
+        "last_update_status_reason": "The function is being created.",
+        "last_update_status_reason_code": None,
+    }
+)
+
 _PAGE = 100
 
 
@@ -73,6 +93,15 @@ class FunctionHandlers:
     def _wire(self, ctx: RequestContext, config: FunctionConfig) -> dict[str, Any]:
         return configuration_to_wire(config, ctx.region, ctx.account_id)
 
+    def _wire_resolved(self, ctx: RequestContext, found: Resolved) -> dict[str, Any]:
+        """A resolved version's configuration; AWS qualifies its ARN as the request did."""
+        wire = self._wire(ctx, found.config)
+        if found.qualifier is not None:
+            wire["FunctionArn"] = function_arn(
+                ctx.region, ctx.account_id, found.config.name, found.qualifier
+            )
+        return wire
+
     async def _store_code(self, code: Params) -> CodeLocation:
         if "ZipFile" not in code:
             unsupported = ", ".join(sorted(code)) or "no code"
@@ -90,6 +119,7 @@ class FunctionHandlers:
         if params.get("PackageType", "Zip") != "Zip":
             raise InvalidParameterValueException("Roost supports PackageType Zip only.")
         check_runtime_and_handler(params.get("Runtime"), params.get("Handler"))
+        check_tags(params.get("Tags") or {})
         changes = config_changes(params)
         if await self._cp.functions.get(ctx.account_id, ref.name) is not None:
             raise self._exists(ref.name)
@@ -121,7 +151,7 @@ class FunctionHandlers:
     async def get_function(self, ctx: RequestContext, params: Params) -> Output:
         found = await resolve(self._cp, ctx, params["FunctionName"], params.get("Qualifier"))
         output: Output = {
-            "Configuration": self._wire(ctx, found.config),
+            "Configuration": self._wire_resolved(ctx, found),
             "Code": {
                 "RepositoryType": "S3",
                 "Location": self._cp.code_links.link(ctx.endpoint, found.config.code.sha256_hex),
@@ -137,10 +167,10 @@ class FunctionHandlers:
 
     async def get_function_configuration(self, ctx: RequestContext, params: Params) -> Output:
         found = await resolve(self._cp, ctx, params["FunctionName"], params.get("Qualifier"))
-        return self._wire(ctx, found.config)
+        return self._wire_resolved(ctx, found)
 
     async def list_functions(self, ctx: RequestContext, params: Params) -> Output:
-        limit = params.get("MaxItems") or DEFAULT_LIST_MAX_ITEMS
+        limit = min(params.get("MaxItems") or DEFAULT_LIST_MAX_ITEMS, DEFAULT_LIST_MAX_ITEMS)
         all_versions = params.get("FunctionVersion") == "ALL"
         entries: list[FunctionConfig] = []
         more = False
@@ -150,7 +180,12 @@ class FunctionHandlers:
                 more = True
                 break
             entries.append(config)
-        output: Output = {"Functions": [self._wire(ctx, c) for c in entries]}
+        output: Output = {
+            "Functions": [
+                list_entry_to_wire(c, ctx.region, ctx.account_id, qualified=all_versions)
+                for c in entries
+            ]
+        }
         if more:
             last = entries[-1]
             position = 0 if last.version == LATEST else int(last.version)
@@ -198,9 +233,7 @@ class FunctionHandlers:
                 changes["architectures"] = tuple(params["Architectures"])
             latest = record.latest.revised(
                 **changes,
-                last_update_status=UpdateStatus.IN_PROGRESS,
-                last_update_status_reason="The function is being created.",
-                last_update_status_reason_code="Creating",
+                **UPDATE_IN_PROGRESS,
             )
             saved = await self._save_latest(ctx, record, latest, bool(params.get("Publish")))
             if saved is not None:
@@ -237,9 +270,7 @@ class FunctionHandlers:
             latest = current.revised(
                 **changes,
                 passthrough=passthrough_changes(params, current.passthrough),
-                last_update_status=UpdateStatus.IN_PROGRESS,
-                last_update_status_reason="The function is being created.",
-                last_update_status_reason_code="Creating",
+                **UPDATE_IN_PROGRESS,
             )
             saved = await self._save_latest(ctx, record, latest, publish=False)
             if saved is not None:

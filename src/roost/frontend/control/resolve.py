@@ -60,6 +60,8 @@ class Resolved:
     record: FunctionRecord
     config: FunctionConfig
     alias: Alias | None = None
+    qualifier: str | None = None
+    """The qualifier the request gave, in its name or ``Qualifier`` (None if neither)."""
 
 
 async def resolve(
@@ -70,7 +72,7 @@ async def resolve(
     qualifier = merge_qualifier(ref, qualifier)
     record = await load_function(cp, ctx, ref.name)
     if qualifier is None or qualifier == LATEST:
-        return Resolved(record, record.latest)
+        return Resolved(record, record.latest, qualifier=qualifier)
     alias = None
     version = qualifier
     if not is_version(qualifier):
@@ -79,11 +81,11 @@ async def resolve(
             raise not_found(ctx, ref.name, qualifier)
         version = alias.function_version
         if version == LATEST:
-            return Resolved(record, record.latest, alias)
+            return Resolved(record, record.latest, alias, qualifier)
     config = await cp.functions.get_version(ctx.account_id, ref.name, int(version))
     if config is None:
         raise not_found(ctx, ref.name, qualifier)
-    return Resolved(record, config, alias)
+    return Resolved(record, config, alias, qualifier)
 
 
 MAX_WRITE_ATTEMPTS = 5

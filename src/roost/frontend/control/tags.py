@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from roost.api.errors import InvalidParameterValueException
@@ -12,6 +13,14 @@ from roost.frontend.router import Handler, Output, Params
 from roost.functions.repository import FunctionRecord
 
 MAX_TAGS = 50
+
+
+def check_tags(tags: Mapping[str, str]) -> None:
+    """Lambda's rules on a function's tags beyond the model: no ``aws:`` keys, at most 50."""
+    if any(key.lower().startswith("aws:") for key in tags):
+        raise InvalidParameterValueException("Tag keys prefixed with 'aws:' are reserved.")
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
 
 
 class TagHandlers:
@@ -41,14 +50,12 @@ class TagHandlers:
 
     async def tag_resource(self, ctx: RequestContext, params: Params) -> Output:
         tags = dict(params["Tags"])
-        if any(key.lower().startswith("aws:") for key in tags):
-            raise InvalidParameterValueException("Tag keys prefixed with 'aws:' are reserved.")
+        check_tags(tags)
         record = await self._record(ctx, params["Resource"])
 
         def add(current: FunctionRecord) -> FunctionRecord:
             merged = {**current.tags, **tags}
-            if len(merged) > MAX_TAGS:
-                raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
+            check_tags(merged)
             return replace(current, tags=merged)
 
         await update_function(self._cp, ctx, record.name, add)

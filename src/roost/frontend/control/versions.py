@@ -12,9 +12,10 @@ from roost.frontend.control.resolve import function_ref, load_function
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import FunctionConfig, new_revision_id
 from roost.functions.naming import LATEST
-from roost.functions.wire import configuration_to_wire
+from roost.functions.wire import configuration_to_wire, list_entry_to_wire
 from roost.store.errors import ConditionFailed
 
+# Lambda answers at most 50 versions per call, whatever MaxItems asks for.
 DEFAULT_MAX_ITEMS = 50
 
 
@@ -68,7 +69,7 @@ class VersionHandlers:
     async def list_versions_by_function(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
         record = await load_function(self._cp, ctx, ref.name)
-        limit = params.get("MaxItems") or DEFAULT_MAX_ITEMS
+        limit = min(params.get("MaxItems") or DEFAULT_MAX_ITEMS, DEFAULT_MAX_ITEMS)
         marker = params.get("Marker")
         entries: list[FunctionConfig] = []
         after: int | None = None
@@ -85,7 +86,8 @@ class VersionHandlers:
         )
         output: Output = {
             "Versions": [
-                configuration_to_wire(c, ctx.region, ctx.account_id) for c in entries[:limit]
+                list_entry_to_wire(c, ctx.region, ctx.account_id, qualified=True)
+                for c in entries[:limit]
             ]
         }
         if len(entries) > limit:
