@@ -506,11 +506,6 @@ def test_unknown_function(lambda_client: Any, function_name: str) -> None:
     assert_not_created(lambda_client, function_name, before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UpdateFunctionCode (frontend/control/functions.py) stores the package before it "
-    "looks the function up, so any caller can leave orphan blobs in the code store",
-)
 def test_code_for_an_unknown_function_is_not_stored(
     roost: RoostProcess, lambda_client: Any, function_name: str
 ) -> None:

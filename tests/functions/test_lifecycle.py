@@ -301,12 +301,6 @@ def test_gives_up_after_repeated_conflicts() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="versions are written with unconditional save_version() before the record's "
-    "conditional save, so an activation racing with DeleteFunction writes the deleted "
-    "function's versions back as orphans",
-)
 def test_a_function_deleted_during_activation_stays_deleted() -> None:
     class DeletedMeanwhile(FunctionRepository):
         async def list_versions(
@@ -392,11 +386,6 @@ def test_recover_twice_changes_nothing_more() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recover() counts every function with published versions, even when nothing "
-    "of it was pending, so its 'how many' is not the number of transitions finished",
-)
 def test_recover_counts_only_functions_that_had_something_pending() -> None:
     async def scenario(world: World) -> None:
         present = await world.present_code()

@@ -85,21 +85,11 @@ def test_rejected_forms(value: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_FUNCTION_REF ends in '$', which also matches before a trailing newline; "
-    "use fullmatch or \\Z",
-)
 def test_trailing_newline_is_rejected() -> None:
     with pytest.raises(ValidationException):
         parse_function_name("my-fn\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the region part of _FUNCTION_REF predates the model's pattern, which also "
-    "accepts ISO (us-iso-east-1, us-isob-east-1) and EUSC (eusc-de-east-1) regions",
-)
 @pytest.mark.parametrize(
     "region",
     ["us-iso-east-1", "us-isob-east-1", "eusc-de-east-1"],

@@ -15,11 +15,22 @@ from typing import Any
 from roost.api.errors import InvalidRequestContentException, ValidationException
 
 # Java regex classes the model uses that Python's re lacks, and their equivalents.
-_JAVA_CLASSES = {r"\p{L}": r"\w", r"\p{Z}": r"\s", r"\p{N}": r"\d"}
+# \p{Z} is Unicode separators only: unlike \s it excludes tab and newline.
+_JAVA_CLASSES = {
+    r"\p{L}": r"^\W\d_",
+    r"\p{Z}": "\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+    r"\p{N}": r"\d",
+}
 
 
 @functools.cache
 def _regex(pattern: str) -> re.Pattern[str]:
+    letters = _JAVA_CLASSES[r"\p{L}"]
+    if r"\p{L}" in pattern:
+        # Letters are "word characters but not digits or underscore"; inside a class
+        # that needs a nested negation Python lacks, so spell it as a lookahead union.
+        pattern = pattern.replace(r"\p{L}", "")
+        pattern = re.sub(r"\[([^\]]*)\]", lambda m: f"(?:[{m.group(1)}]|[{letters}])", pattern)
     for java, python in _JAVA_CLASSES.items():
         pattern = pattern.replace(java, python)
     return re.compile(pattern, re.DOTALL)
@@ -36,11 +47,64 @@ def _label(path: str, name: str) -> str:
 
 
 def _render(value: Any) -> str:
+    """A value as AWS's (Java) validator prints it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, bytes | bytearray):
         return "java.nio.HeapByteBuffer"
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_render(k)}={_render(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+# AWS Lambda's documented limits where they are tighter than the model's ranges
+# (newer models widen Timeout and MemorySize for other compute types).
+LAMBDA_MAXIMA = {"Timeout": 900, "MemorySize": 10240, "EphemeralStorageSize": 10240}
+
+
+def _bounds(shape: Any, measured: float, noun: str) -> list[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if shape.name in LAMBDA_MAXIMA:
+        high = (
+            min(high, LAMBDA_MAXIMA[shape.name]) if high is not None else LAMBDA_MAXIMA[shape.name]
+        )
+    found = []
+    if low is not None and measured < low:
+        found.append(f"Member must have {noun} greater than or equal to {low}")
+    if high is not None and measured > high:
+        found.append(f"Member must have {noun} less than or equal to {high}")
+    return found
+
+
+def _scalar_constraints(shape: Any, value: Any) -> list[str]:
+    """Constraints a well-typed scalar breaks (length, range, enum, pattern)."""
+    if isinstance(value, str):
+        found = _bounds(shape, len(value), "length")
+        enum = shape.metadata.get("enum")
+        if enum and value not in enum and shape.name not in _DOMAIN_CHECKED_ENUMS:
+            found.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        pattern = shape.metadata.get("pattern")
+        if pattern and _regex(pattern).fullmatch(value) is None:
+            found.append(f"Member must satisfy regular expression pattern: {pattern}")
+        return found
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _bounds(shape, value, "value")
+    return []
+
+
+# JSON types each scalar shape accepts, and how to name them in an error.
+_SCALAR_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "string": ((str,), "a string"),
+    "integer": ((int,), "an integer"),
+    "long": ((int,), "an integer"),
+    "double": ((int, float), "a number"),
+    "float": ((int, float), "a number"),
+    "boolean": ((bool,), "a boolean"),
+    "blob": ((bytes, bytearray), "base64-encoded binary data"),
+    "timestamp": ((int, float, str), "a timestamp"),
+}
 
 
 class _Checker:
@@ -48,16 +112,32 @@ class _Checker:
         self.violations: list[str] = []
         self.type_errors: list[str] = []
 
-    def fail(self, value: Any, path: str, constraint: str) -> None:
-        self.violations.append(
-            f"Value '{_render(value)}' at '{path}' failed to satisfy constraint: {constraint}"
-        )
+    def fail(self, value: Any, path: str, constraint: str, *, sensitive: bool = False) -> None:
+        shown = "Value" if sensitive else f"Value '{_render(value)}'"
+        self.violations.append(f"{shown} at '{path}' failed to satisfy constraint: {constraint}")
 
     def check(self, shape: Any, value: Any, path: str) -> None:
         kind = shape.type_name
-        checker = getattr(self, f"_check_{kind}", None)
-        if checker is not None:
-            checker(shape, value, path)
+        if kind == "structure":
+            self._check_structure(shape, value, path)
+        elif kind == "list":
+            self._check_list(shape, value, path)
+        elif kind == "map":
+            self._check_map(shape, value, path)
+        elif self._well_typed(shape, value, path):
+            for constraint in _scalar_constraints(shape, value):
+                self.fail(value, path, constraint, sensitive=bool(shape.metadata.get("sensitive")))
+
+    def _well_typed(self, shape: Any, value: Any, path: str) -> bool:
+        kind = shape.type_name
+        if kind not in _SCALAR_TYPES:
+            return True
+        allowed, noun = _SCALAR_TYPES[kind]
+        wrong_bool = isinstance(value, bool) and kind != "boolean"
+        if wrong_bool or not isinstance(value, allowed):
+            self.type_errors.append(f"'{path}' must be {noun}")
+            return False
+        return True
 
     def _check_structure(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, Mapping):
@@ -73,76 +153,46 @@ class _Checker:
             if value.get(name) is not None:
                 self.check(member, value[name], _label(path, name))
 
+    def _elements(self, shape: Any, values: list[Any], path: str) -> list[str]:
+        """Constraints broken by scalar elements; structured elements are checked in place."""
+        if shape.type_name in ("structure", "list", "map"):
+            for item in values:
+                self.check(shape, item, f"{path}.member")
+            return []
+        found: list[str] = []
+        for item in values:
+            if self._well_typed(shape, item, path):
+                found += [c for c in _scalar_constraints(shape, item) if c not in found]
+        return found
+
     def _check_list(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, list):
             self.type_errors.append(f"'{path}' must be an array")
             return
-        self._check_length(shape, value, len(value), path)
-        for item in value:
-            self.check(shape.member, item, f"{path}.member")
+        for constraint in _bounds(shape, len(value), "length"):
+            self.fail(value, path, constraint)
+        found = self._elements(shape.member, value, path)
+        if found:
+            self.fail(value, path, f"Member must satisfy constraint: [{', '.join(found)}]")
 
     def _check_map(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, Mapping):
             self.type_errors.append(f"'{path}' must be an object")
             return
-        self._check_length(shape, value, len(value), path)
-        for key, item in value.items():
-            self.check(shape.key, key, f"{path}.key")
-            self.check(shape.value, item, f"{path}.value")
-
-    def _check_string(self, shape: Any, value: Any, path: str) -> None:
-        if not isinstance(value, str):
-            self.type_errors.append(f"'{path}' must be a string")
-            return
-        self._check_length(shape, value, len(value), path)
-        enum = shape.metadata.get("enum")
-        if enum and value not in enum and shape.name not in _DOMAIN_CHECKED_ENUMS:
-            self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        pattern = shape.metadata.get("pattern")
-        if pattern and _regex(pattern).fullmatch(value) is None:
-            self.fail(value, path, f"Member must satisfy regular expression pattern: {pattern}")
-
-    def _check_integer(self, shape: Any, value: Any, path: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.type_errors.append(f"'{path}' must be an integer")
-            return
-        self._check_range(shape, value, path)
-
-    _check_long = _check_integer
-
-    def _check_double(self, shape: Any, value: Any, path: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.type_errors.append(f"'{path}' must be a number")
-            return
-        self._check_range(shape, value, path)
-
-    _check_float = _check_double
-
-    def _check_timestamp(self, shape: Any, value: Any, path: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self.type_errors.append(f"'{path}' must be a timestamp")
-
-    def _check_boolean(self, shape: Any, value: Any, path: str) -> None:
-        if not isinstance(value, bool):
-            self.type_errors.append(f"'{path}' must be a boolean")
-
-    def _check_blob(self, shape: Any, value: Any, path: str) -> None:
-        if not isinstance(value, bytes | bytearray):
-            self.type_errors.append(f"'{path}' must be base64-encoded binary data")
-
-    def _check_range(self, shape: Any, value: float, path: str) -> None:
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if low is not None and value < low:
-            self.fail(value, path, f"Member must have value greater than or equal to {low}")
-        if high is not None and value > high:
-            self.fail(value, path, f"Member must have value less than or equal to {high}")
-
-    def _check_length(self, shape: Any, value: Any, length: int, path: str) -> None:
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if low is not None and length < low:
-            self.fail(value, path, f"Member must have length greater than or equal to {low}")
-        if high is not None and length > high:
-            self.fail(value, path, f"Member must have length less than or equal to {high}")
+        sensitive = bool(
+            shape.metadata.get("sensitive")
+            or shape.key.metadata.get("sensitive")
+            or shape.value.metadata.get("sensitive")
+        )
+        for constraint in _bounds(shape, len(value), "length"):
+            self.fail(value, path, constraint, sensitive=sensitive)
+        for part, items in (("keys", list(value)), ("value", list(value.values()))):
+            element = shape.key if part == "keys" else shape.value
+            found = self._elements(element, items, path)
+            if found:
+                noun = "Map keys" if part == "keys" else "Map value"
+                constraint = f"{noun} must satisfy constraint: [{', '.join(found)}]"
+                self.fail(value, path, constraint, sensitive=sensitive)
 
 
 def validate_input(shape: Any, params: Mapping[str, Any]) -> None:

@@ -33,7 +33,7 @@ class FunctionActivator:
     def __init__(self, functions: FunctionRepository, code: CodeStore) -> None:
         self._functions = functions
         self._code = code
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     def schedule(self, account_id: str, name: str) -> None:
         """Complete the function's pending transitions soon (fire and forget)."""
@@ -41,32 +41,40 @@ class FunctionActivator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def activate(self, account_id: str, name: str) -> None:
-        """Complete every pending transition of one function (idempotent)."""
+    async def activate(self, account_id: str, name: str) -> bool:
+        """Complete every pending transition of one function (idempotent).
+
+        Returns whether there was anything to complete.
+        """
         for _ in range(_MAX_ATTEMPTS):
             record = await self._functions.get(account_id, name)
             if record is None:
-                return
+                return False
             try:
-                await self._activate(record)
-                return
+                return await self._activate(record)
             except ConditionFailed:
                 continue  # Someone else wrote the record; read it again.
             except Exception:
                 log.exception("activating %s/%s failed", account_id, name)
-                return
+                return False
+        return False
 
-    async def _activate(self, record: FunctionRecord) -> None:
-        versions = [
+    async def _activate(self, record: FunctionRecord) -> bool:
+        pending = [
             v
             for v in await self._functions.list_versions(record.account_id, record.name)
             if needs_activation(v)
         ]
-        for version in versions:
-            await self._functions.save_version(record.account_id, await self._complete(version))
-        if needs_activation(record.latest):
-            latest = await self._complete(record.latest)
-            await self._functions.save(replace(record, latest=latest))
+        if not pending and not needs_activation(record.latest):
+            return False
+        versions = [await self._complete(v) for v in pending]
+        latest = record.latest
+        if needs_activation(latest):
+            latest = await self._complete(latest)
+        # One batch, conditional on the record: a function deleted or changed since
+        # it was read gets nothing written back.
+        await self._functions.save(replace(record, latest=latest), versions)
+        return True
 
     async def _complete(self, config: FunctionConfig) -> FunctionConfig:
         ready = await self._code.exists(config.code.sha256_hex)
@@ -90,14 +98,15 @@ class FunctionActivator:
 
     async def recover(self) -> int:
         """Finish transitions a previous process left pending; returns how many."""
-        pending = [
+        candidates = [
             r
             for r in await self._functions.list_all()
             if needs_activation(r.latest) or r.last_version > 0
         ]
-        for record in pending:
-            await self.activate(record.account_id, record.name)
-        return len(pending)
+        completed = 0
+        for record in candidates:
+            completed += await self.activate(record.account_id, record.name)
+        return completed
 
     async def stop(self) -> None:
         """Wait for scheduled activations to finish."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -129,4 +130,4 @@ class FunctionConfig:
             "last_update_status_reason_code",
         ):
             document.pop(volatile, None)
-        return tuple(sorted((k, repr(v)) for k, v in document.items()))
+        return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in document.items()))

@@ -19,10 +19,11 @@ from roost.api.errors import (
 LATEST = "$LATEST"
 MAX_NAME_LENGTH = 64
 
+# The region group follows the model's (standard, GovCloud, ISO and EUSC partitions).
 _FUNCTION_REF = re.compile(
-    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
     r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)"
-    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
 )
 _VERSION = re.compile(r"^[0-9]+$")
 
@@ -39,7 +40,7 @@ class FunctionRef:
 
 def parse_function_name(value: str) -> FunctionRef:
     """Parse any accepted form of ``FunctionName``; ``ValidationException`` otherwise."""
-    found = _FUNCTION_REF.match(value)
+    found = _FUNCTION_REF.fullmatch(value)
     if found is None or len(found["name"]) > MAX_NAME_LENGTH:
         raise ValidationException(
             f"1 validation error detected: Value '{value}' at 'functionName' failed to "
@@ -52,7 +53,7 @@ def parse_function_name(value: str) -> FunctionRef:
 
 def check_region(value: str, region: str) -> None:
     """Refuse a function ARN of another region, as AWS does (404, not a lookup here)."""
-    found = _FUNCTION_REF.match(value)
+    found = _FUNCTION_REF.fullmatch(value)
     if found is not None and found["region"] and found["region"] != region:
         raise ResourceNotFoundException(
             f"Functions from '{found['region']}' are not reachable in this region ('{region}')"

@@ -102,15 +102,16 @@ class FunctionHandlers:
             )
         return wire
 
-    async def _store_code(self, code: Params) -> CodeLocation:
+    async def _store_code(self, code: Params, *, keep: bool = True) -> CodeLocation:
         if "ZipFile" not in code:
             unsupported = ", ".join(sorted(code)) or "no code"
             raise InvalidParameterValueException(
                 f"Roost accepts function code as ZipFile only (got {unsupported})."
             )
         info = inspect_zip(bytes(code["ZipFile"]))
-        blob = await self._cp.code.put(bytes(code["ZipFile"]))
-        return CodeLocation(blob.sha256_hex, info.code_sha256, info.code_size_bytes)
+        if keep:
+            await self._cp.code.put(bytes(code["ZipFile"]))
+        return CodeLocation(info.sha256_hex, info.code_sha256, info.code_size_bytes)
 
     async def create_function(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
@@ -220,10 +221,12 @@ class FunctionHandlers:
         code_params: Params = {
             k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "ImageUri") if k in params
         }
-        code = await self._store_code(code_params)
+        # Look the function up first: a call that fails must leave no blob behind.
+        record = await load_function(self._cp, ctx, ref.name)
         if params.get("DryRun"):
-            record = await load_function(self._cp, ctx, ref.name)
+            code = await self._store_code(code_params, keep=False)
             return self._wire(ctx, replace(record.latest, code=code))
+        code = await self._store_code(code_params)
         for _ in range(5):
             record = await load_function(self._cp, ctx, ref.name)
             check_revision(params.get("RevisionId"), record.latest.revision_id)

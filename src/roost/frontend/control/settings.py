@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from roost.api.errors import InvalidParameterValueException, ValidationException
+from roost.api.errors import InvalidParameterValueException
 from roost.functions.runtimes import validate_handler, validate_runtime
 
 ENVIRONMENT_MAX_BYTES = 4096
@@ -39,9 +39,6 @@ RESERVED_ENVIRONMENT_KEYS = frozenset(
 )
 
 # Lambda's upper bounds, below the model's (which allows more for other compute types).
-MAX_TIMEOUT_S = 900
-MAX_MEMORY_MB = 10240
-MAX_EPHEMERAL_STORAGE_MB = 10240
 
 # Settings Roost keeps and returns but does not act on yet.
 PASSTHROUGH_MEMBERS = ("VpcConfig", "KMSKeyArn", "FileSystemConfigs", "ImageConfig")
@@ -67,33 +64,8 @@ def _environment(value: Mapping[str, Any]) -> dict[str, str]:
     return variables
 
 
-def _check_upper_bounds(params: Mapping[str, Any]) -> None:
-    """Lambda's maxima for timeout, memory and /tmp, in AWS's validation format."""
-    bounds = (
-        ("timeout", params.get("Timeout"), MAX_TIMEOUT_S),
-        ("memorySize", params.get("MemorySize"), MAX_MEMORY_MB),
-        (
-            "ephemeralStorage.size",
-            (params.get("EphemeralStorage") or {}).get("Size"),
-            MAX_EPHEMERAL_STORAGE_MB,
-        ),
-    )
-    violations = [
-        f"Value '{value}' at '{path}' failed to satisfy constraint: "
-        f"Member must have value less than or equal to {high}"
-        for path, value, high in bounds
-        if value is not None and value > high
-    ]
-    if violations:
-        noun = "error" if len(violations) == 1 else "errors"
-        raise ValidationException(
-            f"{len(violations)} validation {noun} detected: " + "; ".join(violations)
-        )
-
-
 def config_changes(params: Mapping[str, Any]) -> dict[str, Any]:
     """FunctionConfig field values for the settings present in ``params``."""
-    _check_upper_bounds(params)
     changes: dict[str, Any] = {}
     simple = {
         "Role": "role",
