@@ -11,6 +11,8 @@ import pytest
 
 from tests.fixtures.roost_process import RoostProcess, make_zip
 
+pytest_plugins = ["tests.fixtures.stores"]
+
 _names = itertools.count()
 
 

@@ -6,10 +6,7 @@ runs under ``asyncio.run`` for the in-memory and the SQLite adapter.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -24,36 +21,12 @@ from roost.functions.repository import (
     version_key,
 )
 from roost.store.errors import ConditionFailed
-from roost.store.memory import MemoryConfigStore
 from roost.store.ports import ConfigStore, Put
-from roost.store.sqlite import SqliteConfigStore
+from tests.fixtures.stores import RunWithStore
 
 ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
 CODE = CodeLocation(sha256_hex="ab" * 32, code_sha256="q83vEjRWeJA=", size_bytes=3)
-
-Scenario = Callable[[ConfigStore], Awaitable[None]]
-RunWithStore = Callable[[Scenario], None]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunWithStore]:
-    async def open_store() -> ConfigStore:
-        if request.param == "memory":
-            return MemoryConfigStore()
-        return await SqliteConfigStore.open(tmp_path / "db")
-
-    def run(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = await open_store()
-            try:
-                await scenario(store)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
-
-    yield run
 
 
 def latest(name: str, **changes: object) -> FunctionConfig:

@@ -14,40 +14,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from roost.store.errors import ConditionFailed, StoreError, StoreUnavailable
-from roost.store.memory import MemoryConfigStore
 from roost.store.ports import ConfigStore, Delete, DeletePrefix, Put
 from roost.store.sqlite import SqliteConfigStore, SqliteDatabase
 from roost.store.sqlite.config import prefix_upper_bound
-
-Scenario = Callable[[ConfigStore], Awaitable[None]]
-RunWithStore = Callable[[Scenario], None]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunWithStore]:
-    async def open_store() -> ConfigStore:
-        if request.param == "memory":
-            return MemoryConfigStore()
-        return await SqliteConfigStore.open(tmp_path / "config.sqlite3")
-
-    def run(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = await open_store()
-            try:
-                await scenario(store)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
-
-    yield run
-
+from tests.fixtures.stores import RunWithStore
 
 # Reads
 
@@ -622,6 +597,7 @@ import asyncio, sys
 from pathlib import Path
 from roost.store.ports import Put
 from roost.store.sqlite import SqliteConfigStore, SqliteDatabase
+
 
 async def main() -> None:
     store = await SqliteConfigStore.open(Path(sys.argv[1]))

@@ -14,10 +14,10 @@ from typing import Any
 from roost.api.errors import InvalidParameterValueException, ResourceNotFoundException
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
-from roost.frontend.control.resolve import function_ref, load_function, resolve
+from roost.frontend.control.resolve import function_ref, load_function, qualified_target
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.attachments import AttachmentKind
-from roost.functions.naming import LATEST, function_arn, merge_qualifier
+from roost.functions.naming import function_arn
 
 DEFAULT_MAX_ITEMS = 50
 _SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
@@ -63,10 +63,10 @@ class EventInvokeConfigHandlers:
         }
 
     async def _target(self, ctx: RequestContext, params: Params) -> tuple[str, str]:
-        ref = function_ref(ctx, params["FunctionName"])
-        qualifier = merge_qualifier(ref, params.get("Qualifier")) or LATEST
-        await resolve(self._cp, ctx, ref.name, qualifier)
-        return ref.name, qualifier
+        """The function name and qualifier the document belongs to (validated to exist)."""
+        return await qualified_target(
+            self._cp, ctx, params["FunctionName"], params.get("Qualifier")
+        )
 
     def _wire(
         self, ctx: RequestContext, name: str, qualifier: str, doc: Mapping[str, Any]

@@ -19,11 +19,11 @@ from roost.api.errors import (
 )
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
-from roost.frontend.control.resolve import function_ref, resolve
+from roost.frontend.control.resolve import qualified_target
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.attachments import AttachmentKind
 from roost.functions.model import new_revision_id
-from roost.functions.naming import LATEST, function_arn, merge_qualifier
+from roost.functions.naming import LATEST, function_arn
 from roost.store.errors import ConditionFailed
 
 POLICY_MAX_BYTES = 20 * 1024
@@ -84,11 +84,10 @@ class PermissionHandlers:
         }
 
     async def _target(self, ctx: RequestContext, params: Params) -> tuple[str, str]:
-        """The function name and qualifier the policy belongs to (validated to exist)."""
-        ref = function_ref(ctx, params["FunctionName"])
-        qualifier = merge_qualifier(ref, params.get("Qualifier")) or LATEST
-        await resolve(self._cp, ctx, ref.name, qualifier)
-        return ref.name, qualifier
+        """The function name and qualifier the document belongs to (validated to exist)."""
+        return await qualified_target(
+            self._cp, ctx, params["FunctionName"], params.get("Qualifier")
+        )
 
     async def add_permission(self, ctx: RequestContext, params: Params) -> Output:
         name, qualifier = await self._target(ctx, params)

@@ -88,6 +88,16 @@ async def resolve(
     return Resolved(record, config, alias, qualifier)
 
 
+async def qualified_target(
+    cp: ControlPlane, ctx: RequestContext, function_name: str, qualifier: str | None
+) -> tuple[str, str]:
+    """Name and qualifier ($LATEST if none) of a per-qualifier resource, checked to exist."""
+    ref = function_ref(ctx, function_name)
+    effective = merge_qualifier(ref, qualifier) or LATEST
+    await resolve(cp, ctx, ref.name, effective)
+    return ref.name, effective
+
+
 MAX_WRITE_ATTEMPTS = 5
 
 
