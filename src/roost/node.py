@@ -36,6 +36,7 @@ from roost.frontend.control.permissions import PermissionHandlers
 from roost.frontend.control.tags import TagHandlers
 from roost.frontend.control.versions import VersionHandlers
 from roost.frontend.router import Handler, PlaneRouter
+from roost.functions.code_collector import CodeCollector
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
 
@@ -101,6 +102,7 @@ class Node:
         self.config = config
         self._stores: Stores | None = None
         self._control: ControlPlane | None = None
+        self._collector: CodeCollector | None = None
         self._server: uvicorn.Server | None = None
         self._started_at = time.time()
         self.ready = asyncio.Event()
@@ -114,6 +116,8 @@ class Node:
         recovered = await control.activator.recover()
         if recovered:
             log.info("completed %d pending function transitions", recovered)
+        self._collector = CodeCollector(control.functions, stores.code)
+        self._collector.start()
         resolver = CredentialResolver(
             AccountRepository(stores.config, stores.secrets),
             allow_builtin=self.config.allow_builtin_credentials,
@@ -199,6 +203,8 @@ class Node:
             self._server.should_exit = True
 
     async def _close(self) -> None:
+        if self._collector is not None:
+            await self._collector.stop()
         if self._control is not None:
             await self._control.activator.stop()
         if self._stores is not None:

@@ -46,6 +46,55 @@ def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[R
     yield run
 
 
+def test_list_names_every_blob_with_its_size(run_with_store: RunWithStore) -> None:
+    async def scenario(store: CodeStore) -> None:
+        assert await store.list() == []
+        first = await store.put(PACKAGE)
+        second = await store.put(b"other bytes")
+
+        listed = {(b.sha256_hex, b.size_bytes) for b in await store.list()}
+
+        assert listed == {(first.sha256_hex, first.size_bytes), (second.sha256_hex, 11)}
+
+    run_with_store(scenario)
+
+
+def test_delete_stale_keeps_a_recently_touched_blob(run_with_store: RunWithStore) -> None:
+    async def scenario(store: CodeStore) -> None:
+        ref = await store.put(PACKAGE)
+
+        assert await store.delete_stale(ref.sha256_hex, older_than_s=3600) is False
+        assert await store.exists(ref.sha256_hex)
+
+    run_with_store(scenario)
+
+
+def test_delete_stale_removes_an_untouched_blob(run_with_store: RunWithStore) -> None:
+    async def scenario(store: CodeStore) -> None:
+        ref = await store.put(PACKAGE)
+
+        assert await store.delete_stale(ref.sha256_hex, older_than_s=0) is True
+        assert not await store.exists(ref.sha256_hex)
+        assert await store.delete_stale(ref.sha256_hex, older_than_s=0) is False
+        assert await store.delete_stale("not-a-digest", older_than_s=0) is False
+
+    run_with_store(scenario)
+
+
+def test_put_again_refreshes_the_touch_time(run_with_store: RunWithStore) -> None:
+    async def scenario(store: CodeStore) -> None:
+        await store.put(PACKAGE)
+        before = {b.sha256_hex: b.touched_at_s for b in await store.list()}[PACKAGE_SHA256]
+        await asyncio.sleep(0.02)
+
+        await store.put(PACKAGE)
+
+        after = {b.sha256_hex: b.touched_at_s for b in await store.list()}[PACKAGE_SHA256]
+        assert after > before
+
+    run_with_store(scenario)
+
+
 def test_put_returns_the_sha256_and_size(run_with_store: RunWithStore) -> None:
     async def scenario(store: CodeStore) -> None:
         ref = await store.put(PACKAGE)

@@ -10,15 +10,17 @@ unzip straight from ``path_of`` instead of copying the bytes through memory.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from roost.store.errors import BlobNotFound
-from roost.store.ports import BlobRef
+from roost.store.ports import BlobInfo, BlobRef
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -71,6 +73,16 @@ class FileCodeStore:
         # unreferenced blob behind, never a reference to a missing one.
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
+    async def list(self) -> builtins.list[BlobInfo]:
+        return await asyncio.to_thread(self._list)
+
+    async def delete_stale(self, sha256_hex: str, older_than_s: float) -> bool:
+        try:
+            path = self.path_of(sha256_hex)
+        except ValueError:
+            return False
+        return await asyncio.to_thread(self._delete_stale, path, older_than_s)
+
     def _existing_path(self, sha256_hex: str) -> Path:
         try:
             return self.path_of(sha256_hex)
@@ -79,11 +91,33 @@ class FileCodeStore:
 
     # Everything below runs in a worker thread.
 
+    def _list(self) -> builtins.list[BlobInfo]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.glob("??/*.zip"):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                found.append(BlobInfo(path.stem, stat.st_size, stat.st_mtime))
+        return found
+
+    def _delete_stale(self, path: Path, older_than_s: float) -> bool:
+        try:
+            if time.time() - path.stat().st_mtime < older_than_s:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def _write(self, path: Path, data: bytes) -> None:
         # Same digest means same bytes: a complete file (renames are atomic, so
-        # only complete files have this name) is already the blob.
+        # only complete files have this name) is already the blob. Touching it
+        # tells the code collector it is wanted again.
         if path.is_file() and path.stat().st_size == len(data):
-            return
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path)
+                return
         self._make_dir(path.parent)
         descriptor, temp_name = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp"

@@ -102,12 +102,24 @@ class BlobRef:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """A stored blob and when it was last written or re-put (Unix seconds)."""
+
+    sha256_hex: str
+    size_bytes: int
+    touched_at_s: float
+
+
 @runtime_checkable
 class CodeStore(Protocol):
     """Content-addressed store of deployment packages (zip files)."""
 
     async def put(self, data: bytes) -> BlobRef:
-        """Store ``data`` (idempotent by content) durably and return its reference."""
+        """Store ``data`` (idempotent by content) durably and return its reference.
+
+        Putting bytes already stored refreshes the blob's ``touched_at_s``.
+        """
 
     async def get(self, sha256_hex: str) -> bytes:
         """Return the blob's bytes; raises ``BlobNotFound``."""
@@ -117,3 +129,12 @@ class CodeStore(Protocol):
 
     async def delete(self, sha256_hex: str) -> None:
         """Remove the blob if present (callers ensure nothing references it)."""
+
+    async def list(self) -> list[BlobInfo]:
+        """Every stored blob, in no particular order."""
+
+    async def delete_stale(self, sha256_hex: str, older_than_s: float) -> bool:
+        """Remove the blob only if untouched for ``older_than_s``; whether it was removed.
+
+        The age is checked at removal time, so a blob put again meanwhile survives.
+        """

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import time
+from collections.abc import Callable
 
 from roost.store.errors import BlobNotFound
-from roost.store.ports import BlobRef
+from roost.store.ports import BlobInfo, BlobRef
 
 
 class MemoryCodeStore:
     """Blobs keyed by their hex SHA-256 digest."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._touched: dict[str, float] = {}
+        self._clock = clock
 
     async def put(self, data: bytes) -> BlobRef:
         digest = hashlib.sha256(data).hexdigest()
         self._blobs.setdefault(digest, bytes(data))
+        self._touched[digest] = self._clock()
         return BlobRef(digest, len(data))
 
     async def get(self, sha256_hex: str) -> bytes:
@@ -30,3 +36,14 @@ class MemoryCodeStore:
 
     async def delete(self, sha256_hex: str) -> None:
         self._blobs.pop(sha256_hex, None)
+        self._touched.pop(sha256_hex, None)
+
+    async def list(self) -> builtins.list[BlobInfo]:
+        return [BlobInfo(k, len(v), self._touched[k]) for k, v in self._blobs.items()]
+
+    async def delete_stale(self, sha256_hex: str, older_than_s: float) -> bool:
+        touched = self._touched.get(sha256_hex)
+        if touched is None or self._clock() - touched < older_than_s:
+            return False
+        await self.delete(sha256_hex)
+        return True
