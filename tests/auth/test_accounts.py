@@ -24,8 +24,9 @@ from roost.auth.accounts import (
     CredentialResolver,
     InvalidAccountName,
 )
+from roost.auth.errors import UnrecognizedClientException
 from roost.auth.secrets import SecretBox
-from roost.auth.sigv4 import Credential, SignedRequest, SigV4Verifier, UnrecognizedClientException
+from roost.auth.sigv4 import Credential, SignedRequest, SigV4Verifier
 from roost.store.errors import StoreUnavailable
 from roost.store.memory.config import MemoryConfigStore
 from roost.store.ports import CommitResult, Item, Put, Write

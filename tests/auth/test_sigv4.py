@@ -21,19 +21,15 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode_sequence
 
-from roost.auth.sigv4 import (
+from roost.auth.canonical import canonical_query_string, canonical_uri
+from roost.auth.errors import (
     AuthError,
-    Credential,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
-    SignedRequest,
-    SigV4Verifier,
     UnrecognizedClientException,
-    VerifiedRequest,
-    canonical_query_string,
-    canonical_uri,
 )
+from roost.auth.sigv4 import Credential, SignedRequest, SigV4Verifier, VerifiedRequest
 
 ACCESS_KEY = "AKIAEXAMPLE000000001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -21,18 +21,20 @@ from roost.auth.accounts import (
     InvalidAccountName,
     NewAccount,
 )
-from roost.auth.secrets import SecretBox, SecretBoxError
-from roost.auth.sigv4 import (
+from roost.auth.canonical import CredentialScope
+from roost.auth.errors import (
     AuthError,
-    Credential,
-    CredentialLookup,
-    CredentialScope,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+from roost.auth.secrets import SecretBox, SecretBoxError
+from roost.auth.sigv4 import (
+    Credential,
+    CredentialLookup,
     SignedRequest,
     SigV4Verifier,
-    UnrecognizedClientException,
     VerifiedRequest,
 )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from roost.api.errors import AwsError
-from roost.auth.sigv4 import AuthError, SignedRequest, SigV4Verifier
+from roost.auth.errors import AuthError
+from roost.auth.sigv4 import SignedRequest, SigV4Verifier
 
 
 class SigV4Authenticator:

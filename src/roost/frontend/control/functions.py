@@ -51,8 +51,6 @@ UPDATE_IN_PROGRESS: Mapping[str, Any] = MappingProxyType(
     }
 )
 
-_PAGE = 100
-
 
 def check_revision(expected: str | None, actual: str) -> None:
     """Optimistic concurrency: a given ``RevisionId`` must be the current one."""
@@ -176,7 +174,9 @@ class FunctionHandlers:
         entries: list[FunctionConfig] = []
         more = False
         marker = _decode_marker(params.get("Marker"))
-        async for config in self._entries_after(ctx.account_id, marker, all_versions):
+        # One entry past the page tells whether there is a next page.
+        entries_after = self._entries_after(ctx.account_id, marker, all_versions, limit + 1)
+        async for config in entries_after:
             if len(entries) == limit:
                 more = True
                 break
@@ -194,9 +194,16 @@ class FunctionHandlers:
         return output
 
     async def _entries_after(
-        self, account_id: str, marker: tuple[str, int | None] | None, all_versions: bool
+        self,
+        account_id: str,
+        marker: tuple[str, int | None] | None,
+        all_versions: bool,
+        read_size: int,
     ) -> AsyncIterator[FunctionConfig]:
-        """$LATEST of each function (and its versions with ALL) after a marker position."""
+        """$LATEST of each function (and its versions with ALL) after a marker position.
+
+        Records are read ``read_size`` at a time, so a page reads what it returns.
+        """
         start = marker[0] if marker else None
         if marker is not None and marker[1] is not None:
             name, after_version = marker
@@ -206,13 +213,13 @@ class FunctionHandlers:
                 ):
                     yield config
         while True:
-            page = await self._cp.functions.list(account_id, start_after=start, limit=_PAGE)
+            page = await self._cp.functions.list(account_id, start_after=start, limit=read_size)
             for record in page:
                 yield record.latest
                 if all_versions:
                     for config in await self._cp.functions.list_versions(account_id, record.name):
                         yield config
-            if len(page) < _PAGE:
+            if len(page) < read_size:
                 return
             start = page[-1].name
 
