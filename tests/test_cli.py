@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.fixtures.roost_process import REGION, RoostProcess, make_zip
+from tests.fixtures.roost_process import REGION, RoostProcess, make_zip, roost_cli
 
 VENV_BIN = Path(sys.executable).parent
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -73,16 +73,6 @@ class AwsCli:
 @pytest.fixture
 def aws(roost: RoostProcess, tmp_path: Path) -> AwsCli:
     return AwsCli(roost, tmp_path)
-
-
-def roost_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "roost", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def wait_settled(client: Any, name: str) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from roost.config import RoostConfig
 from tests.conftest import create_args
-from tests.fixtures.roost_process import REGION, RoostProcess
+from tests.fixtures.roost_process import REGION, RoostProcess, roost_cli
 
 
 @dataclass(frozen=True)
@@ -33,16 +31,6 @@ class Account:
     name: str
     access_key_id: str
     secret_access_key: str
-
-
-def roost_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "roost", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def create_account(data_dir: Path, name: str) -> Account:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from roost.store.errors import BlobNotFound
 from roost.store.filesystem import FileCodeStore
 from roost.store.memory import MemoryCodeStore
 from roost.store.ports import BlobRef, CodeStore
+from tests.fixtures.crash import acknowledged_before_sigkill
 
 Scenario = Callable[[CodeStore], Awaitable[None]]
 RunWithStore = Callable[[Scenario], None]
@@ -263,18 +261,10 @@ ACKS_BEFORE_KILL = 25
 
 def test_file_blobs_acknowledged_survive_sigkill(tmp_path: Path) -> None:
     root = tmp_path / "code"
-    with subprocess.Popen(
-        [sys.executable, "-c", _FILE_WRITER, str(root)], stdout=subprocess.PIPE, text=True
-    ) as child:
-        assert child.stdout is not None
-        acknowledged = [child.stdout.readline() for _ in range(ACKS_BEFORE_KILL)]
-        child.send_signal(signal.SIGKILL)
-        # Blobs printed between the last read and the kill were acknowledged too.
-        acknowledged += child.stdout.readlines()
-        assert child.wait() == -signal.SIGKILL
-    # Only whole lines are acknowledgements; a line cut by the kill is not.
-    lines = [line.split() for line in acknowledged if line.endswith("\n")]
-    assert len(lines) >= ACKS_BEFORE_KILL
+    acknowledged = acknowledged_before_sigkill(
+        _FILE_WRITER, str(root), acks_before_kill=ACKS_BEFORE_KILL
+    )
+    lines = [line.split() for line in acknowledged]
 
     store = FileCodeStore(root)
     for n, digest in lines:

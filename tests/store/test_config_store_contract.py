@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from roost.store.errors import ConditionFailed, StoreError, StoreUnavailable
 from roost.store.ports import ConfigStore, Delete, DeletePrefix, Put
 from roost.store.sqlite import SqliteConfigStore, SqliteDatabase
 from roost.store.sqlite.config import prefix_upper_bound
+from tests.fixtures.crash import acknowledged_before_sigkill
 from tests.fixtures.stores import RunWithStore
 
 # Reads
@@ -614,18 +612,7 @@ ACKS_BEFORE_KILL = 25
 
 def test_sqlite_acknowledged_commits_survive_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "config.sqlite3"
-    with subprocess.Popen(
-        [sys.executable, "-c", _SQLITE_WRITER, str(path)], stdout=subprocess.PIPE, text=True
-    ) as child:
-        assert child.stdout is not None
-        acknowledged = [child.stdout.readline() for _ in range(ACKS_BEFORE_KILL)]
-        child.send_signal(signal.SIGKILL)
-        # Keys printed between the last read and the kill were acknowledged too.
-        acknowledged += child.stdout.readlines()
-        assert child.wait() == -signal.SIGKILL
-    # Only whole lines are acknowledgements; a line cut by the kill is not.
-    keys = [line.strip() for line in acknowledged if line.endswith("\n")]
-    assert len(keys) >= ACKS_BEFORE_KILL
+    keys = acknowledged_before_sigkill(_SQLITE_WRITER, str(path), acks_before_kill=ACKS_BEFORE_KILL)
 
     async def stored_keys() -> list[str]:
         store = await SqliteConfigStore.open(path)

@@ -46,9 +46,7 @@ class FileCodeStore:
         return self.root / sha256_hex[:2] / f"{sha256_hex}.zip"
 
     async def put(self, data: bytes) -> BlobRef:
-        digest = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(self._write, self.path_of(digest), data)
-        return BlobRef(digest, len(data))
+        return await asyncio.to_thread(self._put, data)
 
     async def get(self, sha256_hex: str) -> bytes:
         path = self._existing_path(sha256_hex)
@@ -90,6 +88,11 @@ class FileCodeStore:
             raise BlobNotFound(sha256_hex) from None
 
     # Everything below runs in a worker thread.
+
+    def _put(self, data: bytes) -> BlobRef:
+        digest = hashlib.sha256(data).hexdigest()
+        self._write(self.path_of(digest), data)
+        return BlobRef(digest, len(data))
 
     def _list(self) -> builtins.list[BlobInfo]:
         if not self.root.is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -106,7 +107,8 @@ class FunctionHandlers:
             raise InvalidParameterValueException(
                 f"Roost accepts function code as ZipFile only (got {unsupported})."
             )
-        info = inspect_zip(bytes(code["ZipFile"]))
+        # Hashing and parsing up to 50 MB is CPU work: keep it off the event loop.
+        info = await asyncio.to_thread(inspect_zip, bytes(code["ZipFile"]))
         if keep:
             await self._cp.code.put(bytes(code["ZipFile"]))
         return CodeLocation(info.sha256_hex, info.code_sha256, info.code_size_bytes)
