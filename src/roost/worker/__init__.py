@@ -1,0 +1,1 @@
+"""The worker role: execution environments, their Runtime API, sandbox and code cache."""

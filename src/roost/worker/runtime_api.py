@@ -1,0 +1,253 @@
+"""The Lambda Runtime API, served by the worker host for one execution environment.
+
+Each environment gets its own listening socket on 127.0.0.1 (the runtime client
+finds it through ``AWS_LAMBDA_RUNTIME_API``). The server is a plain asyncio
+protocol over httptools rather than an ASGI app: a warm invoke is a handful of
+small requests, and routing through a framework costs more CPU than the invoke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+import httptools
+
+log = logging.getLogger(__name__)
+
+PREFIX = b"/2018-06-01/runtime"
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# Room for the headers and a few bytes over, so an oversize body is detected.
+_MAX_BODY_BYTES = MAX_RESPONSE_BYTES + 1024 * 1024
+
+_RESPONSE = re.compile(rb"^/invocation/([^/]+)/(response|error)$")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One event handed to the runtime client by ``/invocation/next``."""
+
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    invoked_function_arn: str
+    trace_id: str
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The ``Lambda-Runtime-*`` headers of ``/invocation/next``."""
+        found = [
+            ("Lambda-Runtime-Aws-Request-Id", self.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(self.deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", self.invoked_function_arn),
+            ("Lambda-Runtime-Trace-Id", self.trace_id),
+        ]
+        if self.client_context:
+            found.append(("Lambda-Runtime-Client-Context", self.client_context))
+        if self.cognito_identity:
+            found.append(("Lambda-Runtime-Cognito-Identity", self.cognito_identity))
+        return found
+
+
+class RuntimeApiHandler(Protocol):
+    """What the server asks of the environment it serves."""
+
+    async def next_invocation(self) -> Invocation:
+        """Wait for the next invocation (the runtime is idle meanwhile)."""
+
+    def invocation_response(self, request_id: str, body: bytes) -> int:
+        """A result arrived; returns the HTTP status to answer (202 when accepted)."""
+
+    def invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> int:
+        """An error document arrived for an invocation; returns the HTTP status."""
+
+    def init_error(self, body: bytes, error_type: str | None) -> int:
+        """Initialisation failed; returns the HTTP status."""
+
+
+def _reply(status: int, body: bytes, extra: list[tuple[str, str]] | None = None) -> bytes:
+    reason = {
+        200: "OK",
+        202: "Accepted",
+        400: "Bad Request",
+        404: "Not Found",
+        413: "Payload Too Large",
+        500: "Internal Server Error",
+    }.get(status, "Error")
+    lines = [
+        f"HTTP/1.1 {status} {reason}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    lines += [f"{k}: {v}" for k, v in extra or []]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_ACCEPTED = json.dumps({"status": "OK"}).encode()
+
+
+def _error_body(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class _Connection(asyncio.Protocol):
+    """One runtime-client connection; requests are handled strictly in order."""
+
+    def __init__(self, handler: RuntimeApiHandler, live: set[_Connection]) -> None:
+        self._handler = handler
+        self._live = live
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._pending: asyncio.Task[None] | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._live.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._send(_reply(400, _error_body("InvalidRequest", "Malformed HTTP request")))
+            if self._transport is not None:
+                self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self)
+        # A parked /next whose client went away must not swallow the next event.
+        if self._pending is not None:
+            self._pending.cancel()
+
+    def close(self) -> None:
+        """Drop the connection (the environment is going away)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size <= _MAX_BODY_BYTES:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        method = self._parser.get_method()
+        path = self._url.partition(b"?")[0]
+        if not path.startswith(PREFIX):
+            self._send(_reply(404, _error_body("NotFound", "Unknown Runtime API path")))
+            return
+        route = path[len(PREFIX) :]
+        if method == b"GET" and route == b"/invocation/next":
+            self._pending = asyncio.get_running_loop().create_task(self._serve_next())
+            return
+        if method != b"POST":
+            self._send(_reply(404, _error_body("NotFound", "Unknown Runtime API path")))
+            return
+        self._send(self._dispatch_post(route))
+
+    def _dispatch_post(self, route: bytes) -> bytes:
+        body = b"".join(self._body)
+        error_type_raw = self._headers.get(b"lambda-runtime-function-error-type")
+        error_type = error_type_raw.decode("latin-1") if error_type_raw else None
+        if route == b"/init/error":
+            return self._status_reply(self._handler.init_error(body, error_type))
+        found = _RESPONSE.match(route)
+        if found is None:
+            return _reply(404, _error_body("NotFound", "Unknown Runtime API path"))
+        request_id = found.group(1).decode("latin-1")
+        if found.group(2) == b"error":
+            return self._status_reply(self._handler.invocation_error(request_id, body, error_type))
+        if self._body_size > MAX_RESPONSE_BYTES:
+            status = self._handler.invocation_error(
+                request_id, _oversize(self._body_size), "Function.ResponseSizeTooLarge"
+            )
+            return _reply(
+                413 if status == 202 else status,
+                _error_body("RequestEntityTooLarge", "Response payload too large"),
+            )
+        return self._status_reply(self._handler.invocation_response(request_id, body))
+
+    @staticmethod
+    def _status_reply(status: int) -> bytes:
+        if status == 202:
+            return _reply(202, _ACCEPTED)
+        return _reply(status, _error_body("InvalidStateTransition", "Invalid request"))
+
+    async def _serve_next(self) -> None:
+        try:
+            invocation = await self._handler.next_invocation()
+        except asyncio.CancelledError:
+            return
+        self._pending = None
+        self._send(_reply(200, invocation.payload, invocation.headers()))
+
+    def _send(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+
+def _oversize(size: int) -> bytes:
+    return _error_body(
+        "Function.ResponseSizeTooLarge",
+        f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+        f"({MAX_RESPONSE_BYTES} bytes).",
+    )
+
+
+class RuntimeApiServer:
+    """Listens on 127.0.0.1 for one environment's runtime client."""
+
+    def __init__(self, handler: RuntimeApiHandler) -> None:
+        self._handler = handler
+        self._server: asyncio.Server | None = None
+        self._live: set[_Connection] = set()
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        """The ``AWS_LAMBDA_RUNTIME_API`` value (``host:port``)."""
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Bind an ephemeral port and accept connections."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self._handler, self._live), "127.0.0.1", 0
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop listening and drop connections (parked ``/next`` calls included)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for connection in list(self._live):
+            connection.close()

@@ -1,0 +1,226 @@
+"""Launching an environment's process tree: under bubblewrap, or plainly as a fallback.
+
+Under bubblewrap the process runs as an unprivileged host uid (bwrap started by
+root would keep capabilities), in its own user, mount, PID, IPC and UTS
+namespaces, with system paths read-only, the function's code read-only at
+``/var/task``, Roost's runtime client at ``/var/runtime``, a private ``/tmp`` of
+``EphemeralStorage`` size, nothing of ``/run``, ``/var/run``, ``/dev/shm`` or the
+host's ``/etc`` beyond what name resolution and TLS need, and memory and pids
+capped by a cgroup (rlimits where cgroups are not writable).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from roost.worker.cgroups import LimitGroup
+
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+MAX_PIDS = 1024
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+TASK_ROOT = "/var/task"
+SANDBOX_RUNTIME_DIR = "/var/runtime"
+
+# Host paths a function may read (read-only); anything else is invisible.
+_SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+_ETC_FILES = (
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/mime.types",
+)
+_PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    "sbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n"
+)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What one environment's process needs."""
+
+    env_id: str
+    runtime: str
+    code_dir: Path
+    environment: Mapping[str, str]
+    memory_mb: int
+    ephemeral_storage_mb: int
+    network: bool = True
+    runtime_client_dir: Path = RUNTIME_DIR
+    limits: LimitGroup | None = None
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap binary, if installed and usable."""
+    return shutil.which("bwrap")
+
+
+def traversable_by_others(path: Path) -> bool:
+    """Whether an unprivileged uid can reach ``path`` (every ancestor has o+x)."""
+    current = path.resolve()
+    for directory in [current, *current.parents]:
+        try:
+            if not directory.stat().st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def sandbox_interpreter() -> str | None:
+    """The Python a sandboxed function runs on: one the sandbox uid can reach.
+
+    The system interpreter under /usr is preferred; Roost's own (real binary, not
+    a venv link, so Roost's site-packages stay out) if it is reachable.
+    """
+    for candidate in ("/usr/bin/python3", str(Path(sys.executable).resolve())):
+        path = Path(candidate)
+        if path.exists() and traversable_by_others(path.resolve().parent):
+            return str(path.resolve())
+    return None
+
+
+def _interpreter(sandboxed: bool) -> str:
+    if sandboxed:
+        found = sandbox_interpreter()
+        assert found is not None
+        return found
+    # The real binary, not a venv's link to it: functions must not see Roost's
+    # own site-packages.
+    return str(Path(sys.executable).resolve())
+
+
+def _command(spec: SandboxSpec, sandboxed: bool) -> list[str]:
+    if spec.runtime.startswith("python"):
+        runtime_dir = SANDBOX_RUNTIME_DIR if sandboxed else str(spec.runtime_client_dir)
+        return [_interpreter(sandboxed), "-s", "-u", f"{runtime_dir}/bootstrap.py"]
+    task_root = TASK_ROOT if sandboxed else str(spec.code_dir)
+    return [f"{task_root}/bootstrap"]
+
+
+def _bwrap_args(spec: SandboxSpec, passwd_fd: int) -> list[str]:
+    """bwrap's arguments (bwrap runs as the sandbox uid: every source must be
+    reachable by it, which is why code and the runtime client live in a
+    sandbox directory Roost makes traversable)."""
+    args = [
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "localhost",
+        "--cap-drop",
+        "ALL",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(spec.ephemeral_storage_mb * 1024 * 1024),
+        "--tmpfs",
+        "/tmp",
+        "--dir",
+        "/var",
+        "--dir",
+        "/run",
+        "--dir",
+        "/var/run",
+    ]
+    if not spec.network:
+        args.append("--unshare-net")
+    interpreter_root = Path(_interpreter(True)).parent.parent
+    paths = [*_SYSTEM_PATHS, *_ETC_FILES]
+    if not any(str(interpreter_root).startswith(p) for p in _SYSTEM_PATHS):
+        paths.append(str(interpreter_root))
+    for path in paths:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    args += [
+        "--perms",
+        "0444",
+        "--file",
+        str(passwd_fd),
+        "/etc/passwd",
+        "--ro-bind",
+        str(spec.code_dir),
+        TASK_ROOT,
+        "--ro-bind",
+        str(spec.runtime_client_dir),
+        SANDBOX_RUNTIME_DIR,
+        "--chdir",
+        TASK_ROOT,
+    ]
+    return args
+
+
+def _preexec(spec: SandboxSpec, sandboxed: bool) -> Callable[[], None]:
+    memory_bytes = spec.memory_mb * 1024 * 1024
+    procs = [str(p) for p in spec.limits.procs_files] if spec.limits else []
+
+    def prepare() -> None:
+        # Runs in the child between fork and exec: only plain system calls here.
+        for path in procs:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        if not procs:
+            # No cgroup: bound what an rlimit can (address space is generous
+            # because interpreters reserve far more than they touch).
+            limit = memory_bytes * 2 + 512 * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            if not sandboxed:
+                resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PIDS, MAX_PIDS))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return prepare
+
+
+def launch(spec: SandboxSpec, sandboxed: bool) -> subprocess.Popen[bytes]:
+    """Start the environment's process; stdout and stderr share one pipe."""
+    command = _command(spec, sandboxed)
+    pass_fds: tuple[int, ...] = ()
+    passwd_read = -1
+    as_root = os.geteuid() == 0
+    if sandboxed:
+        binary = bwrap_path()
+        assert binary is not None
+        passwd_read, passwd_write = os.pipe()
+        os.write(passwd_write, _PASSWD.encode())
+        os.close(passwd_write)
+        pass_fds = (passwd_read,)
+        command = [binary, *_bwrap_args(spec, passwd_read), "--", *command]
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(spec.environment),
+            cwd="/" if sandboxed else str(spec.code_dir),
+            pass_fds=pass_fds,
+            user=SANDBOX_UID if sandboxed and as_root else None,
+            group=SANDBOX_GID if sandboxed and as_root else None,
+            extra_groups=[] if sandboxed and as_root else None,
+            preexec_fn=_preexec(spec, sandboxed),
+            start_new_session=True,
+        )
+    finally:
+        if passwd_read >= 0:
+            os.close(passwd_read)
