@@ -40,6 +40,10 @@ class RoostConfig:
     account_concurrency: int = 1000
     control_max_in_flight: int = 256
     invoke_max_in_flight: int = 4096
+    keep_alive_s: float = 600.0
+    memory_budget_mb: int = 8192
+    sandbox: bool = True
+    function_network: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -49,6 +53,11 @@ class RoostConfig:
             "port": int(os.environ.get("ROOST_PORT", DEFAULT_PORT)),
             "data_dir": Path(os.environ.get("ROOST_DATA_DIR", DEFAULT_DATA_DIR)),
             "region": os.environ.get("ROOST_REGION", DEFAULT_REGION),
+            "keep_alive_s": float(os.environ.get("ROOST_KEEP_ALIVE_S", 600)),
+            "memory_budget_mb": int(os.environ.get("ROOST_MEMORY_BUDGET_MB", 8192)),
+            "sandbox": os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "off"),
+            "function_network": os.environ.get("ROOST_FUNCTION_NETWORK", "1")
+            not in ("0", "false", "off"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))

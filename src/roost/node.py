@@ -32,9 +32,11 @@ from roost.frontend.control.concurrency import ConcurrencyHandlers
 from roost.frontend.control.deps import AccountLimits, ControlPlane
 from roost.frontend.control.event_invoke_config import EventInvokeConfigHandlers
 from roost.frontend.control.functions import FunctionHandlers
+from roost.frontend.control.invalidation import invalidating_routes
 from roost.frontend.control.permissions import PermissionHandlers
 from roost.frontend.control.tags import TagHandlers
 from roost.frontend.control.versions import VersionHandlers
+from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
 from roost.frontend.router import Handler, PlaneRouter
 from roost.functions.code_collector import CodeCollector
 from roost.store.filesystem import FileCodeStore
@@ -103,6 +105,7 @@ class Node:
         self._stores: Stores | None = None
         self._control: ControlPlane | None = None
         self._collector: CodeCollector | None = None
+        self._invoke: InvokePlane | None = None
         self._server: uvicorn.Server | None = None
         self._started_at = time.time()
         self.ready = asyncio.Event()
@@ -123,11 +126,17 @@ class Node:
             allow_builtin=self.config.allow_builtin_credentials,
         )
         operation_table()  # Build the routing table before the first request.
+        invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
+        self._invoke = invoke
+        invoke.start()
+        control_routes = invalidating_routes(control_plane_routes(control), invoke.cache)
         routers = {
             Plane.CONTROL: PlaneRouter(
-                Plane.CONTROL, control_plane_routes(control), self.config.control_max_in_flight
+                Plane.CONTROL, control_routes, self.config.control_max_in_flight
             ),
-            Plane.INVOKE: PlaneRouter(Plane.INVOKE, {}, self.config.invoke_max_in_flight),
+            Plane.INVOKE: PlaneRouter(
+                Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight
+            ),
         }
         authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
         return FrontDoor(
@@ -137,6 +146,17 @@ class Node:
             self._health,
             stores.code,
             control.code_links,
+        )
+
+    def _invoke_settings(self) -> InvokeSettings:
+        config = self.config
+        return InvokeSettings(
+            account_concurrency=config.account_concurrency,
+            keep_alive_s=config.keep_alive_s,
+            memory_budget_mb=config.memory_budget_mb,
+            sandbox=config.sandbox,
+            network=config.function_network,
+            region=config.region,
         )
 
     async def _health(self) -> dict[str, Any]:
@@ -203,6 +223,8 @@ class Node:
             self._server.should_exit = True
 
     async def _close(self) -> None:
+        if self._invoke is not None:
+            await self._invoke.stop()
         if self._collector is not None:
             await self._collector.stop()
         if self._control is not None:

@@ -1,0 +1,1 @@
+"""Flow control: concurrency leases, throttles and (later) token buckets."""

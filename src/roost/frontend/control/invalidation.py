@@ -1,0 +1,42 @@
+"""Pushing control-plane changes to the invoke path's L1 cache.
+
+Every control-plane operation that may change a function (anything but Get* and
+List*) invalidates that function's cached view once it succeeded, so warm invokes
+never read the store yet never run a stale configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from roost.api.errors import AwsError
+from roost.frontend.context import RequestContext
+from roost.frontend.invoke.function_cache import FunctionCache
+from roost.frontend.router import Handler, Output, Params
+from roost.functions.naming import parse_function_name
+
+_READ_ONLY_PREFIXES = ("Get", "List")
+
+
+def _wrap(handler: Handler, cache: FunctionCache) -> Handler:
+    async def invalidating(ctx: RequestContext, params: Params) -> Output:
+        output = await handler(ctx, params)
+        target = params.get("FunctionName") or params.get("Resource")
+        name = None
+        if isinstance(target, str):
+            try:
+                name = parse_function_name(target).name
+            except AwsError:
+                name = None
+        cache.invalidate(ctx.account_id, name)
+        return output
+
+    return invalidating
+
+
+def invalidating_routes(routes: Mapping[str, Handler], cache: FunctionCache) -> dict[str, Handler]:
+    """``routes`` with every mutating handler wrapped to invalidate the cache."""
+    return {
+        name: handler if name.startswith(_READ_ONLY_PREFIXES) else _wrap(handler, cache)
+        for name, handler in routes.items()
+    }

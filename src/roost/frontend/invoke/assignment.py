@@ -1,0 +1,33 @@
+"""Assignment: a warm idle environment of the exact version, else a new one.
+
+Environments go back to the warm pool after an invoke unless they died or their
+placement lease ended, in which case they drain (are destroyed).
+"""
+
+from __future__ import annotations
+
+from roost.frontend.invoke.placement import PlacementService
+from roost.functions.model import FunctionConfig
+from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
+from roost.worker.host import version_key
+
+
+class AssignmentService:
+    """Hands out environments for invokes and takes them back."""
+
+    def __init__(self, placement: PlacementService) -> None:
+        self._placement = placement
+
+    async def acquire(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
+        """An environment ready to run one invoke of ``config``."""
+        warm = self._placement.host.checkout(version_key(account_id, config))
+        if warm is not None:
+            return warm
+        return await self._placement.place(account_id, config)
+
+    async def release(self, env: ExecutionEnvironment) -> None:
+        """Take an environment back after its invoke."""
+        if env.status is RuntimeStatus.READY and not self._placement.lease_expired(env):
+            self._placement.host.checkin(env)
+        else:
+            await self._placement.retire(env)

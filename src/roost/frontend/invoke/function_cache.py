@@ -1,0 +1,74 @@
+"""The L1 function cache: what the invoke path knows of functions, in memory.
+
+A warm invoke reads nothing from the store: the function record, its published
+versions and aliases are loaded once and kept until the control plane changes
+the function (``invalidate``), which it does after every successful write. An
+entry caught mid-transition (Pending, InProgress) is re-read, since the
+background activator completes those without going through the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roost.functions.aliases import Alias, AliasRepository
+from roost.functions.lifecycle import needs_activation
+from roost.functions.model import FunctionConfig
+from roost.functions.repository import FunctionRecord, FunctionRepository
+
+
+@dataclass(frozen=True)
+class FunctionView:
+    """One function as the invoke path sees it."""
+
+    record: FunctionRecord
+    versions: dict[str, FunctionConfig]
+    aliases: dict[str, Alias]
+
+    def settled(self) -> bool:
+        """Whether no version is waiting for a state transition."""
+        configs = [self.record.latest, *self.versions.values()]
+        return not any(needs_activation(c) for c in configs)
+
+
+class FunctionCache:
+    """Function views by (account, name), plus each account's reserved total."""
+
+    def __init__(self, functions: FunctionRepository, aliases: AliasRepository) -> None:
+        self._functions = functions
+        self._aliases = aliases
+        self._views: dict[tuple[str, str], FunctionView] = {}
+        self._reserved: dict[str, int] = {}
+
+    async def get(self, account_id: str, name: str) -> FunctionView | None:
+        """The function's view, loading it on a miss; None if it does not exist."""
+        view = self._views.get((account_id, name))
+        if view is not None and view.settled():
+            return view
+        record = await self._functions.get(account_id, name)
+        if record is None:
+            self._views.pop((account_id, name), None)
+            return None
+        versions = {v.version: v for v in await self._functions.list_versions(account_id, name)}
+        aliases = {a.name: a for a in await self._aliases.list(account_id, name)}
+        view = FunctionView(record, versions, aliases)
+        self._views[(account_id, name)] = view
+        return view
+
+    async def reserved_in_account(self, account_id: str) -> int:
+        """Concurrency reserved by all the account's functions."""
+        total = self._reserved.get(account_id)
+        if total is None:
+            records = await self._functions.list(account_id)
+            total = sum(r.reserved_concurrency or 0 for r in records)
+            self._reserved[account_id] = total
+        return total
+
+    def invalidate(self, account_id: str, name: str | None) -> None:
+        """Forget a function (or, with no name, everything of the account)."""
+        self._reserved.pop(account_id, None)
+        if name is None:
+            for key in [k for k in self._views if k[0] == account_id]:
+                del self._views[key]
+        else:
+            self._views.pop((account_id, name), None)

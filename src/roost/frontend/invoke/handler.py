@@ -1,0 +1,180 @@
+"""The sync Invoke operation: the front end of the talk's synchronous path.
+
+function metadata (L1 cache) -> counting service -> assignment (warm environment
+or placement) -> invoke proxy -> the environment, then the AWS-shaped result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import time
+import uuid
+from typing import Any
+
+from roost.api.errors import (
+    AwsError,
+    InvalidRequestContentException,
+    ResourceConflictException,
+    UnsupportedOperationException,
+)
+from roost.flow.counting import CountingService
+from roost.frontend.context import RequestContext
+from roost.frontend.control.resolve import function_ref, not_found
+from roost.frontend.invoke.assignment import AssignmentService
+from roost.frontend.invoke.function_cache import FunctionCache, FunctionView
+from roost.frontend.router import Handler, Output, Params
+from roost.functions.model import FunctionConfig, State
+from roost.functions.naming import LATEST, function_arn, is_version, merge_qualifier
+from roost.worker.invocation_log import tail
+from roost.worker.log_store import LogStore
+from roost.worker.runtime_api import Invocation
+
+CLIENT_CONTEXT_MAX_BYTES = 3583
+
+
+def _client_context(value: str | None) -> str | None:
+    """The decoded JSON of ``X-Amz-Client-Context`` (base64 JSON object, AWS's rules)."""
+    if value is None:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True)
+        document = json.loads(decoded)
+    except (binascii.Error, ValueError):
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object."
+        )
+    if len(value) > CLIENT_CONTEXT_MAX_BYTES:
+        raise AwsError(
+            f"Client context must be at most {CLIENT_CONTEXT_MAX_BYTES} bytes.",
+            code="InvalidParameterValueException",
+        )
+    return decoded.decode()
+
+
+def _check_payload(payload: bytes) -> None:
+    if not payload.strip():
+        return
+    try:
+        json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {error}"
+        ) from None
+
+
+class InvokeHandlers:
+    """The ``Invoke`` operation of the invoke plane."""
+
+    def __init__(
+        self,
+        cache: FunctionCache,
+        counting: CountingService,
+        assignment: AssignmentService,
+        logs: LogStore,
+    ) -> None:
+        self._cache = cache
+        self._counting = counting
+        self._assignment = assignment
+        self._logs = logs
+
+    def routes(self) -> dict[str, Handler]:
+        """Operation name -> handler."""
+        return {"Invoke": self.invoke}
+
+    def _select(
+        self, ctx: RequestContext, view: FunctionView, qualifier: str | None
+    ) -> FunctionConfig:
+        """The version an invoke runs: $LATEST, a version, or an alias's (weighted) pick."""
+        name = view.record.name
+        if qualifier is None or qualifier == LATEST:
+            return view.record.latest
+        target = qualifier
+        if not is_version(qualifier):
+            alias = view.aliases.get(qualifier)
+            if alias is None:
+                raise not_found(ctx, name, qualifier)
+            target = alias.function_version
+            roll = random.random()
+            for version, weight in alias.routing_weights.items():
+                if roll < weight:
+                    target = version
+                    break
+                roll -= weight
+            if target == LATEST:
+                return view.record.latest
+        config = view.versions.get(target)
+        if config is None:
+            raise not_found(ctx, name, qualifier)
+        return config
+
+    async def invoke(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        qualifier = merge_qualifier(ref, params.get("Qualifier"))
+        view = await self._cache.get(ctx.account_id, ref.name)
+        if view is None:
+            raise not_found(ctx, ref.name, qualifier)
+        config = self._select(ctx, view, qualifier)
+        invocation_type = params.get("InvocationType") or "RequestResponse"
+        if invocation_type == "Event":
+            raise UnsupportedOperationException("Invoke with InvocationType Event")
+        if config.state is not State.ACTIVE:
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently "
+                f"in the following state: {config.state.value}"
+            )
+        payload = bytes(params.get("Payload") or b"")
+        _check_payload(payload)
+        client_context = _client_context(params.get("ClientContext"))
+        if invocation_type == "DryRun":
+            return {"StatusCode": 204}
+        invoked_arn = function_arn(ctx.region, ctx.account_id, ref.name, qualifier)
+        outcome = await self._run(ctx, view, config, payload, invoked_arn, client_context)
+        output: Output = {
+            "StatusCode": 200,
+            "Payload": outcome.payload,
+            "ExecutedVersion": config.version,
+        }
+        if outcome.function_error:
+            output["FunctionError"] = outcome.function_error
+        if params.get("LogType") == "Tail":
+            output["LogResult"] = base64.b64encode(tail(outcome.log)).decode()
+        return output
+
+    async def _run(
+        self,
+        ctx: RequestContext,
+        view: FunctionView,
+        config: FunctionConfig,
+        payload: bytes,
+        invoked_arn: str,
+        client_context: str | None,
+    ) -> Any:
+        reserved_total = await self._cache.reserved_in_account(ctx.account_id)
+        lease = self._counting.acquire(
+            ctx.account_id, config.name, view.record.reserved_concurrency, reserved_total
+        )
+        try:
+            env = await self._assignment.acquire(ctx.account_id, config)
+            invocation = Invocation(
+                request_id=ctx.request_id,
+                payload=payload,
+                deadline_ms=int(time.time() * 1000) + config.timeout_s * 1000,
+                invoked_function_arn=invoked_arn,
+                trace_id=f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                client_context=client_context,
+            )
+            try:
+                outcome = await env.invoke(invocation)
+            finally:
+                await self._assignment.release(env)
+        finally:
+            self._counting.release(lease)
+        await self._logs.append(ctx.account_id, config.name, outcome.log)
+        return outcome

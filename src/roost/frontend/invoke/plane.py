@@ -1,0 +1,80 @@
+"""The sync invoke plane assembled: cache, counting, assignment, placement, host."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from roost.flow.counting import CountingService
+from roost.frontend.control.deps import ControlPlane
+from roost.frontend.invoke.assignment import AssignmentService
+from roost.frontend.invoke.function_cache import FunctionCache
+from roost.frontend.invoke.handler import InvokeHandlers
+from roost.frontend.invoke.placement import PlacementService
+from roost.frontend.router import Handler
+from roost.store.ports import CodeStore
+from roost.worker.host import HostSettings, WorkerHost
+from roost.worker.isolation import Isolation, detect
+from roost.worker.log_store import LogStore
+from roost.worker.sandbox_area import SandboxArea
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InvokeSettings:
+    """Knobs of the sync invoke path."""
+
+    account_concurrency: int = 1000
+    keep_alive_s: float = 600.0
+    lease_s: float = 7200.0
+    memory_budget_mb: int = 8192
+    sandbox: bool = True
+    network: bool = True
+    region: str = "us-east-1"
+
+
+class InvokePlane:
+    """Owns the invoke path's long-running parts."""
+
+    def __init__(
+        self,
+        settings: InvokeSettings,
+        data_dir: Path,
+        control: ControlPlane,
+        code: CodeStore,
+    ) -> None:
+        self.isolation: Isolation = detect(settings.sandbox)
+        area = SandboxArea.for_data_dir(data_dir)
+        area.prepare()
+        host = WorkerHost(
+            area,
+            code,
+            HostSettings(
+                memory_budget_mb=settings.memory_budget_mb,
+                sandboxed=self.isolation.sandboxed,
+                network=settings.network,
+                region=settings.region,
+            ),
+        )
+        self.cache = FunctionCache(control.functions, control.aliases)
+        self.counting = CountingService(settings.account_concurrency)
+        self.placement = PlacementService(host, settings.lease_s, settings.keep_alive_s)
+        self.assignment = AssignmentService(self.placement)
+        self.logs = LogStore(data_dir / "logs")
+        self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
+
+    def routes(self) -> dict[str, Handler]:
+        """The invoke plane's operations."""
+        return self._handlers.routes()
+
+    def start(self) -> None:
+        """Start background work (idle reaping)."""
+        if not self.isolation.sandboxed:
+            log.warning("%s", self.isolation.describe())
+        self.placement.start()
+
+    async def stop(self) -> None:
+        """Destroy every environment."""
+        await self.placement.stop()

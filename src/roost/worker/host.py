@@ -1,0 +1,172 @@
+"""A worker host: the environments of one machine, within its memory budget.
+
+The host keeps each function version's idle environments warm (most recently
+used first), creates new ones from the code cache, evicts idle environments
+least-recently-used when a new one would not fit the memory budget, and reaps
+environments idle for longer than the keep-alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from roost.functions.model import FunctionConfig
+from roost.store.ports import CodeStore
+from roost.worker.cgroups import CgroupManager
+from roost.worker.code_cache import CodeCache
+from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
+from roost.worker.sandbox import SANDBOX_UID, TASK_ROOT, SandboxSpec
+from roost.worker.sandbox_area import SandboxArea
+
+log = logging.getLogger(__name__)
+
+VersionKey = tuple[str, str, str, str]
+"""(account, function, version, revision): environments never outlive a config."""
+
+
+class HostFull(Exception):
+    """No room for another environment even after evicting idle ones."""
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """How a worker host runs its environments."""
+
+    memory_budget_mb: int = 8192
+    sandboxed: bool = True
+    network: bool = True
+    region: str = "us-east-1"
+
+
+def version_key(account_id: str, config: FunctionConfig) -> VersionKey:
+    """The pool an environment of ``config`` belongs to."""
+    return (account_id, config.name, config.version, config.revision_id)
+
+
+def function_environment(
+    account_id: str, region: str, config: FunctionConfig, env_id: str, task_root: str
+) -> dict[str, str]:
+    """The variables AWS sets in an execution environment, then the user's."""
+    stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{config.version}]{env_id}"
+    values = {
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "_HANDLER": config.handler or "",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": config.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_ACCOUNT_ID": account_id,
+    }
+    values.update(config.environment)
+    return values
+
+
+class WorkerHost:
+    """Creates, pools, evicts and destroys execution environments."""
+
+    def __init__(self, area: SandboxArea, code: CodeStore, settings: HostSettings) -> None:
+        self.settings = settings
+        self._area = area
+        self._code_cache = CodeCache(area.code_dir, code)
+        self._cgroups = CgroupManager()
+        self._idle: OrderedDict[str, ExecutionEnvironment] = OrderedDict()
+        self._pools: dict[VersionKey, list[ExecutionEnvironment]] = {}
+        self._keys: dict[str, VersionKey] = {}
+        self.environments: dict[str, ExecutionEnvironment] = {}
+
+    @property
+    def memory_in_use_mb(self) -> int:
+        """Memory of every live environment (idle or busy)."""
+        return sum(e.spec.memory_mb for e in self.environments.values())
+
+    def checkout(self, key: VersionKey) -> ExecutionEnvironment | None:
+        """A warm idle environment of exactly this version, if any."""
+        pool = self._pools.get(key)
+        while pool:
+            env = pool.pop()
+            self._idle.pop(env.env_id, None)
+            if env.status is RuntimeStatus.READY:
+                return env
+        return None
+
+    def checkin(self, env: ExecutionEnvironment) -> None:
+        """Return an environment after an invoke; a dead one is not kept."""
+        if env.status is not RuntimeStatus.READY:
+            return
+        self._pools.setdefault(self._keys[env.env_id], []).append(env)
+        self._idle[env.env_id] = env
+
+    async def create(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
+        """Start a new environment of ``config`` (evicting idle ones to make room)."""
+        await self._make_room(config.memory_mb)
+        code_dir = await self._code_cache.ensure(config.code.sha256_hex)
+        env_id = uuid.uuid4().hex
+        sandboxed = self.settings.sandboxed
+        task_root = TASK_ROOT if sandboxed else str(code_dir)
+        limits = None
+        if self._cgroups.available:
+            limits = self._cgroups.create(
+                f"env-{env_id}", config.memory_mb * 1024 * 1024, 1024, SANDBOX_UID
+            )
+        spec = SandboxSpec(
+            env_id=env_id,
+            runtime=config.runtime or "provided.al2023",
+            code_dir=code_dir,
+            environment=function_environment(
+                account_id, self.settings.region, config, env_id, task_root
+            ),
+            memory_mb=config.memory_mb,
+            ephemeral_storage_mb=config.ephemeral_storage_mb,
+            network=self.settings.network,
+            runtime_client_dir=self._area.runtime_dir,
+            limits=limits,
+        )
+        env = ExecutionEnvironment(env_id, spec, config.version, config.timeout_s, sandboxed)
+        self.environments[env_id] = env
+        self._keys[env_id] = version_key(account_id, config)
+        await env.start()
+        return env
+
+    async def destroy(self, env: ExecutionEnvironment) -> None:
+        """Tear an environment down and forget it."""
+        self.environments.pop(env.env_id, None)
+        self._idle.pop(env.env_id, None)
+        key = self._keys.pop(env.env_id, None)
+        if key is not None and env in self._pools.get(key, []):
+            self._pools[key].remove(env)
+        await env.destroy()
+
+    async def _make_room(self, memory_mb: int) -> None:
+        budget = self.settings.memory_budget_mb
+        while self.memory_in_use_mb + memory_mb > budget and self._idle:
+            _, oldest = self._idle.popitem(last=False)
+            log.info("evicting idle environment %s to make room", oldest.env_id)
+            await self.destroy(oldest)
+        if self.memory_in_use_mb + memory_mb > budget:
+            raise HostFull(f"no room for {memory_mb} MB within {budget} MB")
+
+    async def reap_idle(self, keep_alive_s: float) -> int:
+        """Destroy environments idle for longer than ``keep_alive_s``."""
+        now = time.monotonic()
+        stale = [e for e in self._idle.values() if now - e.last_used > keep_alive_s]
+        for env in stale:
+            await self.destroy(env)
+        return len(stale)
+
+    async def stop(self) -> None:
+        """Destroy every environment."""
+        for env in list(self.environments.values()):
+            await self.destroy(env)
