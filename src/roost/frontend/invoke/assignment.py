@@ -6,24 +6,38 @@ placement lease ended, in which case they drain (are destroyed).
 
 from __future__ import annotations
 
+from roost.api.errors import TooManyRequestsException
+from roost.flow.counting import RATE_EXCEEDED
+from roost.flow.scaling import ScalingLimiter
 from roost.frontend.invoke.placement import PlacementService
 from roost.functions.model import FunctionConfig
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
-from roost.worker.host import version_key
+from roost.worker.host import HostFull, version_key
 
 
 class AssignmentService:
     """Hands out environments for invokes and takes them back."""
 
-    def __init__(self, placement: PlacementService) -> None:
+    def __init__(self, placement: PlacementService, scaling: ScalingLimiter) -> None:
         self._placement = placement
+        self._scaling = scaling
 
     async def acquire(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
-        """An environment ready to run one invoke of ``config``."""
+        """An environment ready to run one invoke of ``config``.
+
+        A new environment must pass the function's scaling limit; a host with no
+        memory left for it throttles the invoke rather than queueing it.
+        """
         warm = self._placement.host.checkout(version_key(account_id, config))
         if warm is not None:
             return warm
-        return await self._placement.place(account_id, config)
+        self._scaling.admit_new_environment(account_id, config.name)
+        try:
+            return await self._placement.place(account_id, config)
+        except HostFull:
+            raise TooManyRequestsException(
+                RATE_EXCEEDED, fields={"Reason": "ConcurrentInvocationLimitExceeded"}
+            ) from None
 
     async def release(self, env: ExecutionEnvironment) -> None:
         """Take an environment back after its invoke."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roost.flow.counting import CountingService
+from roost.flow.scaling import ScalingLimiter
 from roost.frontend.control.deps import ControlPlane
 from roost.frontend.invoke.assignment import AssignmentService
 from roost.frontend.invoke.function_cache import FunctionCache
@@ -33,6 +34,8 @@ class InvokeSettings:
     sandbox: bool = True
     network: bool = True
     region: str = "us-east-1"
+    burst_new_environments: int = 1000
+    burst_window_s: float = 10.0
 
 
 class InvokePlane:
@@ -61,7 +64,8 @@ class InvokePlane:
         self.cache = FunctionCache(control.functions, control.aliases)
         self.counting = CountingService(settings.account_concurrency)
         self.placement = PlacementService(host, settings.lease_s, settings.keep_alive_s)
-        self.assignment = AssignmentService(self.placement)
+        scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
+        self.assignment = AssignmentService(self.placement, scaling)
         self.logs = LogStore(data_dir / "logs")
         self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
 
