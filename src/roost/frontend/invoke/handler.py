@@ -12,7 +12,6 @@ import json
 import random
 import time
 import uuid
-from typing import Any
 
 from roost.api.errors import (
     AwsError,
@@ -28,6 +27,7 @@ from roost.frontend.invoke.function_cache import FunctionCache, FunctionView
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import FunctionConfig, State
 from roost.functions.naming import LATEST, function_arn, is_version, merge_qualifier
+from roost.worker.environment import InvokeOutcome
 from roost.worker.invocation_log import tail
 from roost.worker.log_store import LogStore
 from roost.worker.runtime_api import Invocation
@@ -155,7 +155,7 @@ class InvokeHandlers:
         payload: bytes,
         invoked_arn: str,
         client_context: str | None,
-    ) -> Any:
+    ) -> InvokeOutcome:
         reserved_total = await self._cache.reserved_in_account(ctx.account_id)
         lease = self._counting.acquire(
             ctx.account_id, config.name, view.record.reserved_concurrency, reserved_total
