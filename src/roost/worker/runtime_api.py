@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import socket
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -90,6 +91,19 @@ def _reply(status: int, body: bytes, extra: list[tuple[str, str]] | None = None)
 
 
 _ACCEPTED = json.dumps({"status": "OK"}).encode()
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(slots=True)
+class _Request:
+    """One parsed request, kept until the ones before it on its connection are answered."""
+
+    method: bytes
+    path: bytes
+    headers: dict[bytes, bytes]
+    body: bytes
+    body_size: int
+    keep_alive: bool
 
 
 def _error_body(error_type: str, message: str) -> bytes:
@@ -97,7 +111,15 @@ def _error_body(error_type: str, message: str) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
-    """One runtime-client connection; requests are handled strictly in order."""
+    """One runtime-client connection; requests are answered strictly in order.
+
+    A parked ``/next`` holds the connection: requests pipelined behind it wait in
+    a backlog, and so does the ``100 Continue`` a request with ``Expect:
+    100-continue`` is owed (curl sends that header for larger bodies and waits a
+    second for the interim reply before sending the body anyway). A request
+    without keep-alive (``Connection: close``, HTTP/1.0) gets its reply and then
+    the connection is closed, so clients that read to end-of-stream finish.
+    """
 
     def __init__(self, handler: RuntimeApiHandler, live: set[_Connection]) -> None:
         self._handler = handler
@@ -109,6 +131,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._pending: asyncio.Task[None] | None = None
+        self._backlog: deque[_Request] = deque()
+        self._continue_owed = False
 
     # asyncio.Protocol
 
@@ -153,29 +177,71 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
 
+    def on_headers_complete(self) -> None:
+        expect = self._headers.get(b"expect", b"").strip().lower()
+        if expect == b"100-continue" and self._parser.get_http_version() != "1.0":
+            if self._busy:
+                self._continue_owed = True
+            else:
+                self._send(_CONTINUE)
+
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size <= _MAX_BODY_BYTES:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        method = self._parser.get_method()
-        path = self._url.partition(b"?")[0]
-        if not path.startswith(PREFIX):
-            self._send(_reply(404, _error_body("NotFound", "Unknown Runtime API path")))
-            return
-        route = path[len(PREFIX) :]
-        if method == b"GET" and route == b"/invocation/next":
-            self._pending = asyncio.get_running_loop().create_task(self._serve_next())
-            return
-        if method != b"POST":
-            self._send(_reply(404, _error_body("NotFound", "Unknown Runtime API path")))
-            return
-        self._send(self._dispatch_post(route))
+        request = _Request(
+            method=self._parser.get_method(),
+            path=self._url.partition(b"?")[0],
+            headers=self._headers,
+            body=b"".join(self._body),
+            body_size=self._body_size,
+            keep_alive=self._parser.should_keep_alive(),
+        )
+        self._body = []
+        if self._busy:
+            self._backlog.append(request)
+        else:
+            self._handle(request)
 
-    def _dispatch_post(self, route: bytes) -> bytes:
-        body = b"".join(self._body)
-        error_type_raw = self._headers.get(b"lambda-runtime-function-error-type")
+    # Requests
+
+    @property
+    def _busy(self) -> bool:
+        """Whether an earlier request on this connection still awaits its reply."""
+        return self._pending is not None or bool(self._backlog)
+
+    def _handle(self, request: _Request) -> None:
+        route = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else None
+        if request.method == b"GET" and route == b"/invocation/next":
+            self._pending = asyncio.get_running_loop().create_task(
+                self._serve_next(request.keep_alive)
+            )
+            return
+        if route is None or request.method != b"POST":
+            reply = _reply(404, _error_body("NotFound", "Unknown Runtime API path"))
+        else:
+            reply = self._dispatch_post(route, request)
+        self._answer(reply, request.keep_alive)
+
+    def _answer(self, reply: bytes, keep_alive: bool) -> None:
+        self._send(reply)
+        if not keep_alive and self._transport is not None:
+            self._backlog.clear()
+            self._transport.close()
+
+    def _resume(self) -> None:
+        """Answer what queued up behind a ``/next`` that has now been answered."""
+        while self._backlog and self._pending is None:
+            self._handle(self._backlog.popleft())
+        if self._continue_owed and not self._busy:
+            self._continue_owed = False
+            self._send(_CONTINUE)
+
+    def _dispatch_post(self, route: bytes, request: _Request) -> bytes:
+        body = request.body
+        error_type_raw = request.headers.get(b"lambda-runtime-function-error-type")
         error_type = error_type_raw.decode("latin-1") if error_type_raw else None
         if route == b"/init/error":
             return self._status_reply(self._handler.init_error(body, error_type))
@@ -185,9 +251,9 @@ class _Connection(asyncio.Protocol):
         request_id = found.group(1).decode("latin-1")
         if found.group(2) == b"error":
             return self._status_reply(self._handler.invocation_error(request_id, body, error_type))
-        if self._body_size > MAX_RESPONSE_BYTES:
+        if request.body_size > MAX_RESPONSE_BYTES:
             status = self._handler.invocation_error(
-                request_id, _oversize(self._body_size), "Function.ResponseSizeTooLarge"
+                request_id, _oversize(request.body_size), "Function.ResponseSizeTooLarge"
             )
             return _reply(
                 413 if status == 202 else status,
@@ -201,13 +267,14 @@ class _Connection(asyncio.Protocol):
             return _reply(202, _ACCEPTED)
         return _reply(status, _error_body("InvalidStateTransition", "Invalid request"))
 
-    async def _serve_next(self) -> None:
+    async def _serve_next(self, keep_alive: bool) -> None:
         try:
             invocation = await self._handler.next_invocation()
         except asyncio.CancelledError:
             return
         self._pending = None
-        self._send(_reply(200, invocation.payload, invocation.headers()))
+        self._answer(_reply(200, invocation.payload, invocation.headers()), keep_alive)
+        self._resume()
 
     def _send(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
