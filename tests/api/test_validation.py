@@ -112,7 +112,7 @@ def test_lambda_bounds_are_reported_together_with_model_violations() -> None:
     params = create_params(Timeout=901, MemorySize=100)
     with pytest.raises(ValidationException) as caught:
         validate_input(CREATE, params)
-        config_changes(params)
+        config_changes(params, for_update=False)
 
     assert caught.value.message == (
         "2 validation errors detected: "

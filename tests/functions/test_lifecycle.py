@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import pytest
 
-from roost.functions.lifecycle import FunctionActivator, needs_activation
+from roost.functions.lifecycle import (
+    FIRST_RETRY_DELAY_S,
+    MAX_RETRY_DELAY_S,
+    FunctionActivator,
+    backoff_delays,
+    needs_activation,
+)
 from roost.functions.model import CodeLocation, FunctionConfig, State, UpdateStatus
 from roost.functions.repository import FunctionRecord, FunctionRepository
-from roost.store.errors import ConditionFailed
+from roost.store.errors import ConditionFailed, StoreUnavailable
 from roost.store.memory import MemoryCodeStore, MemoryConfigStore
-from roost.store.ports import Write
+from roost.store.ports import CommitResult, Write
 
 ACCOUNT = "111111111111"
 ZIP = b"PK\x05\x06" + b"\x00" * 18
@@ -207,14 +214,44 @@ def test_published_versions_are_activated_too() -> None:
     run(scenario)
 
 
-def test_only_the_state_fields_change() -> None:
+def test_only_the_state_fields_and_the_revision_change() -> None:
     async def scenario(world: World) -> None:
         created = await world.create("fn", await world.present_code())
 
         await world.activator.activate(ACCOUNT, "fn")
 
         after = await world.latest("fn")
-        assert replace(after, state=State.PENDING, last_update_status=None) == created.latest
+        assert after.revision_id != created.latest.revision_id
+        before = replace(
+            after,
+            state=State.PENDING,
+            last_update_status=None,
+            revision_id=created.latest.revision_id,
+        )
+        assert before == created.latest
+
+    run(scenario)
+
+
+def test_completing_a_transition_gives_each_version_a_new_revision() -> None:
+    # AWS changes RevisionId again when a create or an update finishes.
+    async def scenario(world: World) -> None:
+        present = await world.present_code()
+        versions = [config("fn", present, 1), config("fn", MISSING, 2)]
+        created = await world.create(
+            "fn", present, versions, last_update_status=UpdateStatus.IN_PROGRESS
+        )
+        before = {c.version: c.revision_id for c in [created.latest, *versions]}
+
+        await world.activator.activate(ACCOUNT, "fn")
+
+        after = {
+            c.version: c.revision_id
+            for c in [await world.latest("fn"), *await world.functions.list_versions(ACCOUNT, "fn")]
+        }
+        assert after.keys() == before.keys()
+        assert all(after[v] != before[v] for v in before), (before, after)
+        assert len(set(after.values())) == len(after)
 
     run(scenario)
 
@@ -276,27 +313,130 @@ def test_a_concurrent_write_is_retried_on_the_fresh_record() -> None:
     run(scenario)
 
 
-def test_gives_up_after_repeated_conflicts() -> None:
-    class AlwaysConflicts(FunctionRepository):
-        saves = 0
+class AlwaysConflicts(FunctionRepository):
+    """Every save loses to a concurrent writer."""
 
-        async def save(
-            self,
-            record: FunctionRecord,
-            versions: Sequence[FunctionConfig] = (),
-            also: Sequence[Write] = (),
-        ) -> FunctionRecord:
-            self.saves += 1
-            raise ConditionFailed("fn")
+    saves = 0
 
+    async def save(
+        self,
+        record: FunctionRecord,
+        versions: Sequence[FunctionConfig] = (),
+        also: Sequence[Write] = (),
+    ) -> FunctionRecord:
+        self.saves += 1
+        raise ConditionFailed("fn")
+
+
+class FailingCommits(MemoryConfigStore):
+    """A memory store whose next ``failures`` commits raise ``StoreUnavailable``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+        self.failed = 0
+
+    async def commit(self, writes: Sequence[Write]) -> CommitResult:
+        if self.failures > 0:
+            self.failures -= 1
+            self.failed += 1
+            raise StoreUnavailable("store is down")
+        return await super().commit(writes)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Let background tasks run until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.001)
+
+
+def test_backoff_doubles_from_its_first_delay_up_to_the_cap() -> None:
+    delays = backoff_delays(0.05, 5.0)
+
+    assert [next(delays) for _ in range(10)] == [
+        0.05,
+        0.1,
+        0.2,
+        0.4,
+        0.8,
+        1.6,
+        3.2,
+        5.0,
+        5.0,
+        5.0,
+    ]
+    assert (FIRST_RETRY_DELAY_S, MAX_RETRY_DELAY_S) == (0.05, 5.0)
+
+
+def test_store_failures_are_retried_until_the_transition_completes() -> None:
+    async def scenario(world: World) -> None:
+        store = FailingCommits()
+        functions = FunctionRepository(store)
+        activator = FunctionActivator(functions, world.code, first_retry_delay_s=0.001)
+        code = await world.present_code()
+        await functions.create(FunctionRecord(ACCOUNT, config("fn", code)))
+        store.failures = 4
+
+        assert await activator.activate(ACCOUNT, "fn") is True
+
+        assert store.failed == 4
+        found = await functions.get(ACCOUNT, "fn")
+        assert found is not None and found.latest.state is State.ACTIVE
+        await activator.stop()
+
+    run(scenario)
+
+
+def test_conflicts_are_retried_beyond_ten_until_stopped() -> None:
     async def scenario(world: World) -> None:
         await world.create("fn", await world.present_code())
         functions = AlwaysConflicts(world.store)
+        activator = FunctionActivator(
+            functions, world.code, first_retry_delay_s=0.0001, max_retry_delay_s=0.001
+        )
 
-        await FunctionActivator(functions, world.code).activate(ACCOUNT, "fn")
+        activator.schedule(ACCOUNT, "fn")
+        await until(lambda: functions.saves > 20)
+        await activator.stop()
 
-        assert functions.saves > 1
         assert (await world.latest("fn")).state is State.PENDING
+
+    run(scenario)
+
+
+def test_stop_cancels_a_pending_retry_promptly() -> None:
+    async def scenario(world: World) -> None:
+        await world.create("fn", await world.present_code())
+        functions = AlwaysConflicts(world.store)
+        activator = FunctionActivator(functions, world.code, first_retry_delay_s=60.0)
+        activator.schedule(ACCOUNT, "fn")
+        await until(lambda: functions.saves == 1)  # Now waiting a minute to retry.
+
+        started = time.monotonic()
+        await asyncio.wait_for(activator.stop(), timeout=5)
+
+        assert time.monotonic() - started < 1
+        assert functions.saves == 1
+
+    run(scenario)
+
+
+def test_a_retry_stops_when_the_function_is_deleted() -> None:
+    async def scenario(world: World) -> None:
+        store = FailingCommits()
+        functions = FunctionRepository(store)
+        activator = FunctionActivator(functions, world.code, first_retry_delay_s=0.2)
+        created = await functions.create(FunctionRecord(ACCOUNT, config("fn", MISSING)))
+        store.failures = 1
+        activation = asyncio.create_task(activator.activate(ACCOUNT, "fn"))
+        await until(lambda: store.failed == 1)
+
+        await functions.delete(created)  # Before the retry, due 0.2 s after the failure.
+
+        assert await asyncio.wait_for(activation, timeout=5) is False
+        assert await functions.get(ACCOUNT, "fn") is None
 
     run(scenario)
 
@@ -382,6 +522,24 @@ def test_recover_twice_changes_nothing_more() -> None:
 
         assert await world.functions.list_all() == records
         assert await world.functions.list_versions(ACCOUNT, "fn") == versions
+
+    run(scenario)
+
+
+def test_recover_leaves_what_fails_to_a_background_retry() -> None:
+    async def scenario(world: World) -> None:
+        store = FailingCommits()
+        functions = FunctionRepository(store)
+        activator = FunctionActivator(functions, world.code, first_retry_delay_s=0.001)
+        await functions.create(FunctionRecord(ACCOUNT, config("fn", await world.present_code())))
+        store.failures = 2
+
+        assert await activator.recover() == 0  # The start does not wait for the store.
+        await until(lambda: store.failed == 2)
+        await activator.stop()
+
+        found = await functions.get(ACCOUNT, "fn")
+        assert found is not None and found.latest.state is State.ACTIVE
 
     run(scenario)
 

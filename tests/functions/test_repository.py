@@ -18,6 +18,7 @@ from roost.functions.repository import (
     FunctionRepository,
     cascade_prefixes,
     function_key,
+    reservations_key,
     version_key,
 )
 from roost.store.errors import ConditionFailed
@@ -92,6 +93,7 @@ def test_key_layout() -> None:
     assert function_key(ACCOUNT, "fn") == f"fn/{ACCOUNT}/fn"
     assert version_key(ACCOUNT, "fn", 12) == f"ver/{ACCOUNT}/fn/0000000012"
     assert alias_key(ACCOUNT, "fn", "live") == f"alias/{ACCOUNT}/fn/live"
+    assert reservations_key(ACCOUNT) == f"acct/{ACCOUNT}/reserved-concurrency"
     assert attachment_key(AttachmentKind.POLICY, ACCOUNT, "fn", "1") == f"att/policy/{ACCOUNT}/fn/1"
     assert attachment_key(AttachmentKind.EVENT_INVOKE_CONFIG, ACCOUNT, "fn", "$LATEST") == (
         f"att/eic/{ACCOUNT}/fn/$LATEST"
@@ -305,6 +307,103 @@ def test_delete_version_removes_only_that_version(run_with_store: RunWithStore) 
     run_with_store(scenario)
 
 
+def test_delete_version_with_a_stale_record_fails_and_deletes_nothing(
+    run_with_store: RunWithStore,
+) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        functions = FunctionRepository(store)
+        created = await create_with_everything(store, "fn")
+        # Another write of the function (e.g. an alias) between the read and the delete.
+        await functions.save(created)
+        before = await everything_of(store, "fn")
+
+        with pytest.raises(ConditionFailed):
+            await functions.delete_version(created, 2)
+
+        assert await everything_of(store, "fn") == before
+
+    run_with_store(scenario)
+
+
+def test_delete_version_rewrites_the_record(run_with_store: RunWithStore) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        functions = FunctionRepository(store)
+        created = await create_with_everything(store, "fn")
+
+        after = await functions.delete_version(created, 2)
+
+        assert after.store_revision != created.store_revision
+        assert await functions.get(ACCOUNT, "fn") == after
+        with pytest.raises(ConditionFailed):
+            await functions.save(created)
+
+    run_with_store(scenario)
+
+
+# --- reservations ---------------------------------------------------------------------
+
+
+def test_reservations_document_is_written_with_the_record(run_with_store: RunWithStore) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        functions = FunctionRepository(store)
+        first = await functions.create(record("first"))
+        second = await functions.create(record("second"))
+        reservations = await functions.get_reservations(ACCOUNT)
+        assert (reservations.by_function, reservations.store_revision) == ({}, None)
+
+        await functions.save(
+            replace(first, reserved_concurrency=5),
+            also=[reservations.with_reservation("first", 5).write()],
+        )
+        with pytest.raises(ConditionFailed):  # Created by the other writer meanwhile.
+            await functions.save(second, also=[reservations.write()])
+
+        stored = await functions.get_reservations(ACCOUNT)
+        assert stored.by_function == {"first": 5}
+        assert stored.store_revision is not None
+        assert stored.with_reservation("second", 7).total() == 12
+        assert stored.with_reservation("second", 7).total(excluding="first") == 7
+        assert stored.with_reservation("first", None).by_function == {}
+        assert (await functions.get_reservations(OTHER_ACCOUNT)).by_function == {}
+
+    run_with_store(scenario)
+
+
+def test_reservations_of_older_data_come_from_the_records(run_with_store: RunWithStore) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        functions = FunctionRepository(store)
+        await functions.create(record("first", reserved_concurrency=5))
+        await functions.create(record("none"))
+        await functions.create(record("zero", reserved_concurrency=0))
+
+        reservations = await functions.get_reservations(ACCOUNT)
+
+        assert reservations.by_function == {"first": 5, "zero": 0}
+        assert reservations.store_revision is None
+        assert await store.get(reservations_key(ACCOUNT)) is None
+
+    run_with_store(scenario)
+
+
+def test_delete_removes_the_functions_reservation(run_with_store: RunWithStore) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        functions = FunctionRepository(store)
+        kept = await functions.create(record("kept"))
+        dropped = await functions.create(record("dropped"))
+        reservations = (await functions.get_reservations(ACCOUNT)).with_reservation("kept", 3)
+        await functions.save(replace(kept, reserved_concurrency=3), also=[reservations.write()])
+        reservations = (await functions.get_reservations(ACCOUNT)).with_reservation("dropped", 4)
+        dropped = await functions.save(
+            replace(dropped, reserved_concurrency=4), also=[reservations.write()]
+        )
+
+        await functions.delete(dropped)
+
+        assert (await functions.get_reservations(ACCOUNT)).by_function == {"kept": 3}
+
+    run_with_store(scenario)
+
+
 # --- listing --------------------------------------------------------------------------
 
 
@@ -420,7 +519,16 @@ def test_attachments_conditional_writes(run_with_store: RunWithStore) -> None:
             )
         assert await attachments.get(AttachmentKind.EVENT_INVOKE_CONFIG, ACCOUNT, "fn", "1") is None
 
-        await store.commit([attachments.delete(kind, ACCOUNT, "fn", "1")])
+        second = await attachments.get(kind, ACCOUNT, "fn", "1")
+        assert second is not None
+        with pytest.raises(ConditionFailed):
+            await store.commit(
+                [attachments.delete(kind, ACCOUNT, "fn", "1", if_revision=first.revision)]
+            )
+        await store.commit(
+            [attachments.delete(kind, ACCOUNT, "fn", "1", if_revision=second.revision)]
+        )
         assert await attachments.get(kind, ACCOUNT, "fn", "1") is None
+        await store.commit([attachments.delete(kind, ACCOUNT, "fn", "1")])
 
     run_with_store(scenario)

@@ -57,6 +57,14 @@ class AttachmentRepository:
         return Put(key, document, if_revision=if_revision, if_absent=if_absent)
 
     @staticmethod
-    def delete(kind: AttachmentKind, account_id: str, function: str, qualifier: str) -> Delete:
-        """The write that removes an attachment."""
-        return Delete(attachment_key(kind, account_id, function, qualifier))
+    def delete(
+        kind: AttachmentKind,
+        account_id: str,
+        function: str,
+        qualifier: str,
+        *,
+        if_revision: str | None = None,
+    ) -> Delete:
+        """The write that removes an attachment (with ``if_revision``, only that revision)."""
+        key = attachment_key(kind, account_id, function, qualifier)
+        return Delete(key, if_revision=if_revision)

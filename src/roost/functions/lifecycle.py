@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 
-from roost.functions.model import FunctionConfig, State, UpdateStatus
+from roost.functions.model import FunctionConfig, State, UpdateStatus, new_revision_id
 from roost.functions.repository import FunctionRecord, FunctionRepository
 from roost.store.errors import ConditionFailed
 from roost.store.ports import CodeStore
 
 log = logging.getLogger(__name__)
 
-_MAX_ATTEMPTS = 10
+FIRST_RETRY_DELAY_S = 0.05
+MAX_RETRY_DELAY_S = 5.0
 
 
 def needs_activation(config: FunctionConfig) -> bool:
@@ -27,13 +29,36 @@ def needs_activation(config: FunctionConfig) -> bool:
     return config.state is State.PENDING or config.last_update_status is UpdateStatus.IN_PROGRESS
 
 
-class FunctionActivator:
-    """Completes pending state transitions in the background."""
+def backoff_delays(first_s: float, cap_s: float) -> Iterator[float]:
+    """Delays between retries: ``first_s``, doubling each time, never above ``cap_s``."""
+    delay = min(first_s, cap_s)
+    while True:
+        yield delay
+        delay = min(delay * 2, cap_s)
 
-    def __init__(self, functions: FunctionRepository, code: CodeStore) -> None:
+
+class FunctionActivator:
+    """Completes pending state transitions in the background.
+
+    A transition that cannot be completed now (a concurrent write, the store failing)
+    is retried with exponential backoff until it is done, the function is gone or the
+    activator is stopped.
+    """
+
+    def __init__(
+        self,
+        functions: FunctionRepository,
+        code: CodeStore,
+        *,
+        first_retry_delay_s: float = FIRST_RETRY_DELAY_S,
+        max_retry_delay_s: float = MAX_RETRY_DELAY_S,
+    ) -> None:
         self._functions = functions
         self._code = code
+        self._first_delay_s = first_retry_delay_s
+        self._max_delay_s = max_retry_delay_s
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._stopping = asyncio.Event()
 
     def schedule(self, account_id: str, name: str) -> None:
         """Complete the function's pending transitions soon (fire and forget)."""
@@ -44,20 +69,37 @@ class FunctionActivator:
     async def activate(self, account_id: str, name: str) -> bool:
         """Complete every pending transition of one function (idempotent).
 
-        Returns whether there was anything to complete.
+        Retries until done; returns whether there was anything to complete (False
+        also when the function is gone or the activator stopped first).
         """
-        for _ in range(_MAX_ATTEMPTS):
+        delays = backoff_delays(self._first_delay_s, self._max_delay_s)
+        while True:
+            outcome = await self._attempt(account_id, name)
+            if outcome is not None:
+                return outcome
+            if await self._stopped_within(next(delays)):
+                return False
+
+    async def _attempt(self, account_id: str, name: str) -> bool | None:
+        """One read and conditional write; None when it has to be tried again."""
+        try:
             record = await self._functions.get(account_id, name)
             if record is None:
                 return False
-            try:
-                return await self._activate(record)
-            except ConditionFailed:
-                continue  # Someone else wrote the record; read it again.
-            except Exception:
-                log.exception("activating %s/%s failed", account_id, name)
-                return False
-        return False
+            return await self._activate(record)
+        except ConditionFailed:
+            return None  # Someone else wrote the record; read it again.
+        except Exception:
+            log.exception("activating %s/%s failed; retrying", account_id, name)
+            return None
+
+    async def _stopped_within(self, delay_s: float) -> bool:
+        """Wait ``delay_s``, or less if the activator is stopped; whether it was."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def _activate(self, record: FunctionRecord) -> bool:
         pending = [
@@ -94,7 +136,8 @@ class FunctionActivator:
             )
             if ready and config.state is State.FAILED:
                 changes.update(state=State.ACTIVE, state_reason=None, state_reason_code=None)
-        return replace(config, **changes)  # type: ignore[arg-type]
+        # AWS gives a version a new RevisionId when its transition completes.
+        return replace(config, **changes, revision_id=new_revision_id())  # type: ignore[arg-type]
 
     async def recover(self) -> int:
         """Finish transitions a previous process left pending; returns how many."""
@@ -105,10 +148,16 @@ class FunctionActivator:
         ]
         completed = 0
         for record in candidates:
-            completed += await self.activate(record.account_id, record.name)
+            outcome = await self._attempt(record.account_id, record.name)
+            if outcome is None:
+                # Not now: retry in the background rather than hold up the start.
+                self.schedule(record.account_id, record.name)
+            else:
+                completed += outcome
         return completed
 
     async def stop(self) -> None:
-        """Wait for scheduled activations to finish."""
+        """Let scheduled activations finish their attempt in progress; no more retries."""
+        self._stopping.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

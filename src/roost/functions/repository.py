@@ -6,6 +6,11 @@ Keys (one account's functions never share a prefix with another's):
 - ``ver/{account}/{name}/{version:010d}``: an immutable published version
 - ``alias/{account}/{name}/{alias}`` and ``att/{kind}/{account}/{name}/{qualifier}``
   belong to ``aliases`` and ``attachments`` but are removed here with the function.
+- ``acct/{account}/reserved-concurrency``: every reservation of the account's functions
+
+Writes that must not interleave with another change of the function (alias writes,
+version deletes, the activator's completion) are batched with a rewrite of the
+function record conditional on its store revision, so any two of them serialise.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ def function_key(account_id: str, name: str) -> str:
 def version_key(account_id: str, name: str, version: int) -> str:
     """Key of a published version; zero-padded so key order is numeric order."""
     return f"ver/{account_id}/{name}/{version:010d}"
+
+
+def reservations_key(account_id: str) -> str:
+    """Key of the account's reserved-concurrency document."""
+    return f"acct/{account_id}/reserved-concurrency"
 
 
 def cascade_prefixes(account_id: str, name: str) -> list[str]:
@@ -71,6 +81,42 @@ class FunctionRecord:
             reserved_concurrency=document.get("reserved_concurrency"),
             last_version=int(document.get("last_version", 0)),
             store_revision=revision,
+        )
+
+
+@dataclass(frozen=True)
+class Reservations:
+    """Reserved concurrency of every function of an account, kept in one document.
+
+    Changing one function's reservation rewrites this document conditionally, so two
+    functions reserving at once cannot both pass the check of what is left unreserved
+    on a total that misses the other's reservation. ``FunctionRecord.reserved_concurrency``
+    keeps each function's own value, written in the same batch.
+    """
+
+    account_id: str
+    by_function: Mapping[str, int] = field(default_factory=dict)
+    store_revision: str | None = None
+    """The document's revision; None while it is not stored yet."""
+
+    def total(self, *, excluding: str | None = None) -> int:
+        """Concurrency reserved by the account's functions, but ``excluding``."""
+        return sum(n for name, n in self.by_function.items() if name != excluding)
+
+    def with_reservation(self, name: str, reserved: int | None) -> Reservations:
+        """A copy where function ``name`` reserves ``reserved`` (None: nothing)."""
+        by_function = {k: v for k, v in self.by_function.items() if k != name}
+        if reserved is not None:
+            by_function[name] = reserved
+        return replace(self, by_function=by_function)
+
+    def write(self) -> Put:
+        """The write that stores this document if unchanged since it was read."""
+        return Put(
+            reservations_key(self.account_id),
+            {"functions": dict(self.by_function)},
+            if_revision=self.store_revision,
+            if_absent=self.store_revision is None,
         )
 
 
@@ -133,14 +179,36 @@ class FunctionRepository:
         return replace(record, store_revision=result.revisions[key])
 
     async def delete(self, record: FunctionRecord) -> None:
-        """Remove a function with its versions, aliases and attachments."""
+        """Remove a function with its versions, aliases, attachments and reservation.
+
+        Raises ``ConditionFailed`` if the record (or the account's reservations, when
+        the function has one) changed since read.
+        """
         writes: builtins.list[Write] = [
             DeletePrefix(p) for p in cascade_prefixes(record.account_id, record.name)
         ]
         writes.append(
             Delete(function_key(record.account_id, record.name), if_revision=record.store_revision)
         )
+        if record.reserved_concurrency is not None:
+            # A reservation is only ever written together with the record, so one the
+            # record does not show is not in the document either.
+            reservations = await self.get_reservations(record.account_id)
+            writes.append(reservations.with_reservation(record.name, None).write())
         await self._store.commit(writes)
+
+    async def get_reservations(self, account_id: str) -> Reservations:
+        """The account's reservations document (built from the records if not stored yet)."""
+        item = await self._store.get(reservations_key(account_id))
+        if item is not None:
+            by_function = {str(k): int(v) for k, v in item.value["functions"].items()}
+            return Reservations(account_id, by_function, item.revision)
+        # Data written before the document existed: the records still say it all.
+        records = await self.list(account_id)
+        return Reservations(
+            account_id,
+            {r.name: r.reserved_concurrency for r in records if r.reserved_concurrency is not None},
+        )
 
     async def get_version(self, account_id: str, name: str, version: int) -> FunctionConfig | None:
         """A published version's configuration, or None."""
@@ -160,15 +228,20 @@ class FunctionRepository:
         """Overwrite a published version (only its state fields ever change)."""
         await self._store.commit(self._version_puts(account_id, [config]))
 
-    async def delete_version(self, record: FunctionRecord, version: int) -> None:
-        """Remove one published version and its per-qualifier attachments."""
+    async def delete_version(self, record: FunctionRecord, version: int) -> FunctionRecord:
+        """Remove one published version and its per-qualifier attachments.
+
+        Conditional on the record read earlier (``ConditionFailed`` if it changed), so
+        the check that no alias uses the version still holds when it goes.
+        """
         tail = f"{record.account_id}/{record.name}/{version}"
-        await self._store.commit(
-            [
-                Delete(version_key(record.account_id, record.name, version)),
+        return await self.save(
+            record,
+            also=[
+                Delete(version_key(record.account_id, record.name, version), must_exist=True),
                 Delete(f"att/policy/{tail}"),
                 Delete(f"att/eic/{tail}"),
-            ]
+            ],
         )
 
     @staticmethod

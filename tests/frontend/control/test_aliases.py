@@ -6,13 +6,20 @@ from typing import Any
 
 import pytest
 
+from roost.api.errors import (
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
 from tests.fixtures.roost_process import RoostProcess
 from tests.fixtures.shapes import assert_matches_output_shape
 from tests.frontend.control.support import (
+    InProcessPlane,
     body,
     deploy,
     function_arn,
     raises_aws,
+    run_in_process,
     unchanged,
     update_configuration,
 )
@@ -308,3 +315,103 @@ def test_a_version_an_alias_routes_to_cannot_be_deleted(
         lambda_client.delete_function(FunctionName=three_versions, Qualifier="2")
 
     lambda_client.get_function_configuration(FunctionName=three_versions, Qualifier="2")
+
+
+# Concurrent writes: each one is checked again on a fresh read when another got in first.
+
+
+def test_concurrent_updates_with_the_same_revision_let_only_one_through() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=3)
+        created = await plane.call(
+            "CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1"
+        )
+        revision = created["RevisionId"]
+        other = plane.step(
+            "UpdateAlias", FunctionName="fn", Name="live", FunctionVersion="2", RevisionId=revision
+        )
+        plane.store.before_commit("alias/", other)
+
+        with pytest.raises(PreconditionFailedException):
+            await plane.call(
+                "UpdateAlias",
+                FunctionName="fn",
+                Name="live",
+                FunctionVersion="3",
+                RevisionId=revision,
+            )
+
+        got = await plane.call("GetAlias", FunctionName="fn", Name="live")
+        assert got["FunctionVersion"] == "2"
+
+    run_in_process(scenario)
+
+
+def test_an_update_racing_a_delete_does_not_bring_the_alias_back() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        await plane.call("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1")
+        plane.store.before_commit(
+            "alias/", plane.step("DeleteAlias", FunctionName="fn", Name="live")
+        )
+
+        with pytest.raises(ResourceNotFoundException):
+            await plane.call("UpdateAlias", FunctionName="fn", Name="live", FunctionVersion="2")
+
+        assert (await plane.call("ListAliases", FunctionName="fn"))["Aliases"] == []
+
+    run_in_process(scenario)
+
+
+def test_an_alias_to_a_version_deleted_meanwhile_is_not_created() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        plane.store.before_commit(
+            "alias/", plane.step("DeleteFunction", FunctionName="fn", Qualifier="1")
+        )
+
+        with pytest.raises(ResourceNotFoundException):
+            await plane.call("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1")
+
+        assert (await plane.call("ListAliases", FunctionName="fn"))["Aliases"] == []
+
+    run_in_process(scenario)
+
+
+def test_an_alias_is_not_moved_to_a_version_deleted_meanwhile() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        await plane.call("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1")
+        plane.store.before_commit(
+            "alias/", plane.step("DeleteFunction", FunctionName="fn", Qualifier="2")
+        )
+
+        with pytest.raises(ResourceNotFoundException):
+            await plane.call(
+                "UpdateAlias",
+                FunctionName="fn",
+                Name="live",
+                RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
+            )
+
+        got = await plane.call("GetAlias", FunctionName="fn", Name="live")
+        assert (got["FunctionVersion"], got.get("RoutingConfig")) == ("1", None)
+
+    run_in_process(scenario)
+
+
+def test_creating_the_same_alias_twice_at_once_conflicts() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        plane.store.before_commit(
+            "alias/",
+            plane.step("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="2"),
+        )
+
+        with pytest.raises(ResourceConflictException):
+            await plane.call("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1")
+
+        got = await plane.call("GetAlias", FunctionName="fn", Name="live")
+        assert got["FunctionVersion"] == "2"
+
+    run_in_process(scenario)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from roost.api.errors import InvalidParameterValueException
+from roost.functions.repository import reservations_key
 from tests.conftest import create_args
 from tests.fixtures.roost_process import RoostProcess
 from tests.fixtures.shapes import assert_matches_output_shape
-from tests.frontend.control.support import body, deploy, raises_aws
+from tests.frontend.control.support import (
+    ACCOUNT_ID,
+    InProcessPlane,
+    body,
+    deploy,
+    raises_aws,
+    run_in_process,
+)
 
 
 def test_put_then_get_reserved_concurrency(lambda_client: Any, function_name: str) -> None:
@@ -126,3 +137,71 @@ def test_reservations_keep_the_unreserved_minimum(fresh_roost: RoostProcess) -> 
     )
     limit = client.get_account_settings()["AccountLimit"]
     assert limit["UnreservedConcurrentExecutions"] == 100
+
+
+def test_concurrent_reservations_cannot_both_pass_the_unreserved_minimum() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        for name in ("first", "second"):
+            await plane.deploy(name)
+        # The second reservation lands after the first checked what others reserve.
+        plane.store.before_commit(
+            "fn/",
+            plane.step(
+                "PutFunctionConcurrency", FunctionName="second", ReservedConcurrentExecutions=401
+            ),
+        )
+
+        with pytest.raises(InvalidParameterValueException):
+            await plane.call(
+                "PutFunctionConcurrency", FunctionName="first", ReservedConcurrentExecutions=500
+            )
+
+        assert await plane.call("GetFunctionConcurrency", FunctionName="first") == {}
+        settings = await plane.call("GetAccountSettings")
+        assert settings["AccountLimit"]["UnreservedConcurrentExecutions"] == 599
+
+    run_in_process(scenario)
+
+
+def test_reservations_are_kept_in_one_account_document() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        for name in ("first", "second", "third"):
+            await plane.deploy(name)
+        for name, reserved in (("first", 10), ("second", 20), ("third", 30)):
+            await plane.call(
+                "PutFunctionConcurrency", FunctionName=name, ReservedConcurrentExecutions=reserved
+            )
+
+        await plane.call("DeleteFunctionConcurrency", FunctionName="second")
+        await plane.call("DeleteFunction", FunctionName="third")
+
+        item = await plane.store.get(reservations_key(ACCOUNT_ID))
+        assert item is not None and item.value == {"functions": {"first": 10}}
+        got = await plane.call("GetFunction", FunctionName="first")
+        assert got["Concurrency"] == {"ReservedConcurrentExecutions": 10}
+        settings = await plane.call("GetAccountSettings")
+        assert settings["AccountLimit"]["UnreservedConcurrentExecutions"] == 990
+
+    run_in_process(scenario)
+
+
+def test_deleting_a_function_racing_another_reservation_keeps_both_right() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        for name in ("first", "second"):
+            await plane.deploy(name)
+        await plane.call(
+            "PutFunctionConcurrency", FunctionName="first", ReservedConcurrentExecutions=5
+        )
+        plane.store.before_commit(
+            "fn/",
+            plane.step(
+                "PutFunctionConcurrency", FunctionName="second", ReservedConcurrentExecutions=7
+            ),
+        )
+
+        await plane.call("DeleteFunction", FunctionName="first")
+
+        item = await plane.store.get(reservations_key(ACCOUNT_ID))
+        assert item is not None and item.value == {"functions": {"second": 7}}
+
+    run_in_process(scenario)

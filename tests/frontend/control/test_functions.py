@@ -7,22 +7,37 @@ responses are checked against the model's output shapes.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import io
 import urllib.request
+import zipfile
 from typing import Any
 
 import pytest
 
+from roost.api.errors import (
+    InvalidParameterValueException,
+    RequestEntityTooLargeException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from roost.frontend.control.deps import AccountLimits
+from roost.frontend.control.settings import config_changes
+from roost.functions import runtimes
+from roost.functions.runtimes import LIFECYCLE
 from tests.conftest import create_args
 from tests.fixtures.roost_process import RoostProcess, make_zip
 from tests.fixtures.shapes import assert_matches_output_shape, output_shape_problems
 from tests.frontend.control.support import (
     ACCOUNT_ID,
     FAST_POLL,
+    InProcessPlane,
     body,
     deploy,
     function_arn,
     raises_aws,
+    run_in_process,
     settle,
     unchanged,
     update_code,
@@ -659,6 +674,109 @@ def test_update_configuration_of_a_missing_function_is_not_found(
         lambda_client.update_function_configuration(FunctionName=function_name, Timeout=5)
 
 
+# RevisionId
+
+
+def test_revision_changes_when_the_create_completes(lambda_client: Any, function_name: str) -> None:
+    created = lambda_client.create_function(**create_args(function_name))
+
+    lambda_client.get_waiter("function_active_v2").wait(
+        FunctionName=function_name, WaiterConfig=FAST_POLL
+    )
+    active = lambda_client.get_function_configuration(FunctionName=function_name)
+
+    assert active["State"] == "Active"
+    assert active["RevisionId"] != created["RevisionId"]
+
+
+def test_revision_changes_when_an_update_completes(lambda_client: Any, function_name: str) -> None:
+    deploy(lambda_client, function_name)
+    answer = lambda_client.update_function_configuration(FunctionName=function_name, Timeout=9)
+    assert answer["LastUpdateStatus"] == "InProgress"
+
+    done = settle(lambda_client, function_name)
+
+    assert done["LastUpdateStatus"] == "Successful"
+    assert done["RevisionId"] != answer["RevisionId"]
+
+
+def test_versions_published_with_the_code_have_their_own_revision() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        created = await plane.call("CreateFunction", **create_args("fn"), Publish=True)
+        latest = await plane.call("GetFunctionConfiguration", FunctionName="fn")
+        first = await plane.call("GetFunctionConfiguration", FunctionName="fn", Qualifier="1")
+        assert created["Version"] == "1"
+        assert created["RevisionId"] == first["RevisionId"] != latest["RevisionId"]
+        await plane.activator.settle()
+
+        updated = await plane.call(
+            "UpdateFunctionCode", FunctionName="fn", ZipFile=other_zip("two"), Publish=True
+        )
+        latest = await plane.call("GetFunctionConfiguration", FunctionName="fn")
+        second = await plane.call("GetFunctionConfiguration", FunctionName="fn", Qualifier="2")
+        assert updated["Version"] == "2"
+        assert updated["RevisionId"] == second["RevisionId"] != latest["RevisionId"]
+
+    run_in_process(scenario)
+
+
+# Runtime lifecycle on update
+
+
+def test_update_configuration_checks_the_runtime_against_the_block_update_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a day when nodejs20.x can no longer be created with, but still updated to
+    life = LIFECYCLE["nodejs20.x"]
+    assert life.block_create is not None and life.block_update is not None
+    between = life.block_create + dt.timedelta(days=1)
+    assert between < life.block_update
+    monkeypatch.setattr(runtimes, "_today", lambda: between)
+
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn")
+        with pytest.raises(InvalidParameterValueException):
+            await plane.call("CreateFunction", **create_args("other", Runtime="nodejs20.x"))
+
+        updated = await plane.call(
+            "UpdateFunctionConfiguration", FunctionName="fn", Runtime="nodejs20.x"
+        )
+
+        assert updated["Runtime"] == "nodejs20.x"
+
+    run_in_process(scenario)
+
+    # And on the block-update date, the update is refused too
+    monkeypatch.setattr(runtimes, "_today", lambda: life.block_update)
+    with pytest.raises(InvalidParameterValueException):
+        config_changes({"Runtime": "nodejs20.x"}, for_update=True)
+
+
+# Package size limits
+
+
+def test_uploads_are_held_to_the_limits_account_settings_report() -> None:
+    small = AccountLimits(code_size_zipped_bytes=1000, code_size_unzipped_bytes=10_000)
+    big = make_zip({"app.py": "def handler(e, c):\n    pass\n", "data.txt": "x" * 2000})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", "def handler(e, c):\n    pass\n")
+        archive.writestr("data.txt", "x" * 20_000)  # Compresses well below 1000 bytes.
+    roomy = buffer.getvalue()
+    assert len(big) > 1000 > len(roomy)
+
+    async def scenario(plane: InProcessPlane) -> None:
+        settings = await plane.call("GetAccountSettings")
+        assert settings["AccountLimit"]["CodeSizeZipped"] == 1000
+        assert settings["AccountLimit"]["CodeSizeUnzipped"] == 10_000
+        with pytest.raises(RequestEntityTooLargeException):
+            await plane.call("CreateFunction", **create_args("fn", big))
+        with pytest.raises(InvalidParameterValueException, match="Unzipped size"):
+            await plane.call("CreateFunction", **create_args("fn", roomy))
+
+    run_in_process(scenario, small)
+
+
 # DeleteFunction
 
 
@@ -752,3 +870,68 @@ def test_delete_a_missing_version_is_not_found(lambda_client: Any, function_name
 
     with raises_aws("ResourceNotFoundException", 404):
         lambda_client.delete_function(FunctionName=function_name, Qualifier="3")
+
+
+def test_delete_with_two_qualifiers_that_disagree_is_refused(
+    lambda_client: Any, function_name: str
+) -> None:
+    deploy(lambda_client, function_name, Publish=True)
+    update_code(lambda_client, function_name, other_zip("two"), Publish=True)
+
+    with raises_aws("InvalidParameterValueException", 400):
+        lambda_client.delete_function(FunctionName=f"{function_name}:1", Qualifier="2")
+
+    versions = lambda_client.list_versions_by_function(FunctionName=function_name)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
+    lambda_client.delete_function(FunctionName=f"{function_name}:2", Qualifier="2")
+    versions = lambda_client.list_versions_by_function(FunctionName=function_name)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1"]
+
+
+def test_delete_is_retried_when_the_function_changes_meanwhile() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn")
+        # A tag lands between DeleteFunction's read of the function and its delete.
+        plane.store.before_commit(
+            "fn/", plane.step("TagResource", Resource=function_arn("fn"), Tags={"k": "v"})
+        )
+
+        answer = await plane.call("DeleteFunction", FunctionName="fn")
+
+        assert answer == {"StatusCode": 204}
+        with pytest.raises(ResourceNotFoundException):
+            await plane.call("GetFunction", FunctionName="fn")
+
+    run_in_process(scenario)
+
+
+def test_deleting_a_version_is_retried_when_the_function_changes_meanwhile() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        plane.store.before_commit(
+            "fn/", plane.step("TagResource", Resource=function_arn("fn"), Tags={"k": "v"})
+        )
+
+        await plane.call("DeleteFunction", FunctionName="fn", Qualifier="1")
+
+        listed = await plane.call("ListVersionsByFunction", FunctionName="fn")
+        assert [v["Version"] for v in listed["Versions"]] == ["$LATEST", "2"]
+        assert (await plane.call("ListTags", Resource=function_arn("fn")))["Tags"] == {"k": "v"}
+
+    run_in_process(scenario)
+
+
+def test_a_version_an_alias_takes_meanwhile_is_not_deleted() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn", versions=2)
+        plane.store.before_commit(
+            "ver/", plane.step("CreateAlias", FunctionName="fn", Name="live", FunctionVersion="1")
+        )
+
+        with pytest.raises(ResourceConflictException, match="live"):
+            await plane.call("DeleteFunction", FunctionName="fn", Qualifier="1")
+
+        got = await plane.call("GetFunctionConfiguration", FunctionName="fn", Qualifier="live")
+        assert got["Version"] == "1"
+
+    run_in_process(scenario)

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from roost.api.errors import PreconditionFailedException
 from tests.fixtures.shapes import assert_matches_output_shape
-from tests.frontend.control.support import deploy, function_arn, raises_aws, unchanged
+from tests.frontend.control.support import (
+    InProcessPlane,
+    Step,
+    deploy,
+    function_arn,
+    raises_aws,
+    run_in_process,
+    unchanged,
+)
 
 
 def allow_s3(client: Any, name: str, sid: str = "s3-invoke", **extra: Any) -> dict[str, Any]:
@@ -240,3 +251,65 @@ def test_a_policy_goes_away_with_its_function(lambda_client: Any, function_name:
 
     with raises_aws("ResourceNotFoundException", 404):
         lambda_client.get_policy(FunctionName=function_name)
+
+
+# Concurrent changes of the policy
+
+
+def add_step(plane: InProcessPlane, sid: str) -> Step:
+    return plane.step(
+        "AddPermission",
+        FunctionName="fn",
+        StatementId=sid,
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+    )
+
+
+async def sids(plane: InProcessPlane) -> list[str]:
+    policy = json.loads((await plane.call("GetPolicy", FunctionName="fn"))["Policy"])
+    return [statement["Sid"] for statement in policy["Statement"]]
+
+
+def test_remove_is_retried_when_the_policy_changes_meanwhile() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn")
+        for sid in ("first", "second"):
+            await add_step(plane, sid)()
+        plane.store.before_commit("att/policy/", add_step(plane, "third"))
+
+        await plane.call("RemovePermission", FunctionName="fn", StatementId="first")
+
+        assert await sids(plane) == ["second", "third"]
+
+    run_in_process(scenario)
+
+
+def test_removing_the_last_statement_keeps_one_added_meanwhile() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn")
+        await add_step(plane, "first")()
+        plane.store.before_commit("att/policy/", add_step(plane, "second"))
+
+        await plane.call("RemovePermission", FunctionName="fn", StatementId="first")
+
+        assert await sids(plane) == ["second"]
+
+    run_in_process(scenario)
+
+
+def test_remove_with_a_revision_the_policy_left_meanwhile_fails_the_precondition() -> None:
+    async def scenario(plane: InProcessPlane) -> None:
+        await plane.deploy("fn")
+        await add_step(plane, "first")()
+        revision = (await plane.call("GetPolicy", FunctionName="fn"))["RevisionId"]
+        plane.store.before_commit("att/policy/", add_step(plane, "second"))
+
+        with pytest.raises(PreconditionFailedException):
+            await plane.call(
+                "RemovePermission", FunctionName="fn", StatementId="first", RevisionId=revision
+            )
+
+        assert await sids(plane) == ["first", "second"]
+
+    run_in_process(scenario)

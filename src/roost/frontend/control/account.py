@@ -24,7 +24,7 @@ class AccountHandlers:
             total_code += record.latest.code.size_bytes
             for version in await self._cp.functions.list_versions(ctx.account_id, record.name):
                 total_code += version.code.size_bytes
-        reserved = sum(r.reserved_concurrency or 0 for r in records)
+        reserved = (await self._cp.functions.get_reservations(ctx.account_id)).total()
         limits = self._cp.limits
         return {
             "AccountLimit": {

@@ -13,13 +13,20 @@ from roost.api.errors import (
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
 from roost.frontend.control.functions import check_revision
-from roost.frontend.control.resolve import function_ref, load_function, not_found
+from roost.frontend.control.resolve import (
+    function_ref,
+    load_function,
+    not_found,
+    retry_on_conflict,
+)
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.aliases import Alias
 from roost.functions.attachments import AttachmentKind
 from roost.functions.naming import LATEST, function_arn, is_version
+from roost.functions.repository import FunctionRecord
 from roost.functions.wire import alias_to_wire
 from roost.store.errors import ConditionFailed
+from roost.store.ports import Write
 
 DEFAULT_MAX_ITEMS = 50
 
@@ -72,24 +79,41 @@ class AliasHandlers:
             )
         return alias
 
+    async def _save(self, record: FunctionRecord, *writes: Write) -> None:
+        """Commit alias writes with the record they were checked against.
+
+        Rewriting the record conditionally serialises every alias write and version
+        delete of the function: ``ConditionFailed`` means one got in between, and the
+        caller's attempt is re-run on a fresh read.
+        """
+        await self._cp.functions.save(record, also=writes)
+
     async def create_alias(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        record = await load_function(self._cp, ctx, ref.name)
-        weights = _weights(params.get("RoutingConfig"))
-        await self._check_targets(ctx, record.name, params["FunctionVersion"], weights)
-        alias = Alias(
-            name=params["Name"],
-            function_name=record.name,
-            function_version=params["FunctionVersion"],
-            description=params.get("Description", ""),
-            routing_weights=weights,
-        )
-        try:
-            await self._cp.store.commit([self._cp.aliases.put(ctx.account_id, alias, create=True)])
-        except ConditionFailed:
-            raise ResourceConflictException(
-                f"Alias already exists: {self._alias_arn(ctx, record.name, alias.name)}"
-            ) from None
+
+        async def attempt() -> Alias:
+            record = await load_function(self._cp, ctx, ref.name)
+            weights = _weights(params.get("RoutingConfig"))
+            await self._check_targets(ctx, record.name, params["FunctionVersion"], weights)
+            alias = Alias(
+                name=params["Name"],
+                function_name=record.name,
+                function_version=params["FunctionVersion"],
+                description=params.get("Description", ""),
+                routing_weights=weights,
+            )
+            write = self._cp.aliases.put(ctx.account_id, alias, create=True)
+            try:
+                await self._save(record, write)
+            except ConditionFailed as failed:
+                if failed.key != write.key:
+                    raise
+                raise ResourceConflictException(
+                    f"Alias already exists: {self._alias_arn(ctx, record.name, alias.name)}"
+                ) from None
+            return alias
+
+        alias = await retry_on_conflict(attempt)
         return alias_to_wire(alias, ctx.region, ctx.account_id)
 
     async def get_alias(self, ctx: RequestContext, params: Params) -> Output:
@@ -100,35 +124,43 @@ class AliasHandlers:
 
     async def update_alias(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        await load_function(self._cp, ctx, ref.name)
-        current = await self._load(ctx, ref.name, params["Name"])
-        check_revision(params.get("RevisionId"), current.revision_id)
-        changes: dict[str, Any] = {}
-        if "FunctionVersion" in params:
-            changes["function_version"] = params["FunctionVersion"]
-        if "Description" in params:
-            changes["description"] = params["Description"]
-        if "RoutingConfig" in params:
-            changes["routing_weights"] = _weights(params["RoutingConfig"])
-        alias = current.revised(**changes)
-        await self._check_targets(ctx, ref.name, alias.function_version, alias.routing_weights)
-        await self._cp.store.commit([self._cp.aliases.put(ctx.account_id, alias, create=False)])
+
+        async def attempt() -> Alias:
+            record = await load_function(self._cp, ctx, ref.name)
+            current = await self._load(ctx, ref.name, params["Name"])
+            check_revision(params.get("RevisionId"), current.revision_id)
+            changes: dict[str, Any] = {}
+            if "FunctionVersion" in params:
+                changes["function_version"] = params["FunctionVersion"]
+            if "Description" in params:
+                changes["description"] = params["Description"]
+            if "RoutingConfig" in params:
+                changes["routing_weights"] = _weights(params["RoutingConfig"])
+            alias = current.revised(**changes)
+            await self._check_targets(ctx, ref.name, alias.function_version, alias.routing_weights)
+            await self._save(record, self._cp.aliases.put(ctx.account_id, alias, create=False))
+            return alias
+
+        alias = await retry_on_conflict(attempt)
         return alias_to_wire(alias, ctx.region, ctx.account_id)
 
     async def delete_alias(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        await load_function(self._cp, ctx, ref.name)
-        alias = await self._load(ctx, ref.name, params["Name"])
-        attachments = self._cp.attachments
-        await self._cp.store.commit(
-            [
+
+        async def attempt() -> None:
+            record = await load_function(self._cp, ctx, ref.name)
+            alias = await self._load(ctx, ref.name, params["Name"])
+            attachments = self._cp.attachments
+            await self._save(
+                record,
                 self._cp.aliases.delete(ctx.account_id, ref.name, alias.name),
                 attachments.delete(AttachmentKind.POLICY, ctx.account_id, ref.name, alias.name),
                 attachments.delete(
                     AttachmentKind.EVENT_INVOKE_CONFIG, ctx.account_id, ref.name, alias.name
                 ),
-            ]
-        )
+            )
+
+        await retry_on_conflict(attempt)
         return {}
 
     async def list_aliases(self, ctx: RequestContext, params: Params) -> Output:

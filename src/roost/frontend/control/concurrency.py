@@ -1,4 +1,9 @@
-"""Put/Get/DeleteFunctionConcurrency: reserved concurrency within the account limit."""
+"""Put/Get/DeleteFunctionConcurrency: reserved concurrency within the account limit.
+
+A reservation is written to the function record (which GetFunction reads) and to the
+account's reservations document in one batch conditional on both, so the check that
+enough concurrency stays unreserved sees every other reservation made meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,8 @@ from dataclasses import replace
 from roost.api.errors import InvalidParameterValueException
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
-from roost.frontend.control.resolve import function_ref, load_function, update_function
+from roost.frontend.control.resolve import function_ref, load_function, retry_on_conflict
 from roost.frontend.router import Handler, Output, Params
-from roost.functions.repository import FunctionRecord
 
 
 class ConcurrencyHandlers:
@@ -26,18 +30,13 @@ class ConcurrencyHandlers:
             "DeleteFunctionConcurrency": self.delete_function_concurrency,
         }
 
-    async def reserved_elsewhere(self, account_id: str, except_name: str) -> int:
-        """Concurrency reserved by every other function of the account."""
-        records = await self._cp.functions.list(account_id)
-        return sum(r.reserved_concurrency or 0 for r in records if r.name != except_name)
-
-    async def put_function_concurrency(self, ctx: RequestContext, params: Params) -> Output:
-        ref = function_ref(ctx, params["FunctionName"])
-        wanted = int(params["ReservedConcurrentExecutions"])
-        limits = self._cp.limits
-
-        async def reserve(record: FunctionRecord) -> FunctionRecord:
-            others = await self.reserved_elsewhere(ctx.account_id, record.name)
+    async def _reserve(self, ctx: RequestContext, name: str, wanted: int | None) -> None:
+        """One attempt at setting a function's reservation (None: removing it)."""
+        record = await load_function(self._cp, ctx, name)
+        reservations = await self._cp.functions.get_reservations(ctx.account_id)
+        if wanted is not None:
+            limits = self._cp.limits
+            others = reservations.total(excluding=record.name)
             unreserved = limits.concurrent_executions - others - wanted
             if unreserved < limits.unreserved_concurrency_minimum:
                 raise InvalidParameterValueException(
@@ -45,9 +44,15 @@ class ConcurrencyHandlers:
                     "UnreservedConcurrentExecution below its minimum value of "
                     f"[{limits.unreserved_concurrency_minimum}]."
                 )
-            return replace(record, reserved_concurrency=wanted)
+        await self._cp.functions.save(
+            replace(record, reserved_concurrency=wanted),
+            also=[reservations.with_reservation(record.name, wanted).write()],
+        )
 
-        await update_function(self._cp, ctx, ref.name, reserve)
+    async def put_function_concurrency(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        wanted = int(params["ReservedConcurrentExecutions"])
+        await retry_on_conflict(lambda: self._reserve(ctx, ref.name, wanted))
         return {"ReservedConcurrentExecutions": wanted}
 
     async def get_function_concurrency(self, ctx: RequestContext, params: Params) -> Output:
@@ -59,7 +64,5 @@ class ConcurrencyHandlers:
 
     async def delete_function_concurrency(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        await update_function(
-            self._cp, ctx, ref.name, lambda r: replace(r, reserved_concurrency=None)
-        )
+        await retry_on_conflict(lambda: self._reserve(ctx, ref.name, None))
         return {}

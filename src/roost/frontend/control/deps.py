@@ -8,19 +8,25 @@ from roost.frontend.code_links import CodeLinkSigner
 from roost.functions.aliases import AliasRepository
 from roost.functions.attachments import AttachmentRepository
 from roost.functions.lifecycle import FunctionActivator
+from roost.functions.package import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 from roost.functions.repository import FunctionRepository
 from roost.store.ports import CodeStore, ConfigStore
 
 
 @dataclass(frozen=True)
 class AccountLimits:
-    """Per-account quotas (AWS defaults)."""
+    """Per-account quotas (AWS defaults).
+
+    The package sizes are those ``inspect_zip`` enforces by default (``package``
+    defines them); the control plane passes these to it, so what GetAccountSettings
+    reports is what uploads are held to.
+    """
 
     concurrent_executions: int = 1000
     unreserved_concurrency_minimum: int = 100
     total_code_size_bytes: int = 80_530_636_800
-    code_size_zipped_bytes: int = 52_428_800
-    code_size_unzipped_bytes: int = 262_144_000
+    code_size_zipped_bytes: int = MAX_ZIPPED_BYTES
+    code_size_unzipped_bytes: int = MAX_UNZIPPED_BYTES
 
 
 @dataclass(frozen=True)

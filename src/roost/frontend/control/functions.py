@@ -24,6 +24,7 @@ from roost.frontend.control.resolve import (
     load_function,
     not_found,
     resolve,
+    retry_on_conflict,
 )
 from roost.frontend.control.settings import (
     check_runtime_and_handler,
@@ -32,8 +33,14 @@ from roost.frontend.control.settings import (
 )
 from roost.frontend.control.tags import check_tags
 from roost.frontend.router import Handler, Output, Params
-from roost.functions.model import CodeLocation, FunctionConfig, State, UpdateStatus
-from roost.functions.naming import LATEST, function_arn, is_version
+from roost.functions.model import (
+    CodeLocation,
+    FunctionConfig,
+    State,
+    UpdateStatus,
+    new_revision_id,
+)
+from roost.functions.naming import LATEST, function_arn, is_version, merge_qualifier
 from roost.functions.package import inspect_zip
 from roost.functions.repository import FunctionRecord
 from roost.functions.wire import configuration_to_wire, list_entry_to_wire
@@ -108,7 +115,13 @@ class FunctionHandlers:
                 f"Roost accepts function code as ZipFile only (got {unsupported})."
             )
         # Hashing and parsing up to 50 MB is CPU work: keep it off the event loop.
-        info = await asyncio.to_thread(inspect_zip, bytes(code["ZipFile"]))
+        limits = self._cp.limits
+        info = await asyncio.to_thread(
+            inspect_zip,
+            bytes(code["ZipFile"]),
+            max_zipped_bytes=limits.code_size_zipped_bytes,
+            max_unzipped_bytes=limits.code_size_unzipped_bytes,
+        )
         if keep:
             await self._cp.code.put(bytes(code["ZipFile"]))
         return CodeLocation(info.sha256_hex, info.code_sha256, info.code_size_bytes)
@@ -121,7 +134,7 @@ class FunctionHandlers:
             raise InvalidParameterValueException("Roost supports PackageType Zip only.")
         check_runtime_and_handler(params.get("Runtime"), params.get("Handler"))
         check_tags(params.get("Tags") or {})
-        changes = config_changes(params)
+        changes = config_changes(params, for_update=False)
         if await self._cp.functions.get(ctx.account_id, ref.name) is not None:
             raise self._exists(ref.name)
         code = await self._store_code(params["Code"])
@@ -136,7 +149,8 @@ class FunctionHandlers:
         record = FunctionRecord(ctx.account_id, latest, tags=dict(params.get("Tags") or {}))
         versions: list[FunctionConfig] = []
         if params.get("Publish"):
-            versions.append(replace(latest, version="1"))
+            # A published version has its own RevisionId, not $LATEST's.
+            versions.append(replace(latest, version="1", revision_id=new_revision_id()))
             record = replace(record, last_version=1)
         try:
             await self._cp.functions.create(record, versions)
@@ -258,7 +272,9 @@ class FunctionHandlers:
         versions: list[FunctionConfig] = []
         record = replace(record, latest=latest)
         if publish:
-            version = replace(latest, version=str(record.last_version + 1))
+            version = replace(
+                latest, version=str(record.last_version + 1), revision_id=new_revision_id()
+            )
             versions.append(version)
             record = replace(record, last_version=record.last_version + 1)
         try:
@@ -270,7 +286,7 @@ class FunctionHandlers:
 
     async def update_function_configuration(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        changes = config_changes(params)
+        changes = config_changes(params, for_update=True)
         for _ in range(5):
             record = await load_function(self._cp, ctx, ref.name)
             current = record.latest
@@ -290,13 +306,20 @@ class FunctionHandlers:
         raise ResourceConflictException("The function changed concurrently; retry the call.")
 
     async def delete_function(self, ctx: RequestContext, params: Params) -> Output:
-        found = await resolve(self._cp, ctx, params["FunctionName"])
         ref = function_ref(ctx, params["FunctionName"])
-        qualifier = params.get("Qualifier") or ref.qualifier
-        record = found.record
+        # A qualifier in the name and another in Qualifier is refused, as GetFunction does.
+        qualifier = merge_qualifier(ref, params.get("Qualifier"))
+        await retry_on_conflict(lambda: self._delete(ctx, ref.name, qualifier))
+        return {"StatusCode": 204}
+
+    async def _delete(self, ctx: RequestContext, name: str, qualifier: str | None) -> None:
+        """One attempt at DeleteFunction; ``ConditionFailed`` if something changed meanwhile."""
+        # The record is read first: the version and alias reads below are only as of a
+        # record revision that the conditional delete then checks is still current.
+        record = await load_function(self._cp, ctx, name)
         if qualifier is None:
             await self._cp.functions.delete(record)
-            return {"StatusCode": 204}
+            return
         if qualifier == LATEST:
             raise InvalidParameterValueException(
                 "$LATEST version cannot be deleted without deleting the function."
@@ -319,7 +342,6 @@ class FunctionHandlers:
                 f"[{', '.join(users)}]"
             )
         await self._cp.functions.delete_version(record, version)
-        return {"StatusCode": 204}
 
 
 def _encode_marker(name: str, version: int | None) -> str:

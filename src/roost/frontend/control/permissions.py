@@ -19,12 +19,13 @@ from roost.api.errors import (
 )
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
-from roost.frontend.control.resolve import qualified_target
+from roost.frontend.control.resolve import qualified_target, retry_on_conflict
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.attachments import AttachmentKind
 from roost.functions.model import new_revision_id
 from roost.functions.naming import LATEST, function_arn
 from roost.store.errors import ConditionFailed
+from roost.store.ports import Write
 
 POLICY_MAX_BYTES = 20 * 1024
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -134,6 +135,11 @@ class PermissionHandlers:
         return {"Statement": json.dumps(statement, separators=(",", ":"))}
 
     async def remove_permission(self, ctx: RequestContext, params: Params) -> Output:
+        await retry_on_conflict(lambda: self._remove_statement(ctx, params), "policy")
+        return {}
+
+    async def _remove_statement(self, ctx: RequestContext, params: Params) -> None:
+        """One attempt at RemovePermission; ``ConditionFailed`` if the policy changed."""
         name, qualifier = await self._target(ctx, params)
         kind = AttachmentKind.POLICY
         item = await self._cp.attachments.get(kind, ctx.account_id, name, qualifier)
@@ -144,15 +150,17 @@ class PermissionHandlers:
         if params.get("RevisionId") not in (None, item.value.get("RevisionId")):
             raise _revision_mismatch()
         remaining = [s for s in statements if s["Sid"] != sid]
+        write: Write
         if remaining:
             policy = {**item.value, "Statement": remaining, "RevisionId": new_revision_id()}
-            write: Any = self._cp.attachments.put(
+            write = self._cp.attachments.put(
                 kind, ctx.account_id, name, qualifier, policy, if_revision=item.revision
             )
         else:
-            write = self._cp.attachments.delete(kind, ctx.account_id, name, qualifier)
+            write = self._cp.attachments.delete(
+                kind, ctx.account_id, name, qualifier, if_revision=item.revision
+            )
         await self._cp.store.commit([write])
-        return {}
 
     async def get_policy(self, ctx: RequestContext, params: Params) -> Output:
         name, qualifier = await self._target(ctx, params)

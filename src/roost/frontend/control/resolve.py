@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from roost.api.errors import ResourceConflictException, ResourceNotFoundException
 from roost.frontend.context import RequestContext
@@ -100,6 +101,23 @@ async def qualified_target(
 
 MAX_WRITE_ATTEMPTS = 5
 
+T = TypeVar("T")
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], what: str = "function") -> T:
+    """Run a read-check-write ``attempt`` again while another writer gets in between.
+
+    ``attempt`` reads what it needs afresh each time (so its checks are re-done) and
+    lets the ``ConditionFailed`` of its conditional write escape to be retried; after
+    ``MAX_WRITE_ATTEMPTS`` the call fails with a conflict naming ``what`` changed.
+    """
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        try:
+            return await attempt()
+        except ConditionFailed:
+            continue
+    raise ResourceConflictException(f"The {what} changed concurrently; retry the call.")
+
 
 async def update_function(
     cp: ControlPlane,
@@ -112,12 +130,11 @@ async def update_function(
     ``change`` may raise an AwsError to refuse the change; it is re-run on a fresh
     read when another writer got in between.
     """
-    for _ in range(MAX_WRITE_ATTEMPTS):
+
+    async def attempt() -> FunctionRecord:
         record = await load_function(cp, ctx, name)
         changed = change(record)
         new = await changed if inspect.isawaitable(changed) else changed
-        try:
-            return await cp.functions.save(new)
-        except ConditionFailed:
-            continue
-    raise ResourceConflictException("The function changed concurrently; retry the call.")
+        return await cp.functions.save(new)
+
+    return await retry_on_conflict(attempt)

@@ -64,8 +64,12 @@ def _environment(value: Mapping[str, Any]) -> dict[str, str]:
     return variables
 
 
-def config_changes(params: Mapping[str, Any]) -> dict[str, Any]:
-    """FunctionConfig field values for the settings present in ``params``."""
+def config_changes(params: Mapping[str, Any], *, for_update: bool) -> dict[str, Any]:
+    """FunctionConfig field values for the settings present in ``params``.
+
+    ``for_update`` (UpdateFunctionConfiguration) checks ``Runtime`` against AWS's
+    block-update date rather than its earlier block-create date.
+    """
     changes: dict[str, Any] = {}
     simple = {
         "Role": "role",
@@ -77,7 +81,7 @@ def config_changes(params: Mapping[str, Any]) -> dict[str, Any]:
         if wire in params:
             changes[name] = params[wire]
     if "Runtime" in params:
-        validate_runtime(params["Runtime"])
+        validate_runtime(params["Runtime"], for_update=for_update)
         changes["runtime"] = params["Runtime"]
     if "Handler" in params:
         changes["handler"] = params["Handler"]
