@@ -1,4 +1,4 @@
-"""Per-qualifier documents attached to a function: resource policies, invoke configs.
+"""Per-qualifier documents attached to a function: policies, invoke and provisioning configs.
 
 Keys are ``att/{kind}/{account}/{function}/{qualifier}``; they are removed with the
 function, and with the version or alias they qualify.
@@ -18,6 +18,7 @@ class AttachmentKind(enum.StrEnum):
 
     POLICY = "policy"
     EVENT_INVOKE_CONFIG = "eic"
+    PROVISIONED_CONCURRENCY = "pcc"
 
 
 def attachment_key(kind: AttachmentKind, account_id: str, function: str, qualifier: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from roost.functions.attachments import AttachmentKind
 from roost.functions.model import FunctionConfig
 from roost.store.ports import ConfigStore, Delete, DeletePrefix, Put, Write
 
@@ -42,7 +43,8 @@ def reservations_key(account_id: str) -> str:
 def cascade_prefixes(account_id: str, name: str) -> list[str]:
     """Prefixes of everything that belongs to a function besides its record."""
     tail = f"{account_id}/{name}/"
-    return [f"ver/{tail}", f"alias/{tail}", f"att/policy/{tail}", f"att/eic/{tail}"]
+    attachments = [f"att/{kind.value}/{tail}" for kind in AttachmentKind]
+    return [f"ver/{tail}", f"alias/{tail}", *attachments]
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,7 @@ class FunctionRepository:
             record,
             also=[
                 Delete(version_key(record.account_id, record.name, version), must_exist=True),
-                Delete(f"att/policy/{tail}"),
-                Delete(f"att/eic/{tail}"),
+                *(Delete(f"att/{kind.value}/{tail}") for kind in AttachmentKind),
             ],
         )
 

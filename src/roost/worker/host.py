@@ -85,6 +85,7 @@ class WorkerHost:
         self._idle: OrderedDict[str, ExecutionEnvironment] = OrderedDict()
         self._pools: dict[VersionKey, list[ExecutionEnvironment]] = {}
         self._keys: dict[str, VersionKey] = {}
+        self._pinned: set[str] = set()
         self.environments: dict[str, ExecutionEnvironment] = {}
 
     @property
@@ -144,6 +145,7 @@ class WorkerHost:
         """Tear an environment down and forget it."""
         self.environments.pop(env.env_id, None)
         self._idle.pop(env.env_id, None)
+        self._pinned.discard(env.env_id)
         key = self._keys.pop(env.env_id, None)
         if key is not None and env in self._pools.get(key, []):
             self._pools[key].remove(env)
@@ -151,17 +153,30 @@ class WorkerHost:
 
     async def _make_room(self, memory_mb: int) -> None:
         budget = self.settings.memory_budget_mb
-        while self.memory_in_use_mb + memory_mb > budget and self._idle:
-            _, oldest = self._idle.popitem(last=False)
+        evictable = [e for e in self._idle.values() if e.env_id not in self._pinned]
+        while self.memory_in_use_mb + memory_mb > budget and evictable:
+            oldest = evictable.pop(0)
             log.info("evicting idle environment %s to make room", oldest.env_id)
             await self.destroy(oldest)
         if self.memory_in_use_mb + memory_mb > budget:
             raise HostFull(f"no room for {memory_mb} MB within {budget} MB")
 
+    def pin(self, env_id: str) -> None:
+        """Keep an environment however long it idles (provisioned concurrency)."""
+        self._pinned.add(env_id)
+
+    def unpin(self, env_id: str) -> None:
+        """Let an environment be reaped and evicted again."""
+        self._pinned.discard(env_id)
+
     async def reap_idle(self, keep_alive_s: float) -> int:
-        """Destroy environments idle for longer than ``keep_alive_s``."""
+        """Destroy unpinned environments idle for longer than ``keep_alive_s``."""
         now = time.monotonic()
-        stale = [e for e in self._idle.values() if now - e.last_used > keep_alive_s]
+        stale = [
+            e
+            for e in self._idle.values()
+            if now - e.last_used > keep_alive_s and e.env_id not in self._pinned
+        ]
         for env in stale:
             await self.destroy(env)
         return len(stale)

@@ -154,9 +154,9 @@ class AliasHandlers:
             await self._save(
                 record,
                 self._cp.aliases.delete(ctx.account_id, ref.name, alias.name),
-                attachments.delete(AttachmentKind.POLICY, ctx.account_id, ref.name, alias.name),
-                attachments.delete(
-                    AttachmentKind.EVENT_INVOKE_CONFIG, ctx.account_id, ref.name, alias.name
+                *(
+                    attachments.delete(kind, ctx.account_id, ref.name, alias.name)
+                    for kind in AttachmentKind
                 ),
             )
 

@@ -9,6 +9,7 @@ background activator completes those without going through the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from roost.functions.aliases import Alias, AliasRepository
@@ -39,6 +40,11 @@ class FunctionCache:
         self._aliases = aliases
         self._views: dict[tuple[str, str], FunctionView] = {}
         self._reserved: dict[str, int] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every invalidation (e.g. to reconcile provisioning)."""
+        self._listeners.append(listener)
 
     async def get(self, account_id: str, name: str) -> FunctionView | None:
         """The function's view, loading it on a miss; None if it does not exist."""
@@ -72,3 +78,5 @@ class FunctionCache:
                 del self._views[key]
         else:
             self._views.pop((account_id, name), None)
+        for listener in self._listeners:
+            listener()

@@ -13,6 +13,7 @@ from roost.frontend.invoke.assignment import AssignmentService
 from roost.frontend.invoke.function_cache import FunctionCache
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.invoke.placement import PlacementService
+from roost.frontend.invoke.provisioner import ProvisionedConcurrencyManager
 from roost.frontend.router import Handler
 from roost.store.ports import CodeStore
 from roost.worker.host import HostSettings, WorkerHost
@@ -67,6 +68,8 @@ class InvokePlane:
         scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
         self.assignment = AssignmentService(self.placement, scaling)
         self.logs = LogStore(data_dir / "logs")
+        self.provisioner = ProvisionedConcurrencyManager(control.store, self.cache, self.placement)
+        self.cache.subscribe(self.provisioner.poke)
         self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
 
     def routes(self) -> dict[str, Handler]:
@@ -78,7 +81,9 @@ class InvokePlane:
         if not self.isolation.sandboxed:
             log.warning("%s", self.isolation.describe())
         self.placement.start()
+        self.provisioner.start()
 
     async def stop(self) -> None:
         """Destroy every environment."""
+        await self.provisioner.stop()
         await self.placement.stop()

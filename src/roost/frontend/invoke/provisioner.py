@@ -1,0 +1,138 @@
+"""The provisioner: keeps provisioned concurrency's environments initialised.
+
+It reconciles the stored configurations (``att/pcc/...``) with the worker host
+once a second and whenever the control plane changes something: for each
+configuration it resolves the version (through an alias if need be), starts
+environments until the requested number are initialised, pins them so the
+keep-alive reaper leaves them alone, and releases the ones no longer wanted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from roost.frontend.invoke.function_cache import FunctionCache
+from roost.frontend.invoke.placement import PlacementService
+from roost.functions.model import FunctionConfig, State
+from roost.functions.naming import LATEST, is_version
+from roost.store.ports import ConfigStore
+from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
+
+log = logging.getLogger(__name__)
+
+Target = tuple[str, str, str]
+"""(account, function, qualifier)."""
+
+
+class ProvisionedConcurrencyManager:
+    """Reconciles provisioned environments with their configurations."""
+
+    def __init__(
+        self,
+        store: ConfigStore,
+        cache: FunctionCache,
+        placement: PlacementService,
+        interval_s: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._placement = placement
+        self._interval_s = interval_s
+        self._environments: dict[Target, list[ExecutionEnvironment]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def allocated(self, account_id: str, name: str, qualifier: str) -> int:
+        """Initialised environments held for a configuration now."""
+        envs = self._environments.get((account_id, name, qualifier), [])
+        return sum(1 for e in envs if e.status is not RuntimeStatus.DEAD)
+
+    def poke(self) -> None:
+        """Reconcile soon (called after control-plane writes)."""
+        self._wake.set()
+
+    async def _targets(self) -> dict[Target, int]:
+        found: dict[Target, int] = {}
+        for item in await self._store.list("att/pcc/"):
+            _, _, account_id, name, qualifier = item.key.split("/", 4)
+            found[(account_id, name, qualifier)] = int(item.value["requested"])
+        return found
+
+    async def _config(self, target: Target) -> FunctionConfig | None:
+        account_id, name, qualifier = target
+        view = await self._cache.get(account_id, name)
+        if view is None:
+            return None
+        version = qualifier
+        if not is_version(qualifier):
+            alias = view.aliases.get(qualifier)
+            if alias is None:
+                return None
+            version = alias.function_version
+        config = view.record.latest if version == LATEST else view.versions.get(version)
+        return config if config is not None and config.state is State.ACTIVE else None
+
+    async def reconcile(self) -> None:
+        """One pass: start what is missing, release what is no longer wanted."""
+        targets = await self._targets()
+        for target in list(self._environments):
+            if target not in targets:
+                await self._shrink(target, 0)
+        for target, requested in targets.items():
+            config = await self._config(target)
+            if config is None:
+                await self._shrink(target, 0)
+                continue
+            await self._grow(target, config, requested)
+            await self._shrink(target, requested)
+
+    async def _grow(self, target: Target, config: FunctionConfig, requested: int) -> None:
+        host = self._placement.host
+        held = [
+            e
+            for e in self._environments.get(target, [])
+            if e.status is not RuntimeStatus.DEAD
+            and e.version == config.version
+            and e.env_id in host.environments
+        ]
+        while len(held) < requested:
+            env = await self._placement.place(target[0], config)
+            env.mark_initialised_ahead()
+            host.pin(env.env_id)
+            host.checkin(env)
+            held.append(env)
+        self._environments[target] = held
+
+    async def _shrink(self, target: Target, keep: int) -> None:
+        held = self._environments.get(target, [])
+        host = self._placement.host
+        while len(held) > keep:
+            env = held.pop()
+            host.unpin(env.env_id)
+            if env.status is RuntimeStatus.READY and env.env_id in host.environments:
+                await self._placement.retire(env)
+        if not held:
+            self._environments.pop(target, None)
+
+    def start(self) -> None:
+        """Reconcile every ``interval_s`` and on ``poke``."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("provisioned concurrency reconciliation failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+
+    async def stop(self) -> None:
+        """Stop reconciling (the host destroys the environments)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
