@@ -34,6 +34,7 @@ from roost.frontend.control.event_invoke_config import EventInvokeConfigHandlers
 from roost.frontend.control.functions import FunctionHandlers
 from roost.frontend.control.invalidation import invalidating_routes
 from roost.frontend.control.permissions import PermissionHandlers
+from roost.frontend.control.provisioned_concurrency import ProvisionedConcurrencyHandlers
 from roost.frontend.control.tags import TagHandlers
 from roost.frontend.control.versions import VersionHandlers
 from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
@@ -129,7 +130,10 @@ class Node:
         invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
         self._invoke = invoke
         invoke.start()
-        control_routes = invalidating_routes(control_plane_routes(control), invoke.cache)
+        provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
+        control_routes = invalidating_routes(
+            {**control_plane_routes(control), **provisioned.routes()}, invoke.cache
+        )
         routers = {
             Plane.CONTROL: PlaneRouter(
                 Plane.CONTROL, control_routes, self.config.control_max_in_flight
@@ -146,6 +150,7 @@ class Node:
             self._health,
             stores.code,
             control.code_links,
+            invoke.logs,
         )
 
     def _invoke_settings(self) -> InvokeSettings:

@@ -103,6 +103,7 @@ def test_key_layout() -> None:
         f"alias/{ACCOUNT}/fn/",
         f"att/policy/{ACCOUNT}/fn/",
         f"att/eic/{ACCOUNT}/fn/",
+        f"att/pcc/{ACCOUNT}/fn/",
     ]
 
 

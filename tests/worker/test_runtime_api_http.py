@@ -48,6 +48,9 @@ class FakeEnvironment:
         self.posted.append(("init", "", body, error_type))
         return 202
 
+    def owns_peer(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        return True
+
 
 Scenario = Callable[[FakeEnvironment, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

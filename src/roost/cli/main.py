@@ -1,4 +1,4 @@
-"""``roost``: start a node, manage accounts."""
+"""``roost``: start a node, manage accounts, deploy, invoke and watch functions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from roost.auth.accounts import AccountError, AccountRepository
+from roost.cli.client import CLIENT_EPILOG, add_client_flags, guarded
+from roost.cli.deploy import DEFAULT_ROLE, DEFAULT_RUNTIME
+from roost.cli.deploy import deploy as deploy_command
+from roost.cli.doctor import doctor as doctor_command
+from roost.cli.invoke import invoke as invoke_command
+from roost.cli.logs import logs as logs_command
 from roost.config import RoostConfig
-from roost.node import Node, Stores
+
+if TYPE_CHECKING:
+    from roost.node import Node
 
 
 def _run(coro: object) -> None:
@@ -25,6 +34,8 @@ def _run(coro: object) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from roost.node import Node  # imported here: the client commands start faster
+
     config = RoostConfig.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -67,6 +78,8 @@ async def _announce(node: Node) -> None:
 
 
 def _accounts_create(args: argparse.Namespace) -> int:
+    from roost.node import Stores
+
     config = RoostConfig.from_env(data_dir=args.data_dir)
 
     async def create() -> int:
@@ -125,7 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_up(commands)
+    _add_accounts(commands)
+    _add_deploy(commands)
+    _add_invoke(commands)
+    _add_logs(commands)
+    _add_doctor(commands)
+    return parser
 
+
+# argparse exposes the type of ``add_subparsers()`` only under a private name.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_up(commands: _Commands) -> None:
     up = commands.add_parser(
         "up",
         help="start Roost in the foreground",
@@ -140,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_up)
 
+
+def _add_accounts(commands: _Commands) -> None:
     accounts = commands.add_parser("accounts", help="manage accounts")
     account_commands = accounts.add_subparsers(dest="accounts_command", required=True)
     create = account_commands.add_parser("create", help="create an account with its own keys")
@@ -147,7 +175,95 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print the result as JSON")
     create.add_argument("--data-dir", type=Path, help="data directory (env ROOST_DATA_DIR)")
     create.set_defaults(func=_accounts_create)
+
+
+def _client_parser(
+    commands: _Commands, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to a running Roost through its API."""
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=CLIENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_flags(parser)
     return parser
+
+
+def _add_deploy(commands: _Commands) -> None:
+    deploy = _client_parser(
+        commands,
+        "deploy",
+        "zip a folder and create or update a function",
+        "Zip DIR (executable bits kept; __pycache__ and .git left out) and create the "
+        "function, or update its code and the settings given. Waits until the function "
+        "is ready, then prints its ARN and CodeSha256.",
+    )
+    deploy.add_argument("directory", metavar="DIR", help="folder holding the function's code")
+    deploy.add_argument("--name", required=True, help="function name")
+    deploy.add_argument("--handler", required=True, help="handler, e.g. app.handler")
+    deploy.add_argument("--runtime", help=f"runtime (default {DEFAULT_RUNTIME} for a new function)")
+    deploy.add_argument("--memory", type=int, metavar="MB", help="memory size in MB")
+    deploy.add_argument("--timeout", type=int, metavar="SECONDS", help="timeout in seconds")
+    deploy.add_argument(
+        "--role", metavar="ARN", help=f"execution role (default {DEFAULT_ROLE} for a new function)"
+    )
+    deploy.add_argument(
+        "--env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="environment variable; repeat for more (replaces all of the function's variables)",
+    )
+    deploy.set_defaults(func=guarded(deploy_command))
+
+
+def _add_invoke(commands: _Commands) -> None:
+    invoke = _client_parser(
+        commands,
+        "invoke",
+        "invoke a function and print its result",
+        "Invoke a function synchronously and print the response payload. Exits 1 if "
+        "the function returned an error.",
+    )
+    invoke.add_argument("name", metavar="NAME", help="function name or ARN")
+    invoke.add_argument(
+        "payload", metavar="PAYLOAD", nargs="?", help="JSON event, or - to read it from stdin"
+    )
+    invoke.add_argument("--qualifier", help="version or alias to invoke")
+    invoke.add_argument(
+        "--log", action="store_true", help="print the invocation's log tail to stderr"
+    )
+    invoke.set_defaults(func=guarded(invoke_command))
+
+
+def _add_logs(commands: _Commands) -> None:
+    logs = _client_parser(
+        commands,
+        "logs",
+        "print a function's logs",
+        "Print the logs Roost kept for a function (START, END and REPORT lines and "
+        "whatever the function printed).",
+    )
+    logs.add_argument("name", metavar="NAME", help="function name")
+    logs.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new logs until Ctrl-C"
+    )
+    logs.add_argument(
+        "--since", type=float, metavar="SECONDS", help="only logs of the last SECONDS seconds"
+    )
+    logs.set_defaults(func=guarded(logs_command))
+
+
+def _add_doctor(commands: _Commands) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="report the isolation functions get on this machine",
+        description="Report which isolation is in effect for functions run on this "
+        "machine and why: bubblewrap, cgroups, the Python used inside sandboxes.",
+    )
+    doctor.set_defaults(func=doctor_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from roost.api.errors import (
     AwsError,
+    InvalidParameterValueException,
     RequestEntityTooLargeException,
     RequestTooLargeException,
     ServiceException,
@@ -32,9 +33,10 @@ from roost.auth.sigv4 import SignedRequest
 from roost.frontend.code_links import PATH_PREFIX, CodeLinkSigner
 from roost.frontend.context import RequestContext
 from roost.frontend.router import PlaneRouter
-from roost.functions.naming import check_region
+from roost.functions.naming import access_denied, check_region, function_arn, parse_function_name
 from roost.store.errors import BlobNotFound, StoreUnavailable
 from roost.store.ports import CodeStore
+from roost.worker.log_store import LogStore
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 CONTROL_MAX_BODY_BYTES = 75 * 1024 * 1024
 # AWS's sync invoke request limit; the async plane applies its own below it.
 INVOKE_MAX_BODY_BYTES = 6 * 1024 * 1024
+# Roost's own logs endpoint (``roost logs``), signed like an AWS request.
+LOGS_PATH_PREFIX = "/_roost/logs/"
+LOGS_UNTIL_HEADER = "X-Roost-Logs-Until"
+_LOGS_MAX_BODY_BYTES = 64 * 1024
 
 _ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
@@ -64,6 +70,7 @@ class FrontDoor:
         health: Callable[[], Awaitable[dict[str, object]]],
         code: CodeStore,
         code_links: CodeLinkSigner,
+        logs: LogStore | None = None,
     ) -> None:
         self._routers = dict(routers)
         self._authenticator = authenticator
@@ -71,14 +78,17 @@ class FrontDoor:
         self._health = health
         self._code = code
         self._code_links = code_links
+        self._logs = logs
         self._table = operation_table()
-        self.app = Starlette(
-            routes=[
-                Route("/_roost/health", self._health_endpoint, methods=["GET"]),
-                Route(PATH_PREFIX + "{sha256}", self._code_endpoint, methods=["GET"]),
-                Route("/{path:path}", self._aws_endpoint, methods=_ALL_METHODS),
-            ]
-        )
+        routes = [
+            Route("/_roost/health", self._health_endpoint, methods=["GET"]),
+            Route(PATH_PREFIX + "{sha256}", self._code_endpoint, methods=["GET"]),
+        ]
+        if logs is not None:
+            logs_route = LOGS_PATH_PREFIX + "{function_name}"
+            routes.append(Route(logs_route, self._logs_endpoint, methods=["GET"]))
+        routes.append(Route("/{path:path}", self._aws_endpoint, methods=_ALL_METHODS))
+        self.app = Starlette(routes=routes)
 
     async def _health_endpoint(self, request: Request) -> Response:
         return JSONResponse(await self._health())
@@ -93,6 +103,48 @@ class FrontDoor:
         except BlobNotFound:
             return Response(b"No such code package.", status_code=404)
         return Response(blob, media_type="application/zip")
+
+    async def _logs_endpoint(self, request: Request) -> Response:
+        """``GET /_roost/logs/{FunctionName}?since=<epoch ms>``: the caller's function logs.
+
+        Authenticated with SigV4 (service ``lambda``) like every AWS request and
+        scoped to the caller's account. The body is the log text of the entries
+        stored at or after ``since``; the ``X-Roost-Logs-Until`` header is the
+        ``since`` that returns only what is stored after this answer.
+        """
+        request_id = str(uuid.uuid4())
+        try:
+            wire = await self._serve_logs(request)
+        except AwsError as error:
+            wire = render_error(error, request_id)
+        except Exception:
+            log.exception("unhandled error serving request %s", request_id)
+            wire = render_error(ServiceException("Internal failure."), request_id)
+        headers = {"x-amzn-RequestId": request_id, **wire.headers}
+        return Response(wire.body, status_code=wire.status, headers=headers)
+
+    async def _serve_logs(self, request: Request) -> WireResponse:
+        assert self._logs is not None
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        body = await _read_body(request, _LOGS_MAX_BODY_BYTES, "GetLogs")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        account_id, _ = await self._authenticator.authenticate(
+            SignedRequest(request.method, raw_path.partition("?")[0], raw_query, headers, body)
+        )
+        value = request.path_params["function_name"]
+        check_region(value, self._region)
+        ref = parse_function_name(value)
+        if ref.account_id is not None and ref.account_id != account_id:
+            arn = function_arn(ref.region or self._region, ref.account_id, ref.name)
+            raise access_denied(account_id, "GetLogs", arn)
+        since = _since_ms(request.query_params.get("since"))
+        page = await self._logs.page(account_id, ref.name, since)
+        return WireResponse(
+            200,
+            page.text,
+            {"Content-Type": "text/plain; charset=utf-8", LOGS_UNTIL_HEADER: str(page.until_ms)},
+        )
 
     async def _aws_endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -143,6 +195,17 @@ class FrontDoor:
         )
         output = await self._routers[operation.plane].dispatch(ctx, params)
         return render_output(operation, output)
+
+
+def _since_ms(value: str | None) -> int:
+    """The ``since`` query parameter: epoch milliseconds, 0 (everything) if absent."""
+    if value is None or value == "":
+        return 0
+    if not (value.isascii() and value.isdigit()) or len(value) > 16:
+        raise InvalidParameterValueException(
+            f"since must be a time in milliseconds since the epoch, not '{value}'."
+        )
+    return int(value)
 
 
 async def _read_body(request: Request, limit: int, operation: str) -> bytes:

@@ -2,10 +2,14 @@
 
 Run as ``python -m roost.runtime.bootstrap`` (or as a file) inside an execution
 environment with ``_HANDLER``, ``LAMBDA_TASK_ROOT`` and ``AWS_LAMBDA_RUNTIME_API``
-set. Errors are reported in the shapes of AWS's Python runtime: an import failure
-is an init error (``Runtime.ImportModuleError``, the process exits), a missing
-handler fails each invoke (``Runtime.HandlerNotFound``), an exception in the
-handler becomes ``{"errorMessage", "errorType", "requestId", "stackTrace"}``.
+set. Errors are reported in the shapes of AWS's Python runtime (``awslambdaric``):
+a handler that cannot be loaded (``Runtime.ImportModuleError``,
+``Runtime.UserCodeSyntaxError``, ``Runtime.HandlerNotFound``, ...) or an exception
+raised while importing it is an init error posted to ``/init/error`` with an empty
+``requestId``, after which the process exits; an exception in the handler becomes
+``{"errorMessage", "errorType", "requestId", "stackTrace"}``; a result that is not
+JSON-serialisable is ``Runtime.MarshalError``. Errors are also logged the way AWS
+logs them (``[ERROR] Type: message`` and the traceback, lines joined by ``\\r``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ else:
 
 Handler = Callable[[Any, LambdaContext], Any]
 
+_LOG_LINE_SEPARATOR = "\r"
+_LOG_INDENT = "\u00a0"  # AWS indents traceback lines with no-break spaces.
+
 
 class Fault(Exception):
     """A runtime-level failure with AWS's error type."""
@@ -41,25 +48,41 @@ class Fault(Exception):
         self.trace = trace or []
 
 
-def error_document(error_type: str, message: str, request_id: str, trace: list[str]) -> bytes:
-    """The JSON body AWS's Python runtime posts for an error."""
-    document = {
+def error_fields(
+    error_type: str, message: str, request_id: str, trace: list[str]
+) -> dict[str, Any]:
+    """The error AWS's Python runtime reports (its keys in its order)."""
+    return {
         "errorMessage": message,
         "errorType": error_type,
         "requestId": request_id,
         "stackTrace": trace,
     }
-    return json.dumps(document).encode()
 
 
-def exception_document(error: BaseException, request_id: str) -> tuple[str, bytes]:
-    """Error type and document of an exception raised by user code."""
+def exception_fields(error: BaseException, request_id: str) -> dict[str, Any]:
+    """The error of an exception raised by user code (runtime frames left out)."""
     frames = traceback.extract_tb(error.__traceback__)
     own = os.path.dirname(os.path.abspath(__file__))
     user_frames = [f for f in frames if os.path.dirname(os.path.abspath(f.filename)) != own]
     trace = traceback.format_list(user_frames)
-    error_type = type(error).__name__
-    return error_type, error_document(error_type, str(error), request_id, trace)
+    return error_fields(type(error).__name__, str(error), request_id, trace)
+
+
+def log_error(fields: dict[str, Any]) -> None:
+    """Write an error to the function's log as AWS's runtime does."""
+    description = "[ERROR]"
+    if fields["errorType"]:
+        description += f" {fields['errorType']}:"
+    if fields["errorMessage"]:
+        description += f" {fields['errorMessage']}"
+    lines = [description, "Traceback (most recent call last):"]
+    for element in fields["stackTrace"]:
+        for line in str(element).splitlines():
+            stripped = line.lstrip(" ")
+            lines.append(_LOG_INDENT * (len(line) - len(stripped)) + stripped)
+    sys.stdout.write(_LOG_LINE_SEPARATOR.join(lines) + "\n")
+    sys.stdout.flush()
 
 
 def load_handler(spec: str) -> Handler:
@@ -89,15 +112,10 @@ def load_handler(spec: str) -> Handler:
         ) from None
     handler = getattr(module, function_name, None)
     if handler is None:
-        fault = Fault(
+        raise Fault(
             "Runtime.HandlerNotFound",
             f"Handler '{function_name}' missing on module '{module_path}'",
         )
-
-        def missing(event: Any, context: LambdaContext) -> Any:
-            raise fault
-
-        return missing
     return handler  # type: ignore[no-any-return]
 
 
@@ -115,6 +133,7 @@ def install_logging() -> RequestIdFilter:
     """The root logger format of AWS's Python runtime."""
     request_filter = RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
+    handler.terminator = ""  # the format ends the line, as in AWS's runtime
     handler.setFormatter(
         logging.Formatter(
             "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
@@ -132,35 +151,46 @@ def _flush() -> None:
     sys.stderr.flush()
 
 
+def _report(client: RuntimeApiClient, fields: dict[str, Any]) -> None:
+    _flush()
+    log_error(fields)
+    body = json.dumps(fields).encode()
+    client.error(fields["requestId"], body, fields["errorType"])
+
+
+def marshal(result: Any) -> bytes:
+    """The response body of a result (bytes go as they are, as in AWS's runtime)."""
+    if isinstance(result, bytes | bytearray):
+        return bytes(result)
+    try:
+        return json.dumps(result).encode()
+    except (TypeError, ValueError) as error:
+        raise Fault("Runtime.MarshalError", f"Unable to marshal response: {error}") from None
+
+
 def serve(client: RuntimeApiClient, handler: Handler, request_filter: RequestIdFilter) -> None:
     """The invoke loop: next, run, respond; forever."""
     while True:
         headers, payload = client.next()
         context = LambdaContext(headers)
-        request_filter.request_id = context.aws_request_id
+        request_id = context.aws_request_id
+        request_filter.request_id = request_id
         try:
-            event = json.loads(payload) if payload else None
-            result = handler(event, context)
+            try:
+                event = json.loads(payload) if payload else None
+            except ValueError as error:
+                raise Fault(
+                    "Runtime.UnmarshalError", f"Unable to unmarshal input: {error}"
+                ) from None
+            response = marshal(handler(event, context))
         except Fault as fault:
-            body = error_document(fault.error_type, fault.message, context.aws_request_id, [])
-            _flush()
-            client.error(context.aws_request_id, body, fault.error_type)
+            _report(client, error_fields(fault.error_type, fault.message, request_id, fault.trace))
             continue
         except Exception as error:
-            error_type, body = exception_document(error, context.aws_request_id)
-            _flush()
-            client.error(context.aws_request_id, body, error_type)
-            continue
-        try:
-            response = json.dumps(result).encode()
-        except (TypeError, ValueError) as error:
-            message = f"Unable to marshal response: {error}"
-            body = error_document("Runtime.MarshalError", message, context.aws_request_id, [])
-            _flush()
-            client.error(context.aws_request_id, body, "Runtime.MarshalError")
+            _report(client, exception_fields(error, request_id))
             continue
         _flush()
-        client.respond(context.aws_request_id, response)
+        client.respond(request_id, response)
 
 
 def main() -> None:
@@ -171,18 +201,18 @@ def main() -> None:
     os.chdir(task_root)
     request_filter = install_logging()
     try:
-        handler = load_handler(os.environ["_HANDLER"])
+        handler = load_handler(os.environ.get("_HANDLER", ""))
     except Fault as fault:
-        body = error_document(fault.error_type, fault.message, "", fault.trace)
-        print(f"[ERROR] {fault.error_type}: {fault.message}", flush=True)
-        client.init_error(body, fault.error_type)
-        sys.exit(1)
+        fields = error_fields(fault.error_type, fault.message, "", fault.trace)
     except Exception as error:
-        error_type, body = exception_document(error, "")
-        print(f"[ERROR] {error_type}: {error}", flush=True)
-        client.init_error(body, error_type)
-        sys.exit(1)
-    serve(client, handler, request_filter)
+        fields = exception_fields(error, "")
+    else:
+        serve(client, handler, request_filter)
+        return
+    _flush()
+    log_error(fields)
+    client.init_error(json.dumps(fields).encode(), fields["errorType"])
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -84,27 +84,43 @@ class RuntimeApiClient:
         return headers, body
 
     def respond(self, request_id: str, payload: bytes) -> None:
-        """Post a successful result."""
+        """Post a successful result.
+
+        A refused result (413 for one over the size limit: the platform already
+        answered the caller with ``Function.ResponseSizeTooLarge``) is logged as
+        AWS's runtimes log it and the runtime goes on serving; only a container
+        error (5xx) is fatal.
+        """
         status, _, body = self._request(
             "POST",
             f"/invocation/{request_id}/response",
             payload,
             {"Content-Type": "application/json"},
         )
-        if status != 202:
-            raise RuntimeApiError(f"/response answered {status}: {body[:200]!r}")
+        self._check("Failed to post handler success response", status, body)
 
     def error(self, request_id: str, payload: bytes, error_type: str) -> None:
         """Post a failed invocation's error document."""
-        self._post_error(f"/invocation/{request_id}/error", payload, error_type)
+        status, body = self._post_error(f"/invocation/{request_id}/error", payload, error_type)
+        self._check("Failed to post handler error response", status, body)
 
     def init_error(self, payload: bytes, error_type: str) -> None:
         """Report that initialisation failed."""
         self._post_error("/init/error", payload, error_type)
 
-    def _post_error(self, path: str, payload: bytes, error_type: str) -> None:
+    def _post_error(self, path: str, payload: bytes, error_type: str) -> tuple[int, bytes]:
         headers = {
             "Content-Type": "application/json",
             "Lambda-Runtime-Function-Error-Type": error_type,
         }
-        self._request("POST", path, payload, headers)
+        status, _, body = self._request("POST", path, payload, headers)
+        return status, body
+
+    @staticmethod
+    def _check(what: str, status: int, body: bytes) -> None:
+        if status == 202:
+            return
+        detail = body.decode("utf-8", "replace")
+        print(f"LAMBDA_RUNTIME {what}. Http response code: {status}. {detail}", flush=True)
+        if status >= 500:
+            raise RuntimeApiError(f"{what}: {status}")

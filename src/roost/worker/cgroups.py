@@ -1,19 +1,28 @@
-"""Memory and pids limits through the cgroup filesystem (v2 unified or v1 controllers).
+"""Memory, pids and CPU limits through the cgroup filesystem (v2 unified or v1 controllers).
 
 A limit group is created per environment under a ``roost`` parent, made writable
 by the sandbox uid so the launched process can move itself in before exec, and
 removed when the environment is destroyed. Where cgroups are not writable the
 worker falls back to rlimits (see ``sandbox``).
+
+The group is also how an environment is torn down: every process in it is killed
+(a fork bomb or a daemon that left the sandbox's session included) and the group
+is removed only once it is empty, so no limit group outlives its environment.
+Environments share the ``roost`` parent's CPU weight, so a runaway function
+cannot starve the worker host of CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_KILL_ROUNDS_SLEEP_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -23,12 +32,21 @@ class LimitGroup:
     memory_dir: Path
     pids_dir: Path
     unified: bool
+    cpu_dir: Path | None = None
+
+    @property
+    def directories(self) -> list[Path]:
+        """Every directory of the group (once each)."""
+        found = [self.memory_dir]
+        for directory in (self.pids_dir, self.cpu_dir):
+            if directory is not None and directory not in found:
+                found.append(directory)
+        return found
 
     @property
     def procs_files(self) -> list[Path]:
         """Files a process writes its pid to, to join the group."""
-        dirs = [self.memory_dir] if self.unified else [self.memory_dir, self.pids_dir]
-        return [d / "cgroup.procs" for d in dirs]
+        return [d / "cgroup.procs" for d in self.directories]
 
     def max_memory_bytes(self) -> int | None:
         """Peak memory use of the group so far, where the kernel reports it."""
@@ -55,11 +73,57 @@ class LimitGroup:
         except (OSError, ValueError, IndexError):
             return False
 
-    def remove(self) -> None:
-        """Delete the group's directories (its processes must be gone)."""
-        for directory in {self.memory_dir, self.pids_dir}:
+    def pids(self) -> list[int]:
+        """The processes in the group now."""
+        try:
+            text = (self.pids_dir / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(line) for line in text.split()]
+
+    def kill_all(self, timeout_s: float = 5.0) -> bool:
+        """SIGKILL every process of the group until it is empty; whether it emptied.
+
+        Killing repeatedly covers processes forked between reading the list and
+        the kill (the pids limit bounds how many there can be).
+        """
+        kill_file = self.memory_dir / "cgroup.kill"
+        if self.unified and kill_file.exists():
             with contextlib.suppress(OSError):
-                directory.rmdir()
+                kill_file.write_text("1")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pids = self.pids()
+            if not pids:
+                return True
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_KILL_ROUNDS_SLEEP_S)
+
+    def remove(self, timeout_s: float = 2.0) -> bool:
+        """Delete the group's directories; whether all of them went.
+
+        Processes that were just killed can keep a group busy for a moment, so
+        removal is retried until ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        remaining = [d for d in self.directories if d.exists()]
+        while remaining:
+            for directory in list(remaining):
+                try:
+                    directory.rmdir()
+                    remaining.remove(directory)
+                except FileNotFoundError:
+                    remaining.remove(directory)
+                except OSError:
+                    pass
+            if not remaining or time.monotonic() >= deadline:
+                break
+            time.sleep(_KILL_ROUNDS_SLEEP_S)
+        return not remaining
 
 
 class CgroupManager:
@@ -70,6 +134,7 @@ class CgroupManager:
         self._parent = parent
         self.unified = (root / "cgroup.controllers").exists()
         self.available = self._probe()
+        self.cpu = self.available and self._probe_cpu()
 
     def _parent_dir(self, controller: str) -> Path:
         base = self._root if self.unified else self._root / controller
@@ -86,13 +151,60 @@ class CgroupManager:
         except OSError:
             return False
 
+    def _probe_cpu(self) -> bool:
+        """Whether environments can get their own CPU group (weight-limited)."""
+        try:
+            if self.unified:
+                (self._parent_dir("cpu") / "cgroup.subtree_control").write_text("+cpu")
+                return True
+            if not (self._root / "cpu").is_dir():
+                return False
+            self._parent_dir("cpu").mkdir(exist_ok=True)
+            return True
+        except OSError:
+            return False
+
+    def sweep(self, prefix: str = "env-", min_age_s: float = 300.0) -> int:
+        """Remove empty groups left behind by workers that died; how many went.
+
+        Only groups older than ``min_age_s`` are considered, so a group another
+        worker just created (and has not moved its process into yet) is safe.
+        """
+        if not self.available:
+            return 0
+        controllers = ["memory"] if self.unified else ["memory", "pids", "cpu"]
+        removed = 0
+        now = time.time()
+        for controller in controllers:
+            parent = self._parent_dir(controller)
+            try:
+                children = [c for c in parent.iterdir() if c.is_dir()]
+            except OSError:
+                continue
+            for child in children:
+                if not child.name.startswith(prefix):
+                    continue
+                try:
+                    if now - child.stat().st_mtime < min_age_s:
+                        continue
+                    if (child / "cgroup.procs").read_text().strip():
+                        continue
+                    child.rmdir()
+                    removed += 1
+                except OSError:
+                    continue
+        return removed
+
     def create(self, name: str, memory_bytes: int, max_pids: int, uid: int) -> LimitGroup:
         """A new group with the limits, joinable by ``uid``."""
         memory_dir = self._parent_dir("memory") / name
         pids_dir = memory_dir if self.unified else self._parent_dir("pids") / name
-        group = LimitGroup(memory_dir, pids_dir, self.unified)
-        memory_dir.mkdir(exist_ok=True)
-        pids_dir.mkdir(exist_ok=True)
+        cpu_dir: Path | None = None
+        if self.cpu:
+            cpu_dir = memory_dir if self.unified else self._parent_dir("cpu") / name
+        group = LimitGroup(memory_dir, pids_dir, self.unified, cpu_dir)
+        for directory in group.directories:
+            directory.mkdir(exist_ok=True)
         if self.unified:
             (memory_dir / "memory.max").write_text(str(memory_bytes))
             with contextlib.suppress(OSError):

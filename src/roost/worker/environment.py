@@ -9,7 +9,13 @@ The environment serves its own Runtime API (``RuntimeApiHandler``): the runtime
 client's ``/next`` parks until ``invoke`` hands it an event, and its response or
 error settles the invoke. The host enforces the timeout and watches the process:
 an exit mid-invoke is ``Runtime.ExitError`` (``Runtime.OutOfMemory`` when the
-kernel killed it for memory), a timeout destroys the environment.
+kernel killed it for memory), a timeout destroys the environment. An environment
+whose init failed answers its one invoke with the init error and is never reused,
+so the next invoke starts init again in a fresh environment.
+
+Runtime API answers follow AWS's: 202 when accepted, 400 for a request id that
+is not the current invocation's, 403 for a call the runtime's state does not
+allow (a second response, an init error after init).
 """
 
 from __future__ import annotations
@@ -29,12 +35,17 @@ from pathlib import Path
 
 from roost.worker.cgroups import LimitGroup
 from roost.worker.invocation_log import InvocationLog, report_line
+from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
 from roost.worker.runtime_api import Invocation, RuntimeApiServer
 from roost.worker.sandbox import SandboxSpec, launch
 
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 10.0
+
+ACCEPTED = 202
+INVALID_REQUEST_ID = 400
+INVALID_STATE_TRANSITION = 403
 
 
 class RuntimeStatus(enum.Enum):
@@ -104,7 +115,10 @@ class ExecutionEnvironment:
         self._current: Invocation | None = None
         self._log: InvocationLog | None = None
         self._pending_output: list[bytes] = []
-        self._init_failure: bytes | None = None
+        self._init_failed = False
+        self._init_error_body: bytes | None = None
+        self._init_timed_out = False
+        self._timed_out_at: float | None = None
         self._started_at = 0.0
         self._init_duration_ms: float | None = None
         self._exit_code: int | None = None
@@ -140,29 +154,59 @@ class ExecutionEnvironment:
         try:
             await asyncio.wait_for(self._ready.wait(), INIT_TIMEOUT_S)
         except TimeoutError:
-            self._fail_init(
-                _error_payload(
-                    "Runtime.InitTimeout", f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds"
-                )
-            )
+            self._init_timed_out = True
+            self._fail_init()
             await self.destroy()
 
-    def _fail_init(self, payload: bytes) -> None:
-        if self._init_failure is None:
-            self._init_failure = payload
+    @property
+    def init_failed(self) -> bool:
+        """Whether the runtime failed to initialise (the environment is unusable)."""
+        return self._init_failed
+
+    def _fail_init(self, body: bytes | None = None) -> None:
+        self._init_failed = True
+        if body is not None and self._init_error_body is None:
+            self._init_error_body = body
         self._ready.set()
 
+    def _init_failure_payload(self, request_id: str) -> bytes:
+        """What the invoke that found init failed returns, as AWS words it."""
+        if self._init_error_body is not None:
+            return self._init_error_body
+        if self._init_timed_out:
+            message = f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds"
+            return _error_payload(
+                "Runtime.InitTimeout", f"RequestId: {request_id} Error: {message}"
+            )
+        return self._exit_payload(request_id)
+
     async def destroy(self) -> None:
-        """Kill the process tree and release the Runtime API and cgroup (idempotent)."""
+        """Kill the process tree and release the Runtime API and cgroup (idempotent).
+
+        Every process of the environment goes, not only the runtime: the cgroup
+        is emptied (daemons and fork bombs included) before it is removed.
+        """
         if self._destroyed:
             return
         self._destroyed = True
         if self.status is not RuntimeStatus.DEAD:
             self._move(RuntimeStatus.DEAD)
+        if self._settled is not None and not self._settled.done():
+            message = "Error: Runtime exited with error: signal: killed"
+            request_id = self._current.request_id if self._current else ""
+            self._settled.set_result(
+                (
+                    _error_payload("Runtime.ExitError", f"RequestId: {request_id} {message}"),
+                    "Unhandled",
+                )
+            )
         loop = asyncio.get_running_loop()
+        limits = self.spec.limits
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
+            if limits is not None:
+                await asyncio.to_thread(limits.kill_all)
             await asyncio.to_thread(self._process.wait)
             if self._process.stdout is not None:
                 self._drain_output()
@@ -173,8 +217,12 @@ class ExecutionEnvironment:
             os.close(self._pidfd)
             self._pidfd = -1
         await self._api.close()
-        if self.spec.limits is not None:
-            self.spec.limits.remove()
+        if limits is not None and not await asyncio.to_thread(limits.remove):
+            log.warning("environment %s: its cgroup could not be removed", self.env_id)
+
+    def mark_initialised_ahead(self) -> None:
+        """Init ran ahead of any invoke (provisioned): no invoke reports its duration."""
+        self._init_duration_ms = None
 
     # Invoking
 
@@ -186,10 +234,12 @@ class ExecutionEnvironment:
         self._pending_output.clear()
         init_ms = self._init_duration_ms if self.invocations == 0 else None
         self.invocations += 1
-        if self._init_failure is not None or self.status is RuntimeStatus.DEAD:
-            payload = self._init_failure or _error_payload(
-                "Runtime.ExitError", "Runtime exited before it was ready"
-            )
+        if self._init_failed or self.status is RuntimeStatus.DEAD:
+            self._drain_output()
+            log_buffer.chunks.extend(self._pending_output)
+            self._pending_output.clear()
+            payload = self._init_failure_payload(invocation.request_id)
+            self._log_failure(log_buffer, payload)
             report = report_line(
                 invocation.request_id, 0.0, self.spec.memory_mb, self._max_memory_mb(), init_ms
             )
@@ -208,7 +258,11 @@ class ExecutionEnvironment:
         except TimeoutError:
             payload, function_error = self._timed_out(invocation), "Unhandled"
         duration_ms = (time.monotonic() - started) * 1000
+        if self._timed_out_at is not None:
+            duration_ms = max(duration_ms, self.timeout_s * 1000)
         self._drain_output()
+        if self._exit_code is not None:
+            self._log_failure(log_buffer, payload)
         report = report_line(
             invocation.request_id, duration_ms, self.spec.memory_mb, self._max_memory_mb(), init_ms
         )
@@ -222,11 +276,28 @@ class ExecutionEnvironment:
             await self.destroy()
         return InvokeOutcome(payload, function_error, text, duration_ms, init_ms)
 
+    @staticmethod
+    def _log_failure(log_buffer: InvocationLog, payload: bytes) -> None:
+        """The platform's lines for a runtime that exited (as Lambda logs them)."""
+        try:
+            error = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(error, dict):
+            return
+        error_type = error.get("errorType", "")
+        if error_type in ("Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.InitTimeout"):
+            log_buffer.line(str(error.get("errorMessage", "")))
+            log_buffer.line(error_type)
+
     def _timed_out(self, invocation: Invocation) -> bytes:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        stamp += f".{int(now * 1000) % 1000:03d}Z"
         message = f"Task timed out after {self.timeout_s:.2f} seconds"
         if self._log is not None:
-            self._log.line(f"{stamp}Z {invocation.request_id} {message}")
+            self._log.line(f"{stamp} {invocation.request_id} {message}")
+        self._timed_out_at = now
         self._move(RuntimeStatus.DEAD)
         return _error_payload(
             "Sandbox.Timedout", f"RequestId: {invocation.request_id} Error: {message}"
@@ -269,7 +340,7 @@ class ExecutionEnvironment:
         self._exit_code = self._process.wait()
         self._drain_output()
         if self.status is RuntimeStatus.STARTING:
-            self._fail_init(self._init_failure or self._exit_payload(""))
+            self._fail_init()
         if self._settled is not None and not self._settled.done() and self._current is not None:
             self._settled.set_result((self._exit_payload(self._current.request_id), "Unhandled"))
         if self.status is not RuntimeStatus.DEAD:
@@ -289,6 +360,29 @@ class ExecutionEnvironment:
         prefix = f"RequestId: {request_id} " if request_id else ""
         return _error_payload(error_type, f"{prefix}Error: Runtime exited with error: {detail}")
 
+    # Who may use the Runtime API
+
+    def processes(self) -> list[int]:
+        """Host pids of the environment's processes (its cgroup, else its process tree)."""
+        if self._process is None or self._destroyed:
+            return []
+        if self.spec.limits is not None:
+            return self.spec.limits.pids()
+        return descendants(self._process.pid)
+
+    def owns_peer(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Whether a connection to the Runtime API (``peer`` -> ``local``, as the
+        server's transport reports them) comes from this environment's own processes.
+
+        Functions share the host's network, so any of them can connect to any
+        environment's Runtime API; the server must refuse all but its own.
+        """
+        inode = tcp_socket_inode((peer[0], peer[1]), (local[0], local[1]))
+        # Roost's own process is trusted too (no function runs in it); tests
+        # and tools act as the runtime client from there.
+        owners = [*self.processes(), os.getpid()]
+        return inode is not None and holds_socket(owners, inode)
+
     # RuntimeApiHandler
 
     async def next_invocation(self) -> Invocation:
@@ -307,15 +401,17 @@ class ExecutionEnvironment:
         return invocation
 
     def _settle(self, request_id: str, result: tuple[bytes, str | None]) -> int:
-        current = self._current
-        if current is None or current.request_id != request_id:
-            return 400
-        if self._settled is None or self._settled.done():
-            return 400
+        # Only an invocation handed out and not yet answered can be answered
+        # (Lambda's runtime state machine); within one, only by its own id.
+        in_flight = self._settled is not None and not self._settled.done()
+        if self._settled is None or not in_flight or self._delivered is None:
+            return INVALID_STATE_TRANSITION
+        if self._delivered != request_id:
+            return INVALID_REQUEST_ID
         self._drain_output()
         self._delivered = None
         self._settled.set_result(result)
-        return 202
+        return ACCEPTED
 
     def invocation_response(self, request_id: str, body: bytes) -> int:
         return self._settle(request_id, (body, None))
@@ -326,7 +422,7 @@ class ExecutionEnvironment:
         return self._settle(request_id, (body, "Unhandled"))
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
-        if self.status is not RuntimeStatus.STARTING:
-            return 400
+        if self.status is not RuntimeStatus.STARTING or self._init_failed:
+            return INVALID_STATE_TRANSITION
         self._fail_init(body or _error_payload(error_type or "Runtime.Unknown", "Init failed"))
-        return 202
+        return ACCEPTED

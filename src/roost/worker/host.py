@@ -82,6 +82,9 @@ class WorkerHost:
         self._area = area
         self._code_cache = CodeCache(area.code_dir, code)
         self._cgroups = CgroupManager()
+        swept = self._cgroups.sweep()
+        if swept:
+            log.info("removed %d empty cgroups left by earlier workers", swept)
         self._idle: OrderedDict[str, ExecutionEnvironment] = OrderedDict()
         self._pools: dict[VersionKey, list[ExecutionEnvironment]] = {}
         self._keys: dict[str, VersionKey] = {}

@@ -1,9 +1,18 @@
-"""Which isolation this host can give environments, and why (``roost doctor``)."""
+"""Which isolation this host can give environments, and why (``roost doctor``).
+
+Also how a connection to an environment's Runtime API is traced to the process
+that opened it: functions share the host's network, so the API's port is
+reachable by any of them, and only the environment's own processes may use it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from roost.worker.cgroups import CgroupManager
 from roost.worker.sandbox import bwrap_path, sandbox_interpreter
@@ -42,3 +51,68 @@ def detect(want_sandbox: bool = True) -> Isolation:
     if not cgroups:
         reasons.append("cgroups are not writable here: memory is bounded by rlimits")
     return Isolation(sandboxed, cgroups, tuple(reasons))
+
+
+# Telling an environment's own connections from anyone else's
+
+_PROC_NET_TCP = Path("/proc/net/tcp")
+
+
+def _hex_endpoint(address: tuple[str, int]) -> str:
+    """``127.0.0.1:8080`` as ``/proc/net/tcp`` writes it (``0100007F:1F90``)."""
+    host, port = address[0], address[1]
+    packed = socket.inet_aton(host)
+    return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
+
+
+def tcp_socket_inode(local: tuple[str, int], remote: tuple[str, int]) -> int | None:
+    """The inode of the IPv4 TCP socket at ``local`` connected to ``remote``, if any.
+
+    Seen from the worker's network namespace (the one functions share by default).
+    """
+    wanted = (_hex_endpoint(local), _hex_endpoint(remote))
+    try:
+        lines = _PROC_NET_TCP.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9 and (fields[1], fields[2]) == wanted:
+            return int(fields[9])
+    return None
+
+
+def holds_socket(pids: Iterable[int], inode: int) -> bool:
+    """Whether one of ``pids`` has the socket ``inode`` open."""
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        try:
+            descriptors = list(fd_dir.iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):
+                if os.readlink(descriptor) == target:
+                    return True
+    return False
+
+
+def descendants(root_pid: int) -> list[int]:
+    """``root_pid`` and every process below it (for environments without a cgroup)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [root_pid]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        queue.extend(children.get(pid, []))
+    return found

@@ -22,7 +22,8 @@ import httptools
 log = logging.getLogger(__name__)
 
 PREFIX = b"/2018-06-01/runtime"
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# AWS's documented response limit (6 MB as 6,291,556 bytes, not 6 MiB).
+MAX_RESPONSE_BYTES = 6_291_556
 # Room for the headers and a few bytes over, so an oversize body is detected.
 _MAX_BODY_BYTES = MAX_RESPONSE_BYTES + 1024 * 1024
 
@@ -70,6 +71,9 @@ class RuntimeApiHandler(Protocol):
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
         """Initialisation failed; returns the HTTP status."""
+
+    def owns_peer(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Whether a connection comes from the environment's own processes."""
 
 
 def _reply(status: int, body: bytes, extra: list[tuple[str, str]] | None = None) -> bytes:
@@ -139,6 +143,14 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self._transport = cast(asyncio.Transport, transport)
+        # Functions share the host's network: only the environment's own
+        # processes may use its Runtime API, or one function could take
+        # another's events.
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if not (peer and local and self._handler.owns_peer(peer[:2], local[:2])):
+            self._transport.close()
+            return
         self._live.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -257,7 +269,10 @@ class _Connection(asyncio.Protocol):
             )
             return _reply(
                 413 if status == 202 else status,
-                _error_body("RequestEntityTooLarge", "Response payload too large"),
+                _error_body(
+                    "RequestEntityTooLarge",
+                    f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+                ),
             )
         return self._status_reply(self._handler.invocation_response(request_id, body))
 
@@ -265,6 +280,8 @@ class _Connection(asyncio.Protocol):
     def _status_reply(status: int) -> bytes:
         if status == 202:
             return _reply(202, _ACCEPTED)
+        if status == 400:
+            return _reply(400, _error_body("InvalidRequestID", "Invalid request ID"))
         return _reply(status, _error_body("InvalidStateTransition", "Invalid request"))
 
     async def _serve_next(self, keep_alive: bool) -> None:

@@ -1,12 +1,13 @@
 """Launching an environment's process tree: under bubblewrap, or plainly as a fallback.
 
 Under bubblewrap the process runs as an unprivileged host uid (bwrap started by
-root would keep capabilities), in its own user, mount, PID, IPC and UTS
-namespaces, with system paths read-only, the function's code read-only at
-``/var/task``, Roost's runtime client at ``/var/runtime``, a private ``/tmp`` of
-``EphemeralStorage`` size, nothing of ``/run``, ``/var/run``, ``/dev/shm`` or the
-host's ``/etc`` beyond what name resolution and TLS need, and memory and pids
-capped by a cgroup (rlimits where cgroups are not writable).
+root would keep capabilities), seen inside as AWS's ``sbx_user1051`` (993), with
+no capabilities, in its own user, mount, PID, IPC and UTS namespaces, with
+system paths read-only, the function's code read-only at ``/var/task``, Roost's
+runtime client at ``/var/runtime``, a private ``/tmp`` of ``EphemeralStorage``
+size, nothing of ``/run``, ``/var/run``, ``/dev/shm`` or the host's ``/etc``
+beyond what name resolution and TLS need, and memory, pids and CPU share capped
+by a cgroup (rlimits where cgroups are not writable).
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ _ETC_FILES = (
     "/etc/ld.so.cache",
     "/etc/mime.types",
 )
+# Inside its user namespace the function runs as AWS's sandbox user (uid 993,
+# gid 990), mapped to the unprivileged SANDBOX_UID on the host.
+FUNCTION_UID = 993
+FUNCTION_GID = 990
 _PASSWD = (
     "root:x:0:0:root:/root:/sbin/nologin\n"
-    "sbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n"
+    f"sbx_user1051:x:{FUNCTION_UID}:{FUNCTION_GID}::/home/sbx_user1051:/sbin/nologin\n"
 )
+_GROUP = f"root:x:0:\nsbx_user1051:x:{FUNCTION_GID}:\n"
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def _command(spec: SandboxSpec, sandboxed: bool) -> list[str]:
     return [f"{task_root}/bootstrap"]
 
 
-def _bwrap_args(spec: SandboxSpec, passwd_fd: int) -> list[str]:
+def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
     """bwrap's arguments (bwrap runs as the sandbox uid: every source must be
     reachable by it, which is why code and the runtime client live in a
     sandbox directory Roost makes traversable)."""
@@ -120,6 +126,10 @@ def _bwrap_args(spec: SandboxSpec, passwd_fd: int) -> list[str]:
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
+        "--uid",
+        str(FUNCTION_UID),
+        "--gid",
+        str(FUNCTION_GID),
         "--die-with-parent",
         "--new-session",
         "--hostname",
@@ -156,6 +166,11 @@ def _bwrap_args(spec: SandboxSpec, passwd_fd: int) -> list[str]:
         "--file",
         str(passwd_fd),
         "/etc/passwd",
+        "--perms",
+        "0444",
+        "--file",
+        str(group_fd),
+        "/etc/group",
         "--ro-bind",
         str(spec.code_dir),
         TASK_ROOT,
@@ -192,20 +207,27 @@ def _preexec(spec: SandboxSpec, sandboxed: bool) -> Callable[[], None]:
     return prepare
 
 
+def _file_pipe(text: str) -> int:
+    """A pipe's read end holding ``text`` (bwrap's ``--file FD PATH`` reads it)."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, text.encode())
+    finally:
+        os.close(write_end)
+    return read_end
+
+
 def launch(spec: SandboxSpec, sandboxed: bool) -> subprocess.Popen[bytes]:
     """Start the environment's process; stdout and stderr share one pipe."""
     command = _command(spec, sandboxed)
     pass_fds: tuple[int, ...] = ()
-    passwd_read = -1
     as_root = os.geteuid() == 0
     if sandboxed:
         binary = bwrap_path()
         assert binary is not None
-        passwd_read, passwd_write = os.pipe()
-        os.write(passwd_write, _PASSWD.encode())
-        os.close(passwd_write)
-        pass_fds = (passwd_read,)
-        command = [binary, *_bwrap_args(spec, passwd_read), "--", *command]
+        passwd_fd, group_fd = _file_pipe(_PASSWD), _file_pipe(_GROUP)
+        pass_fds = (passwd_fd, group_fd)
+        command = [binary, *_bwrap_args(spec, passwd_fd, group_fd), "--", *command]
     try:
         return subprocess.Popen(
             command,
@@ -222,5 +244,5 @@ def launch(spec: SandboxSpec, sandboxed: bool) -> subprocess.Popen[bytes]:
             start_new_session=True,
         )
     finally:
-        if passwd_read >= 0:
-            os.close(passwd_read)
+        for fd in pass_fds:
+            os.close(fd)
