@@ -37,7 +37,7 @@ from roost.worker.cgroups import LimitGroup
 from roost.worker.invocation_log import InvocationLog, report_line
 from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
 from roost.worker.runtime_api import Invocation, RuntimeApiServer
-from roost.worker.sandbox import SandboxSpec, launch
+from roost.worker.sandbox import SANDBOX_API_SOCKET, SandboxSpec, launch
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,11 @@ class ExecutionEnvironment:
         await self._api.start()
         environment = dict(self.spec.environment)
         environment["AWS_LAMBDA_RUNTIME_API"] = self._api.address
-        spec = SandboxSpec(**{**self.spec.__dict__, "environment": environment})
+        changes: dict[str, object] = {"environment": environment}
+        if self.sandboxed and not self.spec.network and self.spec.api_socket is not None:
+            await self._api.start_unix(self.spec.api_socket)
+            environment["ROOST_RUNTIME_API_SOCKET"] = SANDBOX_API_SOCKET
+        spec = SandboxSpec(**{**self.spec.__dict__, **changes})
         self._started_at = time.monotonic()
         loop = asyncio.get_running_loop()
         self._process = await asyncio.to_thread(launch, spec, self.sandboxed)
@@ -316,9 +320,10 @@ class ExecutionEnvironment:
     # Process events
 
     def _drain_output(self) -> None:
-        if self._process is None or self._process.stdout is None:
+        stdout = self._process.stdout if self._process is not None else None
+        if stdout is None or stdout.closed:
             return
-        fd = self._process.stdout.fileno()
+        fd = stdout.fileno()
         while True:
             try:
                 data = os.read(fd, 65536)

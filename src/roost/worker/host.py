@@ -24,8 +24,9 @@ from roost.worker.sandbox_area import SandboxArea
 
 log = logging.getLogger(__name__)
 
-VersionKey = tuple[str, str, str, str]
-"""(account, function, version, revision): environments never outlive a config."""
+VersionKey = tuple[str, str, str, str, bool]
+"""(account, function, version, revision, network): environments never outlive a
+config, and a change of network access takes effect at once."""
 
 
 class HostFull(Exception):
@@ -42,9 +43,9 @@ class HostSettings:
     region: str = "us-east-1"
 
 
-def version_key(account_id: str, config: FunctionConfig) -> VersionKey:
+def version_key(account_id: str, config: FunctionConfig, network: bool = True) -> VersionKey:
     """The pool an environment of ``config`` belongs to."""
-    return (account_id, config.name, config.version, config.revision_id)
+    return (account_id, config.name, config.version, config.revision_id, network)
 
 
 def function_environment(
@@ -113,8 +114,14 @@ class WorkerHost:
         self._pools.setdefault(self._keys[env.env_id], []).append(env)
         self._idle[env.env_id] = env
 
-    async def create(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
-        """Start a new environment of ``config`` (evicting idle ones to make room)."""
+    async def create(
+        self, account_id: str, config: FunctionConfig, network: bool = True
+    ) -> ExecutionEnvironment:
+        """Start a new environment of ``config`` (evicting idle ones to make room).
+
+        ``network`` False cuts this function off; the node's setting can only
+        cut functions off, never grant them network.
+        """
         await self._make_room(config.memory_mb)
         code_dir = await self._code_cache.ensure(config.code.sha256_hex)
         env_id = uuid.uuid4().hex
@@ -134,13 +141,14 @@ class WorkerHost:
             ),
             memory_mb=config.memory_mb,
             ephemeral_storage_mb=config.ephemeral_storage_mb,
-            network=self.settings.network,
+            network=self.settings.network and network,
             runtime_client_dir=self._area.runtime_dir,
+            api_socket=self._area.socket_dir / f"{env_id}.sock",
             limits=limits,
         )
         env = ExecutionEnvironment(env_id, spec, config.version, config.timeout_s, sandboxed)
         self.environments[env_id] = env
-        self._keys[env_id] = version_key(account_id, config)
+        self._keys[env_id] = version_key(account_id, config, network)
         await env.start()
         return env
 

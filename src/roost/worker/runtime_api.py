@@ -9,12 +9,15 @@ small requests, and routing through a framework costs more CPU than the invoke.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import re
 import socket
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, cast
 
 import httptools
@@ -125,9 +128,12 @@ class _Connection(asyncio.Protocol):
     the connection is closed, so clients that read to end-of-stream finish.
     """
 
-    def __init__(self, handler: RuntimeApiHandler, live: set[_Connection]) -> None:
+    def __init__(
+        self, handler: RuntimeApiHandler, live: set[_Connection], trusted: bool = False
+    ) -> None:
         self._handler = handler
         self._live = live
+        self._trusted = trusted
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -148,13 +154,15 @@ class _Connection(asyncio.Protocol):
         # another's events.
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
-        if not (peer and local and self._handler.owns_peer(peer[:2], local[:2])):
+        owned = self._trusted or (peer and local and self._handler.owns_peer(peer[:2], local[:2]))
+        if not owned:
             self._transport.close()
             return
         self._live.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(OSError):  # Unix sockets have no Nagle to disable.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -313,6 +321,8 @@ class RuntimeApiServer:
         self._handler = handler
         self._server: asyncio.Server | None = None
         self._live: set[_Connection] = set()
+        self._unix_server: asyncio.AbstractServer | None = None
+        self._unix_path: Path | None = None
         self.port = 0
 
     @property
@@ -328,10 +338,30 @@ class RuntimeApiServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
+    async def start_unix(self, path: Path) -> None:
+        """Also accept connections on a Unix socket only this environment can see.
+
+        Used when the environment has no network: the socket is mounted into its
+        sandbox alone, so its connections need no peer check.
+        """
+        loop = asyncio.get_running_loop()
+        path.unlink(missing_ok=True)
+        self._unix_server = await loop.create_unix_server(
+            lambda: _Connection(self._handler, self._live, trusted=True), str(path)
+        )
+        os.chmod(path, 0o666)
+        self._unix_path = path
+
     async def close(self) -> None:
         """Stop listening and drop connections (parked ``/next`` calls included)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._unix_server is not None:
+            self._unix_server.close()
+            self._unix_server = None
+        if self._unix_path is not None:
+            self._unix_path.unlink(missing_ok=True)
+            self._unix_path = None
         for connection in list(self._live):
             connection.close()

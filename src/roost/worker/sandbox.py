@@ -65,6 +65,7 @@ class SandboxSpec:
     ephemeral_storage_mb: int
     network: bool = True
     runtime_client_dir: Path = RUNTIME_DIR
+    api_socket: Path | None = None
     limits: LimitGroup | None = None
 
 
@@ -108,12 +109,21 @@ def _interpreter(sandboxed: bool) -> str:
     return str(Path(sys.executable).resolve())
 
 
+SANDBOX_API_SOCKET = "/var/runtime-api.sock"
+
+
 def _command(spec: SandboxSpec, sandboxed: bool) -> list[str]:
+    runtime_dir = SANDBOX_RUNTIME_DIR if sandboxed else str(spec.runtime_client_dir)
     if spec.runtime.startswith("python"):
-        runtime_dir = SANDBOX_RUNTIME_DIR if sandboxed else str(spec.runtime_client_dir)
-        return [_interpreter(sandboxed), "-s", "-u", f"{runtime_dir}/bootstrap.py"]
-    task_root = TASK_ROOT if sandboxed else str(spec.code_dir)
-    return [f"{task_root}/bootstrap"]
+        command = [_interpreter(sandboxed), "-s", "-u", f"{runtime_dir}/bootstrap.py"]
+    else:
+        task_root = TASK_ROOT if sandboxed else str(spec.code_dir)
+        command = [f"{task_root}/bootstrap"]
+    if sandboxed and not spec.network:
+        # No network: the Runtime API comes in as a Unix socket, bridged to the
+        # sandbox's own loopback before the runtime starts.
+        return [_interpreter(True), "-s", f"{runtime_dir}/netless.py", *command]
+    return command
 
 
 def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
@@ -177,6 +187,11 @@ def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
         "--ro-bind",
         str(spec.runtime_client_dir),
         SANDBOX_RUNTIME_DIR,
+        *(
+            ["--bind", str(spec.api_socket), SANDBOX_API_SOCKET]
+            if spec.api_socket and not spec.network
+            else []
+        ),
         "--chdir",
         TASK_ROOT,
     ]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from roost.worker.sandbox import RUNTIME_DIR, traversable_by_others
 
-_RUNTIME_FILES = ("bootstrap.py", "client.py", "context.py")
+_RUNTIME_FILES = ("bootstrap.py", "client.py", "context.py", "netless.py")
 SHARED_ROOT = Path("/var/tmp")
 _SHARED_PREFIX = "roost-sandbox-"
 _ORPHAN_MIN_AGE_S = 3600.0
@@ -34,6 +34,7 @@ class SandboxArea:
         self.owner = owner
         self.code_dir = root / "code"
         self.runtime_dir = root / "runtime"
+        self.socket_dir = root / "sockets"
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, shared_root: Path = SHARED_ROOT) -> SandboxArea:
@@ -46,7 +47,7 @@ class SandboxArea:
 
     def prepare(self) -> None:
         """Create the area and install the current runtime client into it."""
-        for directory in (self.root, self.code_dir, self.runtime_dir):
+        for directory in (self.root, self.code_dir, self.runtime_dir, self.socket_dir):
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o711 if directory == self.root else 0o755)
         for name in _RUNTIME_FILES:

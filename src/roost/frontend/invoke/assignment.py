@@ -22,18 +22,20 @@ class AssignmentService:
         self._placement = placement
         self._scaling = scaling
 
-    async def acquire(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
+    async def acquire(
+        self, account_id: str, config: FunctionConfig, network: bool = True
+    ) -> ExecutionEnvironment:
         """An environment ready to run one invoke of ``config``.
 
         A new environment must pass the function's scaling limit; a host with no
         memory left for it throttles the invoke rather than queueing it.
         """
-        warm = self._placement.host.checkout(version_key(account_id, config))
+        warm = self._placement.host.checkout(version_key(account_id, config, network))
         if warm is not None:
             return warm
         self._scaling.admit_new_environment(account_id, config.name)
         try:
-            return await self._placement.place(account_id, config)
+            return await self._placement.place(account_id, config, network)
         except HostFull:
             raise TooManyRequestsException(
                 RATE_EXCEEDED, fields={"Reason": "ConcurrentInvocationLimitExceeded"}

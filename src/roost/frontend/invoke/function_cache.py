@@ -17,6 +17,8 @@ from roost.functions.lifecycle import needs_activation
 from roost.functions.model import FunctionConfig
 from roost.functions.repository import FunctionRecord, FunctionRepository
 
+NETWORK_TAG = "roost:network"
+
 
 @dataclass(frozen=True)
 class FunctionView:
@@ -25,6 +27,11 @@ class FunctionView:
     record: FunctionRecord
     versions: dict[str, FunctionConfig]
     aliases: dict[str, Alias]
+
+    @property
+    def network(self) -> bool:
+        """Whether the function may use the network (tag ``roost:network=none`` says no)."""
+        return self.record.tags.get(NETWORK_TAG, "").lower() != "none"
 
     def settled(self) -> bool:
         """Whether no version is waiting for a state transition."""

@@ -161,7 +161,7 @@ class InvokeHandlers:
             ctx.account_id, config.name, view.record.reserved_concurrency, reserved_total
         )
         try:
-            env = await self._assignment.acquire(ctx.account_id, config)
+            env = await self._assignment.acquire(ctx.account_id, config, view.network)
             invocation = Invocation(
                 request_id=ctx.request_id,
                 payload=payload,

@@ -29,9 +29,11 @@ class PlacementService:
         self._leases: dict[str, float] = {}
         self._reaper: asyncio.Task[None] | None = None
 
-    async def place(self, account_id: str, config: FunctionConfig) -> ExecutionEnvironment:
+    async def place(
+        self, account_id: str, config: FunctionConfig, network: bool = True
+    ) -> ExecutionEnvironment:
         """A new, initialised environment of ``config`` with a fresh lease."""
-        env = await self.host.create(account_id, config)
+        env = await self.host.create(account_id, config, network)
         self._leases[env.env_id] = time.monotonic() + self.lease_s
         return env
 

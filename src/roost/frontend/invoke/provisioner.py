@@ -60,7 +60,8 @@ class ProvisionedConcurrencyManager:
             found[(account_id, name, qualifier)] = int(item.value["requested"])
         return found
 
-    async def _config(self, target: Target) -> FunctionConfig | None:
+    async def _config(self, target: Target) -> tuple[FunctionConfig, bool] | None:
+        """The version a configuration provisions, and whether it has network."""
         account_id, name, qualifier = target
         view = await self._cache.get(account_id, name)
         if view is None:
@@ -72,7 +73,9 @@ class ProvisionedConcurrencyManager:
                 return None
             version = alias.function_version
         config = view.record.latest if version == LATEST else view.versions.get(version)
-        return config if config is not None and config.state is State.ACTIVE else None
+        if config is None or config.state is not State.ACTIVE:
+            return None
+        return config, view.network
 
     async def reconcile(self) -> None:
         """One pass: start what is missing, release what is no longer wanted."""
@@ -81,14 +84,16 @@ class ProvisionedConcurrencyManager:
             if target not in targets:
                 await self._shrink(target, 0)
         for target, requested in targets.items():
-            config = await self._config(target)
-            if config is None:
+            found = await self._config(target)
+            if found is None:
                 await self._shrink(target, 0)
                 continue
-            await self._grow(target, config, requested)
+            await self._grow(target, *found, requested)
             await self._shrink(target, requested)
 
-    async def _grow(self, target: Target, config: FunctionConfig, requested: int) -> None:
+    async def _grow(
+        self, target: Target, config: FunctionConfig, network: bool, requested: int
+    ) -> None:
         host = self._placement.host
         held = [
             e
@@ -98,7 +103,7 @@ class ProvisionedConcurrencyManager:
             and e.env_id in host.environments
         ]
         while len(held) < requested:
-            env = await self._placement.place(target[0], config)
+            env = await self._placement.place(target[0], config, network)
             env.mark_initialised_ahead()
             host.pin(env.env_id)
             host.checkin(env)
