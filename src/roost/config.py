@@ -41,6 +41,7 @@ class RoostConfig:
     control_max_in_flight: int = 256
     invoke_max_in_flight: int = 4096
     keep_alive_s: float = 600.0
+    prewarm_per_size: int = 2
     memory_budget_mb: int = 8192
     sandbox: bool = True
     function_network: bool = True
@@ -54,6 +55,7 @@ class RoostConfig:
             "data_dir": Path(os.environ.get("ROOST_DATA_DIR", DEFAULT_DATA_DIR)),
             "region": os.environ.get("ROOST_REGION", DEFAULT_REGION),
             "keep_alive_s": float(os.environ.get("ROOST_KEEP_ALIVE_S", 600)),
+            "prewarm_per_size": int(os.environ.get("ROOST_PREWARM", 2)),
             "memory_budget_mb": int(os.environ.get("ROOST_MEMORY_BUDGET_MB", 8192)),
             "sandbox": os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "off"),
             "function_network": os.environ.get("ROOST_FUNCTION_NETWORK", "1")

@@ -158,6 +158,7 @@ class Node:
         return InvokeSettings(
             account_concurrency=config.account_concurrency,
             keep_alive_s=config.keep_alive_s,
+            prewarm_per_size=config.prewarm_per_size,
             memory_budget_mb=config.memory_budget_mb,
             sandbox=config.sandbox,
             network=config.function_network,

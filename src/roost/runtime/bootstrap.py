@@ -196,6 +196,10 @@ def serve(client: RuntimeApiClient, handler: Handler, request_filter: RequestIdF
 def main() -> None:
     """Entry point inside an environment."""
     client = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    if os.environ.pop("ROOST_PREWARMED", "") == "1":
+        # A pre-warmed environment: the interpreter and this client are loaded;
+        # wait for the function this environment will serve.
+        os.environ.update(client.assignment())
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     sys.path.insert(0, task_root)
     os.chdir(task_root)

@@ -8,6 +8,7 @@ add tens of milliseconds per invoke).
 
 from __future__ import annotations
 
+import json
 import socket
 
 API_PREFIX = "/2018-06-01/runtime"
@@ -75,6 +76,18 @@ class RuntimeApiClient:
             self._buffer += chunk
         body, self._buffer = self._buffer[:length], self._buffer[length:]
         return status, headers, body
+
+    def assignment(self) -> dict[str, str]:
+        """Wait until Roost assigns this pre-warmed environment a function.
+
+        Roost-specific (pre-warmed pools): the answer is the function's
+        environment variables, applied before its handler is imported.
+        """
+        status, _, body = self._request("GET", "/roost/assignment")
+        if status != 200:
+            raise RuntimeApiError(f"/roost/assignment answered {status}: {body[:200]!r}")
+        variables = json.loads(body)
+        return {str(k): str(v) for k, v in variables.items()}
 
     def next(self) -> tuple[dict[str, str], bytes]:
         """Wait for the next invocation: its ``Lambda-Runtime-*`` headers and payload."""

@@ -3,6 +3,7 @@
 States move only through ``_move`` (an illegal move raises):
 
     STARTING -> READY -> INVOKING -> READY ...
+    STARTING -> POOLED -> STARTING (pre-warmed, until assigned a function)
     any -> DEAD (init error, timeout, exit, destroy)
 
 The environment serves its own Runtime API (``RuntimeApiHandler``): the runtime
@@ -52,13 +53,15 @@ class RuntimeStatus(enum.Enum):
     """Where an environment is in its life."""
 
     STARTING = "starting"
+    POOLED = "pooled"
     READY = "ready"
     INVOKING = "invoking"
     DEAD = "dead"
 
 
 _MOVES = {
-    RuntimeStatus.STARTING: {RuntimeStatus.READY, RuntimeStatus.DEAD},
+    RuntimeStatus.STARTING: {RuntimeStatus.READY, RuntimeStatus.POOLED, RuntimeStatus.DEAD},
+    RuntimeStatus.POOLED: {RuntimeStatus.STARTING, RuntimeStatus.DEAD},
     RuntimeStatus.READY: {RuntimeStatus.INVOKING, RuntimeStatus.DEAD},
     RuntimeStatus.INVOKING: {RuntimeStatus.READY, RuntimeStatus.DEAD},
     RuntimeStatus.DEAD: set(),
@@ -111,6 +114,9 @@ class ExecutionEnvironment:
         self._delivered: str | None = None
         self._destroyed = False
         self._ready = asyncio.Event()
+        # Pre-warmed environments: set when the runtime waits for an assignment.
+        self._pooled = asyncio.Event()
+        self._assignment: asyncio.Future[bytes] | None = None
         self._settled: asyncio.Future[tuple[bytes, str | None]] | None = None
         self._current: Invocation | None = None
         self._log: InvocationLog | None = None
@@ -135,8 +141,13 @@ class ExecutionEnvironment:
 
     # Life cycle
 
-    async def start(self) -> None:
-        """Launch the runtime and wait until it asks for work (or fails to init)."""
+    async def start(self, prewarmed: bool = False) -> None:
+        """Launch the runtime and wait until it asks for work (or fails to init).
+
+        ``prewarmed``: the runtime is started without a function and waits in
+        ``POOLED`` until ``assign`` gives it one (a pre-warmed pool's empty
+        environment); ``start`` then returns as soon as it waits.
+        """
         await self._api.start()
         environment = dict(self.spec.environment)
         environment["AWS_LAMBDA_RUNTIME_API"] = self._api.address
@@ -155,12 +166,26 @@ class ExecutionEnvironment:
         loop.add_reader(out_fd, self._drain_output)
         self._pidfd = os.pidfd_open(self._process.pid)
         loop.add_reader(self._pidfd, self._on_exit)
+        await self._await_init(self._pooled if prewarmed else self._ready)
+
+    async def _await_init(self, event: asyncio.Event) -> None:
         try:
-            await asyncio.wait_for(self._ready.wait(), INIT_TIMEOUT_S)
+            await asyncio.wait_for(event.wait(), INIT_TIMEOUT_S)
         except TimeoutError:
             self._init_timed_out = True
             self._fail_init()
             await self.destroy()
+
+    async def assign(self, version: str, timeout_s: float, variables: dict[str, str]) -> None:
+        """Give a pooled environment its function and wait for the handler's init."""
+        if self.status is not RuntimeStatus.POOLED or self._assignment is None:
+            raise InvalidStatusTransition(f"assign in {self.status.name}")
+        self.version = version
+        self.timeout_s = timeout_s
+        self._move(RuntimeStatus.STARTING)
+        self._started_at = time.monotonic()
+        self._assignment.set_result(json.dumps(variables).encode())
+        await self._await_init(self._ready)
 
     @property
     def init_failed(self) -> bool:
@@ -172,6 +197,7 @@ class ExecutionEnvironment:
         if body is not None and self._init_error_body is None:
             self._init_error_body = body
         self._ready.set()
+        self._pooled.set()
 
     def _init_failure_payload(self, request_id: str) -> bytes:
         """What the invoke that found init failed returns, as AWS words it."""
@@ -389,6 +415,14 @@ class ExecutionEnvironment:
         return inode is not None and holds_socket(owners, inode)
 
     # RuntimeApiHandler
+
+    async def assignment(self) -> bytes:
+        if self.status is not RuntimeStatus.STARTING:
+            raise asyncio.CancelledError  # Only a fresh, unassigned runtime may ask.
+        self._move(RuntimeStatus.POOLED)
+        self._assignment = asyncio.get_running_loop().create_future()
+        self._pooled.set()
+        return await self._assignment
 
     async def next_invocation(self) -> Invocation:
         if self.status is RuntimeStatus.STARTING:

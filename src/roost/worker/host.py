@@ -8,17 +8,21 @@ environments idle for longer than the keep-alive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from roost.functions.model import FunctionConfig
 from roost.store.ports import CodeStore
 from roost.worker.cgroups import CgroupManager
 from roost.worker.code_cache import CodeCache
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
+from roost.worker.prewarm import PrewarmPool, link_tree
 from roost.worker.sandbox import SANDBOX_UID, TASK_ROOT, SandboxSpec
 from roost.worker.sandbox_area import SandboxArea
 
@@ -38,9 +42,18 @@ class HostSettings:
     """How a worker host runs its environments."""
 
     memory_budget_mb: int = 8192
+    prewarm_per_size: int = 2
     sandboxed: bool = True
     network: bool = True
     region: str = "us-east-1"
+
+
+# What a pooled environment has before it knows its function.
+BLANK_ENVIRONMENT = {
+    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+}
 
 
 def version_key(account_id: str, config: FunctionConfig, network: bool = True) -> VersionKey:
@@ -90,6 +103,8 @@ class WorkerHost:
         self._pools: dict[VersionKey, list[ExecutionEnvironment]] = {}
         self._keys: dict[str, VersionKey] = {}
         self._pinned: set[str] = set()
+        self._slots: dict[str, Path] = {}
+        self.prewarm = PrewarmPool(self._create_blank, settings.prewarm_per_size)
         self.environments: dict[str, ExecutionEnvironment] = {}
 
     @property
@@ -114,16 +129,26 @@ class WorkerHost:
         self._pools.setdefault(self._keys[env.env_id], []).append(env)
         self._idle[env.env_id] = env
 
+    def _prewarmable(self, config: FunctionConfig, network: bool) -> bool:
+        # Pooled sandboxes run Roost's Python client with the node's network.
+        runtime = config.runtime or ""
+        return self.settings.sandboxed and runtime.startswith("python") and network
+
     async def create(
         self, account_id: str, config: FunctionConfig, network: bool = True
     ) -> ExecutionEnvironment:
         """Start a new environment of ``config`` (evicting idle ones to make room).
 
+        A pre-warmed environment of the right size is assigned when there is one.
         ``network`` False cuts this function off; the node's setting can only
         cut functions off, never grant them network.
         """
-        await self._make_room(config.memory_mb)
         code_dir = await self._code_cache.ensure(config.code.sha256_hex)
+        if self._prewarmable(config, network):
+            pooled = self.prewarm.take((config.memory_mb, config.ephemeral_storage_mb))
+            if pooled is not None:
+                return await self._assign(pooled, account_id, config, code_dir)
+        await self._make_room(config.memory_mb)
         env_id = uuid.uuid4().hex
         sandboxed = self.settings.sandboxed
         task_root = TASK_ROOT if sandboxed else str(code_dir)
@@ -152,6 +177,52 @@ class WorkerHost:
         await env.start()
         return env
 
+    async def _create_blank(self, memory_mb: int, ephemeral_mb: int) -> ExecutionEnvironment:
+        """A pooled environment: runtime started, no function yet."""
+        await self._make_room(memory_mb)
+        env_id = uuid.uuid4().hex
+        slot = self._area.code_dir / f"slot-{env_id}"
+        slot.mkdir(mode=0o755)
+        self._slots[env_id] = slot
+        limits = None
+        if self._cgroups.available:
+            limits = self._cgroups.create(
+                f"env-{env_id}", memory_mb * 1024 * 1024, 1024, SANDBOX_UID
+            )
+        spec = SandboxSpec(
+            env_id=env_id,
+            runtime="python3",
+            code_dir=slot,
+            environment={**BLANK_ENVIRONMENT, "ROOST_PREWARMED": "1"},
+            memory_mb=memory_mb,
+            ephemeral_storage_mb=ephemeral_mb,
+            network=self.settings.network,
+            runtime_client_dir=self._area.runtime_dir,
+            api_socket=self._area.socket_dir / f"{env_id}.sock",
+            limits=limits,
+        )
+        env = ExecutionEnvironment(env_id, spec, "$LATEST", 3.0, sandboxed=True)
+        self.environments[env_id] = env
+        await env.start(prewarmed=True)
+        if env.status is not RuntimeStatus.POOLED:
+            await self.destroy(env)
+        return env
+
+    async def _assign(
+        self,
+        env: ExecutionEnvironment,
+        account_id: str,
+        config: FunctionConfig,
+        code_dir: Path,
+    ) -> ExecutionEnvironment:
+        await asyncio.to_thread(link_tree, code_dir, self._slots[env.env_id])
+        self._keys[env.env_id] = version_key(account_id, config, True)
+        variables = function_environment(
+            account_id, self.settings.region, config, env.env_id, TASK_ROOT
+        )
+        await env.assign(config.version, config.timeout_s, variables)
+        return env
+
     async def destroy(self, env: ExecutionEnvironment) -> None:
         """Tear an environment down and forget it."""
         self.environments.pop(env.env_id, None)
@@ -161,6 +232,9 @@ class WorkerHost:
         if key is not None and env in self._pools.get(key, []):
             self._pools[key].remove(env)
         await env.destroy()
+        slot = self._slots.pop(env.env_id, None)
+        if slot is not None:
+            await asyncio.to_thread(shutil.rmtree, slot, True)
 
     async def _make_room(self, memory_mb: int) -> None:
         budget = self.settings.memory_budget_mb
@@ -193,6 +267,7 @@ class WorkerHost:
         return len(stale)
 
     async def stop(self) -> None:
-        """Destroy every environment."""
+        """Destroy every environment (pooled ones included)."""
+        await self.prewarm.stop()
         for env in list(self.environments.values()):
             await self.destroy(env)

@@ -78,6 +78,9 @@ class RuntimeApiHandler(Protocol):
     def owns_peer(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
         """Whether a connection comes from the environment's own processes."""
 
+    async def assignment(self) -> bytes:
+        """Wait until a pre-warmed environment is given a function (JSON variables)."""
+
 
 def _reply(status: int, body: bytes, extra: list[tuple[str, str]] | None = None) -> bytes:
     reason = {
@@ -239,6 +242,11 @@ class _Connection(asyncio.Protocol):
                 self._serve_next(request.keep_alive)
             )
             return
+        if request.method == b"GET" and route == b"/roost/assignment":
+            self._pending = asyncio.get_running_loop().create_task(
+                self._serve_assignment(request.keep_alive)
+            )
+            return
         if route is None or request.method != b"POST":
             reply = _reply(404, _error_body("NotFound", "Unknown Runtime API path"))
         else:
@@ -299,6 +307,15 @@ class _Connection(asyncio.Protocol):
             return
         self._pending = None
         self._answer(_reply(200, invocation.payload, invocation.headers()), keep_alive)
+        self._resume()
+
+    async def _serve_assignment(self, keep_alive: bool) -> None:
+        try:
+            variables = await self._handler.assignment()
+        except asyncio.CancelledError:
+            return
+        self._pending = None
+        self._answer(_reply(200, variables), keep_alive)
         self._resume()
 
     def _send(self, data: bytes) -> None:

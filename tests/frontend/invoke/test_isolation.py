@@ -230,14 +230,22 @@ def test_the_hosts_processes_are_invisible(client: Any, probe: str, roost: Roost
 
 
 def host_uids_of(function: str) -> set[int]:
-    """Real uids, seen from the host, of the processes running ``function``."""
+    """Real uids, seen from the host, of the processes that may run ``function``.
+
+    A pre-warmed environment learns its function after it started, so its
+    process environment cannot name it: every pre-warmed environment counts
+    (they must all be unprivileged anyway).
+    """
     marker = f"AWS_LAMBDA_FUNCTION_NAME={function}".encode()
     uids: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+            variables = (entry / "environ").read_bytes().split(b"\0")
+            if marker not in variables and not any(
+                v.startswith(b"ROOST_PREWARMED=") for v in variables
+            ):
                 continue
             status = (entry / "status").read_text()
         except OSError:

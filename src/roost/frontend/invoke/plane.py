@@ -24,6 +24,10 @@ from roost.worker.sandbox_area import SandboxArea
 log = logging.getLogger(__name__)
 
 
+# The size most functions use (Lambda's defaults): pre-warmed from the start.
+DEFAULT_POOL = (128, 512)
+
+
 @dataclass(frozen=True)
 class InvokeSettings:
     """Knobs of the sync invoke path."""
@@ -35,6 +39,7 @@ class InvokeSettings:
     sandbox: bool = True
     network: bool = True
     region: str = "us-east-1"
+    prewarm_per_size: int = 2
     burst_new_environments: int = 1000
     burst_window_s: float = 10.0
 
@@ -57,6 +62,7 @@ class InvokePlane:
             code,
             HostSettings(
                 memory_budget_mb=settings.memory_budget_mb,
+                prewarm_per_size=settings.prewarm_per_size,
                 sandboxed=self.isolation.sandboxed,
                 network=settings.network,
                 region=settings.region,
@@ -81,6 +87,7 @@ class InvokePlane:
         if not self.isolation.sandboxed:
             log.warning("%s", self.isolation.describe())
         self.placement.start()
+        self.placement.host.prewarm.warm(DEFAULT_POOL)
         self.provisioner.start()
 
     async def stop(self) -> None:
