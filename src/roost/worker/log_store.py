@@ -117,6 +117,10 @@ class LogStore:
         self._locks = tuple(threading.Lock() for _ in range(_STRIPES))
         self._clock_lock = threading.Lock()
         self._last_ms = 0
+        # Appends are batched: the invoke path only queues, one thread hop per
+        # batch writes (a thread hop per invoke cost a sixth of a warm invoke).
+        self._pending: list[tuple[Path, bytes]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _directory(self, account_id: str, function_name: str) -> Path:
         return self.root / account_id / function_name
@@ -134,18 +138,29 @@ class LogStore:
             self._last_ms = max(self._last_ms, time.time_ns() // 1_000_000) + int(cursor)
             return self._last_ms
 
-    async def append(self, account_id: str, function_name: str, text: bytes) -> None:
-        """Add one invocation's log."""
-        directory = self._directory(account_id, function_name)
-        await asyncio.to_thread(self._append, directory, text)
+    def append(self, account_id: str, function_name: str, text: bytes) -> None:
+        """Queue one invocation's log; it is written within the event loop's next turns."""
+        self._pending.append((self._directory(account_id, function_name), text))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self.flush())
 
-    def _append(self, directory: Path, text: bytes) -> None:
-        with self._lock(directory):
-            now_ms = self._now_ms()
-            day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
-            directory.mkdir(parents=True, exist_ok=True)
-            with (directory / f"{day}.log").open("ab") as sink:
-                sink.write(encode_record(now_ms, text))
+    async def flush(self) -> None:
+        """Write everything queued so far."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await asyncio.to_thread(self._append_batch, batch)
+
+    def _append_batch(self, batch: list[tuple[Path, bytes]]) -> None:
+        by_directory: dict[Path, list[bytes]] = {}
+        for directory, text in batch:
+            by_directory.setdefault(directory, []).append(text)
+        for directory, texts in by_directory.items():
+            with self._lock(directory):
+                now_ms = self._now_ms()
+                day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
+                directory.mkdir(parents=True, exist_ok=True)
+                with (directory / f"{day}.log").open("ab") as sink:
+                    sink.write(b"".join(encode_record(now_ms, text) for text in texts))
 
     async def read(self, account_id: str, function_name: str) -> bytes:
         """Everything logged for a function, oldest first."""
@@ -153,6 +168,7 @@ class LogStore:
 
     async def page(self, account_id: str, function_name: str, since_ms: int = 0) -> LogPage:
         """The entries stored at or after ``since_ms``, and the cursor to ask from next."""
+        await self.flush()
         directory = self._directory(account_id, function_name)
         return await asyncio.to_thread(self._page, directory, since_ms)
 

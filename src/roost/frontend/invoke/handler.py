@@ -176,5 +176,5 @@ class InvokeHandlers:
                 await self._assignment.release(env)
         finally:
             self._counting.release(lease)
-        await self._logs.append(ctx.account_id, config.name, outcome.log)
+        self._logs.append(ctx.account_id, config.name, outcome.log)
         return outcome
