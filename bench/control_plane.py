@@ -85,13 +85,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_zip() -> bytes:
-    """A small Python deployment package."""
+def make_zip(name: str = "app.py", source: str = HANDLER_SOURCE) -> bytes:
+    """A small Python deployment package holding ``source`` as ``name``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo("app.py")
+        info = zipfile.ZipInfo(name)
         info.external_attr = 0o100644 << 16
-        archive.writestr(info, HANDLER_SOURCE)
+        archive.writestr(info, source)
     return buffer.getvalue()
 
 

@@ -47,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +60,7 @@ from control_plane import (
     free_port,
     machine,
     machine_busy_seconds,
+    make_zip,
     percentile,
 )
 
@@ -1158,17 +1158,6 @@ def wait_quiet(max_wait_s: float, threshold: float = NOISY_CORES) -> float:
         print(f"  other processes keep {busy:.2f} cores busy: waiting ...", flush=True)
 
 
-def make_zip() -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo("handler.py")
-        info.external_attr = 0o100644 << 16
-        archive.writestr(info, HANDLER_SOURCE)
-    return buffer.getvalue()
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Sync invoke of Roost against serverless-offline: warm latency and "
@@ -1286,7 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one server is measured at a time, the other sits idle.",
         flush=True,
     )
-    code = make_zip()
+    code = make_zip("handler.py", HANDLER_SOURCE)
     try:
         with running(targets):
             print(f"{PEER} up on :{peer.port}, Roost up on :{roost.port}", flush=True)
