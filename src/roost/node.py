@@ -176,7 +176,7 @@ class Node:
         """Run until SIGINT/SIGTERM (or ``stop``), then close everything cleanly."""
         front_door = await self._build_app()
         server_config = uvicorn.Config(
-            front_door.app,
+            front_door,
             host=self.config.host,
             port=self.config.port,
             loop="none",

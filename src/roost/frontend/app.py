@@ -32,6 +32,7 @@ from roost.api.validation import validate_input
 from roost.auth.sigv4 import SignedRequest
 from roost.frontend.code_links import PATH_PREFIX, CodeLinkSigner
 from roost.frontend.context import RequestContext
+from roost.frontend.http import BodyTooLarge, HttpRequest, Receive, Scope, Send, respond
 from roost.frontend.router import PlaneRouter
 from roost.functions.naming import access_denied, check_region, function_arn, parse_function_name
 from roost.store.errors import BlobNotFound, StoreUnavailable
@@ -48,8 +49,6 @@ INVOKE_MAX_BODY_BYTES = 6 * 1024 * 1024
 LOGS_PATH_PREFIX = "/_roost/logs/"
 LOGS_UNTIL_HEADER = "X-Roost-Logs-Until"
 _LOGS_MAX_BODY_BYTES = 64 * 1024
-
-_ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
 
 class Authenticator(Protocol):
@@ -87,7 +86,6 @@ class FrontDoor:
         if logs is not None:
             logs_route = LOGS_PATH_PREFIX + "{function_name}"
             routes.append(Route(logs_route, self._logs_endpoint, methods=["GET"]))
-        routes.append(Route("/{path:path}", self._aws_endpoint, methods=_ALL_METHODS))
         self.app = Starlette(routes=routes)
 
     async def _health_endpoint(self, request: Request) -> Response:
@@ -146,8 +144,13 @@ class FrontDoor:
             {"Content-Type": "text/plain; charset=utf-8", LOGS_UNTIL_HEADER: str(page.until_ms)},
         )
 
-    async def _aws_endpoint(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: the AWS API directly, Roost's own endpoints through Starlette."""
+        if scope["type"] != "http" or scope["path"].startswith("/_roost/"):
+            await self.app(scope, receive, send)
+            return
         request_id = str(uuid.uuid4())
+        request = HttpRequest.from_scope(scope, receive)
         try:
             wire = await self._serve(request, request_id)
         except AwsError as error:
@@ -163,13 +166,11 @@ class FrontDoor:
             log.exception("unhandled error serving request %s", request_id)
             wire = render_error(ServiceException("Internal failure."), request_id)
         headers = {"x-amzn-RequestId": request_id, **wire.headers}
-        return Response(wire.body, status_code=wire.status, headers=headers)
+        await respond(send, wire.status, headers, wire.body)
 
-    async def _serve(self, request: Request, request_id: str) -> WireResponse:
-        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-        raw_path = raw_path.partition("?")[0]
-        raw_query = request.scope.get("query_string", b"").decode("latin-1")
-        query = parse_qs(raw_query, keep_blank_values=True)
+    async def _serve(self, request: HttpRequest, request_id: str) -> WireResponse:
+        raw_path = request.raw_path
+        query = parse_qs(request.raw_query, keep_blank_values=True)
         match = self._table.match(request.method, raw_path, query)
         if match is None:
             raise AwsError(
@@ -178,10 +179,13 @@ class FrontDoor:
             )
         operation = match.operation
         limit = INVOKE_MAX_BODY_BYTES if operation.plane is Plane.INVOKE else CONTROL_MAX_BODY_BYTES
-        body = await _read_body(request, limit, operation.name)
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body = await request.body(limit)
+        except BodyTooLarge:
+            raise _too_large(limit, operation.name) from None
+        headers = request.headers
         account_id, access_key_id = await self._authenticator.authenticate(
-            SignedRequest(request.method, raw_path, raw_query, headers, body)
+            SignedRequest(request.method, raw_path, request.raw_query, headers, body)
         )
         params = parse_input(match, query, headers, body)
         if operation.model.input_shape is not None:
@@ -189,9 +193,8 @@ class FrontDoor:
         function_name = params.get("FunctionName")
         if isinstance(function_name, str):
             check_region(function_name, self._region)
-        endpoint = str(request.base_url).rstrip("/")
         ctx = RequestContext(
-            account_id, access_key_id, request_id, self._region, operation.name, endpoint
+            account_id, access_key_id, request_id, self._region, operation.name, request.base_url
         )
         output = await self._routers[operation.plane].dispatch(ctx, params)
         return render_output(operation, output)
