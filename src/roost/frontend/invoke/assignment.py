@@ -6,6 +6,8 @@ placement lease ended, in which case they drain (are destroyed).
 
 from __future__ import annotations
 
+import asyncio
+
 from roost.api.errors import TooManyRequestsException
 from roost.flow.counting import RATE_EXCEEDED
 from roost.flow.scaling import ScalingLimiter
@@ -34,12 +36,25 @@ class AssignmentService:
         if warm is not None:
             return warm
         self._scaling.admit_new_environment(account_id, config.name)
+        placing = asyncio.ensure_future(self._placement.place(account_id, config, network))
         try:
-            return await self._placement.place(account_id, config, network)
+            # Shielded: an invoke abandoned while its environment starts must not
+            # strand the environment outside the warm pool.
+            return await asyncio.shield(placing)
+        except asyncio.CancelledError:
+            placing.add_done_callback(self._adopt)
+            raise
         except HostFull:
             raise TooManyRequestsException(
                 RATE_EXCEEDED, fields={"Reason": "ConcurrentInvocationLimitExceeded"}
             ) from None
+
+    def _adopt(self, placing: asyncio.Future[ExecutionEnvironment]) -> None:
+        """Put an environment whose invoke went away into the warm pool."""
+        if placing.cancelled() or placing.exception() is not None:
+            return
+        env = placing.result()
+        asyncio.get_running_loop().create_task(self.release(env))
 
     async def release(self, env: ExecutionEnvironment) -> None:
         """Take an environment back after its invoke."""
