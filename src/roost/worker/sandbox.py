@@ -126,76 +126,44 @@ def _command(spec: SandboxSpec, sandboxed: bool) -> list[str]:
     return command
 
 
-def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
-    """bwrap's arguments (bwrap runs as the sandbox uid: every source must be
-    reachable by it, which is why code and the runtime client live in a
-    sandbox directory Roost makes traversable)."""
-    args = [
-        "--unshare-user",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--uid",
-        str(FUNCTION_UID),
-        "--gid",
-        str(FUNCTION_GID),
-        "--die-with-parent",
-        "--new-session",
-        "--hostname",
-        "localhost",
-        "--cap-drop",
-        "ALL",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        str(spec.ephemeral_storage_mb * 1024 * 1024),
-        "--tmpfs",
-        "/tmp",
-        "--dir",
-        "/var",
-        "--dir",
-        "/run",
-        "--dir",
-        "/var/run",
-    ]
-    if not spec.network:
-        args.append("--unshare-net")
+# Namespaces, identity and the fresh mounts every sandbox gets.
+_ISOLATION_ARGS = (
+    "--unshare-user --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try "
+    f"--uid {FUNCTION_UID} --gid {FUNCTION_GID} --die-with-parent --new-session "
+    "--hostname localhost --cap-drop ALL --proc /proc --dev /dev "
+    "--dir /var --dir /run --dir /var/run"
+).split()
+
+
+def _read_only_host_paths() -> list[str]:
+    """System paths, a few /etc files and the interpreter's tree, read-only."""
     interpreter_root = Path(_interpreter(True)).parent.parent
     paths = [*_SYSTEM_PATHS, *_ETC_FILES]
     if not any(str(interpreter_root).startswith(p) for p in _SYSTEM_PATHS):
         paths.append(str(interpreter_root))
+    args: list[str] = []
     for path in paths:
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    args += [
-        "--perms",
-        "0444",
-        "--file",
-        str(passwd_fd),
-        "/etc/passwd",
-        "--perms",
-        "0444",
-        "--file",
-        str(group_fd),
-        "/etc/group",
-        "--ro-bind",
-        str(spec.code_dir),
-        TASK_ROOT,
-        "--ro-bind",
-        str(spec.runtime_client_dir),
-        SANDBOX_RUNTIME_DIR,
-        *(
-            ["--bind", str(spec.api_socket), SANDBOX_API_SOCKET]
-            if spec.api_socket and not spec.network
-            else []
-        ),
-        "--chdir",
-        TASK_ROOT,
-    ]
     return args
+
+
+def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
+    """bwrap's arguments (bwrap runs as the sandbox uid: every source must be
+    reachable by it, which is why code and the runtime client live in a
+    sandbox directory Roost makes traversable)."""
+    args = [*_ISOLATION_ARGS, "--size", str(spec.ephemeral_storage_mb * 1024 * 1024)]
+    args += ["--tmpfs", "/tmp"]
+    if not spec.network:
+        args.append("--unshare-net")
+    args += _read_only_host_paths()
+    args += ["--perms", "0444", "--file", str(passwd_fd), "/etc/passwd"]
+    args += ["--perms", "0444", "--file", str(group_fd), "/etc/group"]
+    args += ["--ro-bind", str(spec.code_dir), TASK_ROOT]
+    args += ["--ro-bind", str(spec.runtime_client_dir), SANDBOX_RUNTIME_DIR]
+    if spec.api_socket and not spec.network:
+        args += ["--bind", str(spec.api_socket), SANDBOX_API_SOCKET]
+    return [*args, "--chdir", TASK_ROOT]
 
 
 def _preexec(spec: SandboxSpec, sandboxed: bool) -> Callable[[], None]:
