@@ -37,6 +37,7 @@ from pathlib import Path
 MARKER = b"\x1e"
 _HEADER = re.compile(rb"\x1e(\d{1,16}) (\d{1,12})\n")
 _DAY_MS = 86_400_000
+FLUSH_DELAY_S = 0.05
 # Writes to one function's files take one of these locks (chosen by a hash of
 # the path), so a page's cursor never passes an entry still being written.
 _STRIPES = 64
@@ -139,10 +140,21 @@ class LogStore:
             return self._last_ms
 
     def append(self, account_id: str, function_name: str, text: bytes) -> None:
-        """Queue one invocation's log; it is written within the event loop's next turns."""
+        """Queue one invocation's log; it is written within ``FLUSH_DELAY_S``."""
         self._pending.append((self._directory(account_id, function_name), text))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self.flush())
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        # A short delay gathers many invokes' logs into one open-and-write.
+        await asyncio.sleep(FLUSH_DELAY_S)
+        await self.flush()
+
+    async def close(self) -> None:
+        """Write what is queued and stop the delayed flush."""
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+        await self.flush()
 
     async def flush(self) -> None:
         """Write everything queued so far."""

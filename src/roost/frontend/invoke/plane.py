@@ -94,4 +94,4 @@ class InvokePlane:
         """Destroy every environment."""
         await self.provisioner.stop()
         await self.placement.stop()
-        await self.logs.flush()
+        await self.logs.close()
