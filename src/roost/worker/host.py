@@ -23,7 +23,13 @@ from roost.worker.cgroups import CgroupManager
 from roost.worker.code_cache import CodeCache
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
 from roost.worker.prewarm import PrewarmPool, link_tree
-from roost.worker.sandbox import SANDBOX_UID, TASK_ROOT, SandboxSpec
+from roost.worker.sandbox import (
+    SANDBOX_UID,
+    TASK_ROOT,
+    SandboxSpec,
+    runtime_interpreter,
+    sandbox_interpreter,
+)
 from roost.worker.sandbox_area import SandboxArea
 
 log = logging.getLogger(__name__)
@@ -132,7 +138,12 @@ class WorkerHost:
     def _prewarmable(self, config: FunctionConfig, network: bool) -> bool:
         # Pooled sandboxes run Roost's Python client with the node's network.
         runtime = config.runtime or ""
-        return self.settings.sandboxed and runtime.startswith("python") and network
+        if not (self.settings.sandboxed and runtime.startswith("python") and network):
+            return False
+        # The pool runs the default interpreter; a runtime with its own exact
+        # interpreter installed (python3.12 -> /usr/bin/python3.12) starts fresh.
+        pooled = sandbox_interpreter()
+        return (runtime_interpreter(runtime) or pooled) == pooled
 
     async def create(
         self, account_id: str, config: FunctionConfig, network: bool = True

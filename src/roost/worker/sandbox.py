@@ -99,9 +99,17 @@ def sandbox_interpreter() -> str | None:
     return None
 
 
-def _interpreter(sandboxed: bool) -> str:
+def runtime_interpreter(runtime: str) -> str | None:
+    """The system interpreter matching a ``python3.x`` runtime exactly, if installed."""
+    path = Path("/usr/bin") / runtime
+    if runtime.startswith("python3.") and path.exists():
+        return str(path.resolve())
+    return None
+
+
+def _interpreter(sandboxed: bool, runtime: str = "") -> str:
     if sandboxed:
-        found = sandbox_interpreter()
+        found = runtime_interpreter(runtime) or sandbox_interpreter()
         assert found is not None
         return found
     # The real binary, not a venv's link to it: functions must not see Roost's
@@ -115,7 +123,8 @@ SANDBOX_API_SOCKET = "/var/runtime-api.sock"
 def _command(spec: SandboxSpec, sandboxed: bool) -> list[str]:
     runtime_dir = SANDBOX_RUNTIME_DIR if sandboxed else str(spec.runtime_client_dir)
     if spec.runtime.startswith("python"):
-        command = [_interpreter(sandboxed), "-s", "-u", f"{runtime_dir}/bootstrap.py"]
+        interpreter = _interpreter(sandboxed, spec.runtime)
+        command = [interpreter, "-s", "-u", f"{runtime_dir}/bootstrap.py"]
     else:
         task_root = TASK_ROOT if sandboxed else str(spec.code_dir)
         command = [f"{task_root}/bootstrap"]
