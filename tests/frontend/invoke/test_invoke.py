@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +158,24 @@ def test_unknown_function_is_not_found(lambda_client: Any, function_name: str) -
         lambda_client.invoke(FunctionName=function_name, Payload=b"{}")
 
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_python_runtime_runs_on_its_own_version_when_installed(
+    lambda_client: Any, function_name: str
+) -> None:
+    version = next(
+        (v for v in ("3.11", "3.12", "3.13") if Path(f"/usr/bin/python{v}").exists()), None
+    )
+    if version is None:
+        pytest.skip("no /usr/bin/python3.x of a supported runtime on this host")
+    code = make_zip(
+        {"app.py": "import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n"}
+    )
+    lambda_client.create_function(**create_args(function_name, code, Runtime=f"python{version}"))
+    lambda_client.get_waiter("function_active_v2").wait(
+        FunctionName=function_name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+    )
+
+    response = lambda_client.invoke(FunctionName=function_name, Payload=b"{}")
+
+    assert json.loads(response["Payload"].read()) == [int(p) for p in version.split(".")]
