@@ -20,18 +20,14 @@ own CPU time per call (from ``/proc``) is reported next to them to show where ti
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import importlib.metadata
 import importlib.util
-import io
 import json
 import os
-import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,17 +35,29 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-REGION = "us-east-1"
-KEYS = ("test", "test")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    NOISY_CORES,
+    ROOST_ROLE,
+    free_port,
+    machine,
+    machine_busy_seconds,
+    make_client,
+    make_zip,
+    package_versions,
+    percentile,
+    proc_info,
+    raise_interrupt,
+    running,
+)
+
 BASELINE_REQUIREMENT = "moto[server,awslambda]>=5,<6"
-ROOST_ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 PAGE_SIZE = 50
 HANDLER_SOURCE = "def handler(event, context):\n    return event\n"
 
@@ -76,23 +84,6 @@ def _missing(module: str) -> bool:
         return importlib.util.find_spec(module) is None
     except ModuleNotFoundError:
         return True
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_zip(name: str = "app.py", source: str = HANDLER_SOURCE) -> bytes:
-    """A small Python deployment package holding ``source`` as ``name``."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(name)
-        info.external_attr = 0o100644 << 16
-        archive.writestr(info, source)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -151,31 +142,12 @@ class Server:
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process (all its threads) so far."""
         assert self.process is not None
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # Fields 14 and 15 of stat(5), counted from the state field (3) here.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_info(self.process.pid).cpu_s
 
     def log_tail(self, chars: int = 1500) -> str:
         if not self.log_path.exists():
             return ""
         return self.log_path.read_text(errors="replace")[-chars:]
-
-
-@contextlib.contextmanager
-def running(servers: Sequence[Server]) -> Iterator[None]:
-    """Start all servers; stop every one of them however the block ends."""
-    try:
-        for server in servers:
-            server.start()
-        yield
-    finally:
-        for server in servers:
-            server.stop()
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,26 +162,6 @@ class Target:
     label: str
     server: Server
     role_arn: str = ""
-
-
-def make_client(endpoint: str, service: str = "lambda") -> Any:
-    """A boto3 client without retries, so every call is one HTTP request."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEYS[0],
-        aws_secret_access_key=KEYS[1],
-        config=Config(
-            retries={"max_attempts": 1, "mode": "standard"},
-            max_pool_connections=4,
-            connect_timeout=10,
-            read_timeout=60,
-        ),
-    )
 
 
 def moto_role_arn(endpoint: str) -> str:
@@ -300,18 +252,6 @@ def op_list_all(expected: int) -> Operation:
 # --------------------------------------------------------------------------------------------
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat), 0 where unavailable."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except (OSError, IndexError):
-        return 0.0
-    ticks = [int(value) for value in fields]
-    # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    busy = sum(ticks[:8]) - ticks[3] - ticks[4]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class CpuMeter:
     """CPU time of the server, of this client process and of everything else, over a span."""
@@ -335,7 +275,6 @@ class CpuMeter:
 
 
 MAX_ERRORS = 100
-NOISY_CORES = 0.2
 
 
 @dataclass
@@ -357,14 +296,6 @@ class Measurement:
     http_requests_per_call: float = 1.0
     functions_per_call: float = 1.0
     first_error: str | None = None
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 if none)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, int(-(-q * len(sorted_values) // 100)))  # ceil(q/100 * n)
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 @dataclass
@@ -530,41 +461,11 @@ def create_functions(target: Target, names: Sequence[str], code: bytes) -> Sampl
 # --------------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """What this ran on."""
-    model = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=False
-        ).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    memory_gib = 0.0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    os_name = platform.platform()
-    with contextlib.suppress(OSError):
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                os_name = line.split("=", 1)[1].strip('"')
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": memory_gib,
-        "os": os_name,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
-
-
 def versions(moto_version: str) -> dict[str, str]:
-    found = {"moto": moto_version}
-    for package in ("roost", "boto3", "botocore", "uvicorn", "werkzeug"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[package] = importlib.metadata.version(package)
-    return found
+    return {
+        "moto": moto_version,
+        **package_versions(("roost", "boto3", "botocore", "uvicorn", "werkzeug")),
+    }
 
 
 def _ratio(roost: float, moto: float) -> str:
@@ -681,8 +582,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)  # Even if started with SIGINT ignored.
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)  # Even if started with SIGINT ignored.
     if _missing("roost"):
         print(
             f"roost is not installed for {sys.executable}: run `pip install -e '.[test]'` first",
@@ -749,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Target("moto", moto, moto_role_arn(moto.endpoint)),
             ]
             names = [f"bench-fn-{i:04d}" for i in range(args.functions)]
-            code = make_zip()
+            code = make_zip("app.py", HANDLER_SOURCE)
             # Rounds alternate between the servers, so that load from other processes on
             # the machine spreads over both instead of landing on one.
             rounds = max(1, min(args.rounds, len(names)))
