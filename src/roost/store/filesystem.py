@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ class FileCodeStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Puts and stale deletes of this process never interleave, so a blob put
+        # again cannot be deleted between the age check and the unlink.
+        self._lock = threading.Lock()
 
     def path_of(self, sha256_hex: str) -> Path:
         """Where the blob with this digest is (or would be) stored.
@@ -91,7 +95,8 @@ class FileCodeStore:
 
     def _put(self, data: bytes) -> BlobRef:
         digest = hashlib.sha256(data).hexdigest()
-        self._write(self.path_of(digest), data)
+        with self._lock:
+            self._write(self.path_of(digest), data)
         return BlobRef(digest, len(data))
 
     def _list(self) -> builtins.list[BlobInfo]:
@@ -105,13 +110,14 @@ class FileCodeStore:
         return found
 
     def _delete_stale(self, path: Path, older_than_s: float) -> bool:
-        try:
-            if time.time() - path.stat().st_mtime < older_than_s:
+        with self._lock:
+            try:
+                if time.time() - path.stat().st_mtime < older_than_s:
+                    return False
+                path.unlink()
+            except FileNotFoundError:
                 return False
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+            return True
 
     def _write(self, path: Path, data: bytes) -> None:
         # Same digest means same bytes: a complete file (renames are atomic, so
