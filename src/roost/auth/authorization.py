@@ -9,6 +9,7 @@ the client sent; the verifier checks scope, time and signature.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -184,6 +185,9 @@ def _header_timestamp(headers: Mapping[str, list[str]]) -> tuple[str, datetime]:
     )
 
 
+# Requests signed in the same second share a timestamp; strptime is slow enough
+# to show on the invoke path, and datetimes are immutable, so results are cached.
+@functools.lru_cache(maxsize=4096)
 def _parse_amz_date(value: str) -> datetime:
     try:
         return datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
