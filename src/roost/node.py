@@ -42,6 +42,7 @@ from roost.frontend.router import Handler, PlaneRouter
 from roost.functions.code_collector import CodeCollector
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
+from roost.worker.isolation import Isolation
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,11 @@ class Node:
             control.code_links,
             invoke.logs,
         )
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """How functions are isolated on this node (known once it started)."""
+        return self._invoke.isolation if self._invoke is not None else None
 
     def _invoke_settings(self) -> InvokeSettings:
         config = self.config

@@ -73,6 +73,8 @@ async def _announce(node: Node) -> None:
             "  not bound to loopback: the built-in test credentials are off; "
             "create an account with `roost accounts create NAME`"
         )
+    if node.isolation is not None:
+        lines += ["  " + line for line in node.isolation.describe().splitlines()]
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 
