@@ -250,25 +250,23 @@ class FunctionHandlers:
             code = await self._store_code(code_params, keep=False)
             return self._wire(ctx, replace(record.latest, code=code))
         code = await self._store_code(code_params)
-        for _ in range(5):
+        changes: dict[str, Any] = {"code": code}
+        if "Architectures" in params:
+            changes["architectures"] = tuple(params["Architectures"])
+
+        async def attempt() -> FunctionConfig:
             record = await load_function(self._cp, ctx, ref.name)
             check_revision(params.get("RevisionId"), record.latest.revision_id)
             check_not_updating(ctx, record.latest)
-            changes: dict[str, Any] = {"code": code}
-            if "Architectures" in params:
-                changes["architectures"] = tuple(params["Architectures"])
-            latest = record.latest.revised(
-                **changes,
-                **UPDATE_IN_PROGRESS,
-            )
-            saved = await self._save_latest(ctx, record, latest, bool(params.get("Publish")))
-            if saved is not None:
-                return self._wire(ctx, saved)
-        raise ResourceConflictException("The function changed concurrently; retry the call.")
+            latest = record.latest.revised(**changes, **UPDATE_IN_PROGRESS)
+            return await self._save_latest(ctx, record, latest, bool(params.get("Publish")))
+
+        return self._wire(ctx, await retry_on_conflict(attempt))
 
     async def _save_latest(
         self, ctx: RequestContext, record: FunctionRecord, latest: FunctionConfig, publish: bool
-    ) -> FunctionConfig | None:
+    ) -> FunctionConfig:
+        """Save a new $LATEST (and the version it publishes); ``ConditionFailed`` on a race."""
         versions: list[FunctionConfig] = []
         record = replace(record, latest=latest)
         if publish:
@@ -277,17 +275,15 @@ class FunctionHandlers:
             )
             versions.append(version)
             record = replace(record, last_version=record.last_version + 1)
-        try:
-            await self._cp.functions.save(record, versions)
-        except ConditionFailed:
-            return None
+        await self._cp.functions.save(record, versions)
         self._cp.activator.schedule(ctx.account_id, record.name)
         return versions[0] if versions else latest
 
     async def update_function_configuration(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
         changes = config_changes(params, for_update=True)
-        for _ in range(5):
+
+        async def attempt() -> FunctionConfig:
             record = await load_function(self._cp, ctx, ref.name)
             current = record.latest
             check_revision(params.get("RevisionId"), current.revision_id)
@@ -300,10 +296,9 @@ class FunctionHandlers:
                 passthrough=passthrough_changes(params, current.passthrough),
                 **UPDATE_IN_PROGRESS,
             )
-            saved = await self._save_latest(ctx, record, latest, publish=False)
-            if saved is not None:
-                return self._wire(ctx, saved)
-        raise ResourceConflictException("The function changed concurrently; retry the call.")
+            return await self._save_latest(ctx, record, latest, publish=False)
+
+        return self._wire(ctx, await retry_on_conflict(attempt))
 
     async def delete_function(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from roost.api.errors import InvalidParameterValueException, ResourceConflictException
+from roost.api.errors import InvalidParameterValueException
 from roost.frontend.context import RequestContext
 from roost.frontend.control.deps import ControlPlane
 from roost.frontend.control.functions import check_not_updating, check_revision
-from roost.frontend.control.resolve import function_ref, load_function
+from roost.frontend.control.resolve import function_ref, load_function, retry_on_conflict
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import FunctionConfig, new_revision_id
 from roost.functions.naming import LATEST
 from roost.functions.wire import configuration_to_wire, list_entry_to_wire
-from roost.store.errors import ConditionFailed
 
 # Lambda answers at most 50 versions per call, whatever MaxItems asks for.
 DEFAULT_MAX_ITEMS = 50
@@ -34,32 +33,31 @@ class VersionHandlers:
 
     async def publish_version(self, ctx: RequestContext, params: Params) -> Output:
         ref = function_ref(ctx, params["FunctionName"])
-        for _ in range(5):
-            record = await load_function(self._cp, ctx, ref.name)
-            latest = record.latest
-            check_revision(params.get("RevisionId"), latest.revision_id)
-            check_not_updating(ctx, latest)
-            expected_sha = params.get("CodeSha256")
-            if expected_sha and expected_sha != latest.code.code_sha256:
-                raise InvalidParameterValueException(
-                    f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in "
-                    f"$LATEST ({latest.code.code_sha256}). Please try again with the current "
-                    "CodeSHA256."
-                )
-            description = params.get("Description", latest.description)
-            candidate = replace(latest, description=description)
-            previous = await self._previous(ctx, record.name, record.last_version)
-            if previous is not None and previous.fingerprint() == candidate.fingerprint():
-                # Lambda does not publish a version when nothing changed since the last.
-                return configuration_to_wire(previous, ctx.region, ctx.account_id)
-            number = record.last_version + 1
-            version = replace(candidate, version=str(number), revision_id=new_revision_id())
-            try:
-                await self._cp.functions.save(replace(record, last_version=number), [version])
-            except ConditionFailed:
-                continue
-            return configuration_to_wire(version, ctx.region, ctx.account_id)
-        raise ResourceConflictException("The function changed concurrently; retry the call.")
+        published = await retry_on_conflict(lambda: self._publish(ctx, ref.name, params))
+        return configuration_to_wire(published, ctx.region, ctx.account_id)
+
+    async def _publish(self, ctx: RequestContext, name: str, params: Params) -> FunctionConfig:
+        """One attempt: the new version, or the last one if nothing changed since."""
+        record = await load_function(self._cp, ctx, name)
+        latest = record.latest
+        check_revision(params.get("RevisionId"), latest.revision_id)
+        check_not_updating(ctx, latest)
+        expected_sha = params.get("CodeSha256")
+        if expected_sha and expected_sha != latest.code.code_sha256:
+            raise InvalidParameterValueException(
+                f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in "
+                f"$LATEST ({latest.code.code_sha256}). Please try again with the current "
+                "CodeSHA256."
+            )
+        candidate = replace(latest, description=params.get("Description", latest.description))
+        previous = await self._previous(ctx, record.name, record.last_version)
+        if previous is not None and previous.fingerprint() == candidate.fingerprint():
+            # Lambda does not publish a version when nothing changed since the last.
+            return previous
+        number = record.last_version + 1
+        version = replace(candidate, version=str(number), revision_id=new_revision_id())
+        await self._cp.functions.save(replace(record, last_version=number), [version])
+        return version
 
     async def _previous(self, ctx: RequestContext, name: str, number: int) -> FunctionConfig | None:
         if number == 0:
