@@ -190,6 +190,10 @@ class Node:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            # No proxy in front by default: X-Forwarded-* from a client would be
+            # believed, and the middleware costs every request.
+            proxy_headers=False,
+            server_header=False,
             timeout_graceful_shutdown=10,
         )
         self._server = _Server(server_config)

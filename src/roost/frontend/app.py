@@ -8,7 +8,6 @@ the router of its plane (control or invoke). Errors leave in AWS's shape.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import parse_qs
@@ -27,6 +26,7 @@ from roost.api.errors import (
 )
 from roost.api.model import Plane, operation_table
 from roost.api.request import parse_input
+from roost.api.request_ids import new_request_id
 from roost.api.response import WireResponse, render_error, render_output
 from roost.api.validation import validate_input
 from roost.auth.sigv4 import SignedRequest
@@ -110,7 +110,7 @@ class FrontDoor:
         stored at or after ``since``; the ``X-Roost-Logs-Until`` header is the
         ``since`` that returns only what is stored after this answer.
         """
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         try:
             wire = await self._serve_logs(request)
         except AwsError as error:
@@ -149,7 +149,7 @@ class FrontDoor:
         if scope["type"] != "http" or scope["path"].startswith("/_roost/"):
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         request = HttpRequest.from_scope(scope, receive)
         try:
             wire = await self._serve(request, request_id)

@@ -170,8 +170,8 @@ def marshal(result: Any) -> bytes:
 
 def serve(client: RuntimeApiClient, handler: Handler, request_filter: RequestIdFilter) -> None:
     """The invoke loop: next, run, respond; forever."""
+    headers, payload = client.next()
     while True:
-        headers, payload = client.next()
         context = LambdaContext(headers)
         request_id = context.aws_request_id
         request_filter.request_id = request_id
@@ -185,12 +185,14 @@ def serve(client: RuntimeApiClient, handler: Handler, request_filter: RequestIdF
             response = marshal(handler(event, context))
         except Fault as fault:
             _report(client, error_fields(fault.error_type, fault.message, request_id, fault.trace))
+            headers, payload = client.next()
             continue
         except Exception as error:
             _report(client, exception_fields(error, request_id))
+            headers, payload = client.next()
             continue
         _flush()
-        client.respond(request_id, response)
+        headers, payload = client.respond_and_next(request_id, response)
 
 
 def main() -> None:

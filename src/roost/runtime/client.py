@@ -36,17 +36,28 @@ class RuntimeApiClient:
             self._buffer = b""
         return self._sock
 
-    def _request(
+    def _head(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> bytes:
         lines = [f"{method} {API_PREFIX}{path} HTTP/1.1", f"Host: {self._host_header}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        sock = self._connect()
-        sock.sendall(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send(self, sock: socket.socket, head: bytes, body: bytes, tail: bytes = b"") -> None:
+        if len(body) < 65536:
+            sock.sendall(head + body + tail)
+        else:
+            sock.sendall(head)
             sock.sendall(body)
+            if tail:
+                sock.sendall(tail)
+
+    def _request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        sock = self._connect()
+        self._send(sock, self._head(method, path, body, headers), body)
         return self._read_response(sock)
 
     def _read_until(self, sock: socket.socket, marker: bytes) -> int:
@@ -96,21 +107,30 @@ class RuntimeApiClient:
             raise RuntimeApiError(f"/invocation/next answered {status}: {body[:200]!r}")
         return headers, body
 
-    def respond(self, request_id: str, payload: bytes) -> None:
-        """Post a successful result.
+    def respond_and_next(self, request_id: str, payload: bytes) -> tuple[dict[str, str], bytes]:
+        """Post a successful result and ask for the next invocation in one write.
 
+        HTTP pipelining: the runtime has nothing to do between the two, and one
+        round trip per invoke instead of two halves the wake-ups on both sides.
         A refused result (413 for one over the size limit: the platform already
         answered the caller with ``Function.ResponseSizeTooLarge``) is logged as
         AWS's runtimes log it and the runtime goes on serving; only a container
         error (5xx) is fatal.
         """
-        status, _, body = self._request(
+        head = self._head(
             "POST",
             f"/invocation/{request_id}/response",
             payload,
             {"Content-Type": "application/json"},
         )
+        sock = self._connect()
+        self._send(sock, head, payload, self._head("GET", "/invocation/next"))
+        status, _, body = self._read_response(sock)
         self._check("Failed to post handler success response", status, body)
+        status, headers, body = self._read_response(sock)
+        if status != 200:
+            raise RuntimeApiError(f"/invocation/next answered {status}: {body[:200]!r}")
+        return headers, body
 
     def error(self, request_id: str, payload: bytes, error_type: str) -> None:
         """Post a failed invocation's error document."""

@@ -83,6 +83,12 @@ class InvokeOutcome:
     init_duration_ms: float | None = None
 
 
+def _expire(settled: asyncio.Future[tuple[bytes, str | None]]) -> None:
+    """The host's timeout: an invoke still running when it fires has timed out."""
+    if not settled.done():
+        settled.set_exception(TimeoutError())
+
+
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
@@ -278,15 +284,17 @@ class ExecutionEnvironment:
         self._log = log_buffer
         self._current = invocation
         loop = asyncio.get_running_loop()
-        self._settled = loop.create_future()
+        settled = self._settled = loop.create_future()
         started = time.monotonic()
         self._inbox.put_nowait(invocation)
+        # A timer rather than asyncio.wait_for: no extra task or future per invoke.
+        timer = loop.call_later(self.timeout_s, _expire, settled)
         try:
-            payload, function_error = await asyncio.wait_for(
-                asyncio.shield(self._settled), self.timeout_s
-            )
+            payload, function_error = await settled
         except TimeoutError:
             payload, function_error = self._timed_out(invocation), "Unhandled"
+        finally:
+            timer.cancel()
         duration_ms = (time.monotonic() - started) * 1000
         if self._timed_out_at is not None:
             duration_ms = max(duration_ms, self.timeout_s * 1000)

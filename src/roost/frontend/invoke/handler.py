@@ -11,7 +11,6 @@ import binascii
 import json
 import random
 import time
-import uuid
 
 from roost.api.errors import (
     AwsError,
@@ -19,6 +18,7 @@ from roost.api.errors import (
     ResourceConflictException,
     UnsupportedOperationException,
 )
+from roost.api.request_ids import new_trace_id
 from roost.flow.counting import CountingService
 from roost.frontend.context import RequestContext
 from roost.frontend.control.resolve import function_ref, not_found
@@ -167,7 +167,7 @@ class InvokeHandlers:
                 payload=payload,
                 deadline_ms=int(time.time() * 1000) + config.timeout_s * 1000,
                 invoked_function_arn=invoked_arn,
-                trace_id=f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                trace_id=new_trace_id(),
                 client_context=client_context,
             )
             try:
