@@ -15,7 +15,7 @@ from control_plane_measure import PAGE_SIZE, Measurement
 def versions(moto_version: str) -> dict[str, str]:
     return {
         "moto": moto_version,
-        **package_versions(("roost", "boto3", "botocore", "uvicorn", "werkzeug")),
+        **package_versions(("roost", "boto3", "botocore", "httptools", "werkzeug")),
     }
 
 

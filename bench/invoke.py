@@ -130,9 +130,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def tool_versions(wrk: str, peer_versions: dict[str, str]) -> dict[str, str]:
     """The peer's, Roost's and its dependencies', wrk's and the functions' Python versions."""
     versions = dict(peer_versions)
-    versions.update(
-        package_versions(("roost", "boto3", "botocore", "uvicorn", "uvloop", "httptools"))
-    )
+    versions.update(package_versions(("roost", "boto3", "botocore", "uvloop", "httptools")))
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         versions["wrk"] = (
             subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)

@@ -25,9 +25,8 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
         "invoke path (front end, counting, assignment, environment)",
         ("roost/frontend/invoke", "roost/flow", "roost/worker/"),
     ),
+    ("HTTP server (frontend/server.py, httptools)", ("roost/frontend/server", "httptools")),
     ("Roost API layer (parsing, routing, rendering)", ("roost/api/", "roost/frontend/")),
-    ("Starlette", ("starlette/",)),
-    ("uvicorn HTTP (httptools)", ("uvicorn/", "httptools")),
     ("uvloop's C loop (I/O and callbacks, no Python frame)", ("asyncio/runners.py",)),
 ]
 

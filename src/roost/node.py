@@ -7,16 +7,12 @@ foreground; tests build one the same way on a free port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from roost import __version__
 from roost.api.model import Plane, operation_table
@@ -39,6 +35,7 @@ from roost.frontend.control.tags import TagHandlers
 from roost.frontend.control.versions import VersionHandlers
 from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
 from roost.frontend.router import Handler, PlaneRouter
+from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
@@ -47,19 +44,8 @@ from roost.worker.isolation import Isolation
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the node owns SIGINT and SIGTERM.
-
-    uvicorn re-raises a captured signal after its graceful shutdown, which would
-    kill the process (SIGTERM) or cancel the node's clean-up (SIGINT) instead of
-    letting ``roost up`` finish and exit 0.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+# How long requests in flight may take to finish once the node is asked to stop.
+SHUTDOWN_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +94,8 @@ class Node:
         self._control: ControlPlane | None = None
         self._collector: CodeCollector | None = None
         self._invoke: InvokePlane | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: HttpServer | None = None
+        self._stopping = asyncio.Event()
         self._started_at = time.time()
         self.ready = asyncio.Event()
 
@@ -181,28 +168,14 @@ class Node:
     async def serve(self) -> None:
         """Run until SIGINT/SIGTERM (or ``stop``), then close everything cleanly."""
         front_door = await self._build_app()
-        server_config = uvicorn.Config(
-            front_door,
-            host=self.config.host,
-            port=self.config.port,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            # No proxy in front by default: X-Forwarded-* from a client would be
-            # believed, and the middleware costs every request.
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
-        self._server = _Server(server_config)
-        watcher = asyncio.create_task(self._signal_ready())
+        self._server = HttpServer(front_door, self.config.host, self.config.port)
         handled = self._handle_stop_signals()
         try:
-            await self._server.serve()
+            await self._server.start()
+            self.ready.set()
+            await self._stopping.wait()
+            await self._server.shutdown(SHUTDOWN_GRACE_S)
         finally:
-            watcher.cancel()
             try:
                 await self._close()
             finally:
@@ -223,20 +196,13 @@ class Node:
         return handled
 
     def _on_stop_signal(self) -> None:
-        if self._server is not None and self._server.should_exit:
-            self._server.force_exit = True
+        if self._stopping.is_set() and self._server is not None:
+            self._server.abort()  # A second signal: stop waiting for requests in flight.
         self.stop()
-
-    async def _signal_ready(self) -> None:
-        assert self._server is not None
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        self.ready.set()
 
     def stop(self) -> None:
         """Ask the server to finish in-flight requests and exit."""
-        if self._server is not None:
-            self._server.should_exit = True
+        self._stopping.set()
 
     async def _close(self) -> None:
         if self._invoke is not None:

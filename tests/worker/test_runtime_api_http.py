@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import uvloop
 
-from roost.worker.runtime_api import Invocation, RuntimeApiServer
+from roost.worker.runtime_api import Deliver, Invocation, RuntimeApiServer
 
 NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: rt\r\n\r\n"
 
@@ -25,16 +26,28 @@ class FakeEnvironment:
     """A RuntimeApiHandler that records what the runtime client sent."""
 
     def __init__(self) -> None:
-        self.inbox: asyncio.Queue[Invocation] = asyncio.Queue()
+        self.inbox: deque[Invocation] = deque()
+        self.waiter: Deliver | None = None
         self.posted: list[tuple[str, str, bytes, str | None]] = []
 
     def event(self, request_id: str, payload: bytes = b"{}") -> None:
-        self.inbox.put_nowait(
+        self.inbox.append(
             Invocation(request_id, payload, 4102444800000, "arn:aws:lambda:fn", "Root=1-a-b")
         )
+        self._hand_over()
 
-    async def next_invocation(self) -> Invocation:
-        return await self.inbox.get()
+    def _hand_over(self) -> None:
+        if self.inbox and self.waiter is not None:
+            waiter, self.waiter = self.waiter, None
+            waiter(self.inbox.popleft())
+
+    def wait_next(self, deliver: Deliver) -> None:
+        self.waiter = deliver
+        self._hand_over()
+
+    def abandon_next(self, deliver: Deliver) -> None:
+        if self.waiter == deliver:
+            self.waiter = None
 
     def invocation_response(self, request_id: str, body: bytes) -> int:
         self.posted.append(("response", request_id, body, None))
@@ -237,6 +250,6 @@ def test_a_parked_next_whose_client_left_does_not_swallow_the_event(
         await asyncio.sleep(0.05)
         env.event("r6")
 
-        assert env.inbox.qsize() == 1
+        assert len(env.inbox) == 1
 
     run(scenario)

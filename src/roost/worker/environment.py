@@ -37,7 +37,7 @@ from pathlib import Path
 from roost.worker.cgroups import LimitGroup
 from roost.worker.invocation_log import InvocationLog, report_line
 from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
-from roost.worker.runtime_api import Invocation, RuntimeApiServer
+from roost.worker.runtime_api import Deliver, Invocation, NextInvocation, RuntimeApiServer
 from roost.worker.sandbox import SANDBOX_API_SOCKET, SandboxSpec, launch
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,7 @@ class ExecutionEnvironment:
         self._process: subprocess.Popen[bytes] | None = None
         self._pidfd = -1
         # At most one event waits here for the runtime's next /invocation/next.
-        self._inbox: asyncio.Queue[Invocation] = asyncio.Queue(maxsize=1)
-        self._delivered: str | None = None
+        self._next = NextInvocation()
         self._destroyed = False
         self._ready = asyncio.Event()
         # Pre-warmed environments: set when the runtime waits for an assignment.
@@ -286,7 +285,7 @@ class ExecutionEnvironment:
         loop = asyncio.get_running_loop()
         settled = self._settled = loop.create_future()
         started = time.monotonic()
-        self._inbox.put_nowait(invocation)
+        self._next.put(invocation)
         # A timer rather than asyncio.wait_for: no extra task or future per invoke.
         timer = loop.call_later(self.timeout_s, _expire, settled)
         try:
@@ -432,31 +431,32 @@ class ExecutionEnvironment:
         self._pooled.set()
         return await self._assignment
 
-    async def next_invocation(self) -> Invocation:
+    def wait_next(self, deliver: Deliver) -> None:
         if self.status is RuntimeStatus.STARTING:
             self._init_duration_ms = (time.monotonic() - self._started_at) * 1000
             self._move(RuntimeStatus.READY)
             self._ready.set()
-        elif self._delivered is not None and self._settled and not self._settled.done():
+        elif self._next.handed_over is not None and self._settled and not self._settled.done():
             # Asking for more before answering: the runtime dropped the event.
             message = "The runtime asked for the next event before responding to the current one"
             self._settled.set_result(
                 (_error_payload("Runtime.InvalidResponse", message), "Unhandled")
             )
-        invocation = await self._inbox.get()
-        self._delivered = invocation.request_id
-        return invocation
+        self._next.wait(deliver)
+
+    def abandon_next(self, deliver: Deliver) -> None:
+        self._next.abandon(deliver)
 
     def _settle(self, request_id: str, result: tuple[bytes, str | None]) -> int:
         # Only an invocation handed out and not yet answered can be answered
         # (Lambda's runtime state machine); within one, only by its own id.
         in_flight = self._settled is not None and not self._settled.done()
-        if self._settled is None or not in_flight or self._delivered is None:
+        if self._settled is None or not in_flight or self._next.handed_over is None:
             return INVALID_STATE_TRANSITION
-        if self._delivered != request_id:
+        if self._next.handed_over != request_id:
             return INVALID_REQUEST_ID
         self._drain_output()
-        self._delivered = None
+        self._next.handed_over = None
         self._settled.set_result(result)
         return ACCEPTED
 

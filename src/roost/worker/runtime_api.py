@@ -16,6 +16,7 @@ import os
 import re
 import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -60,11 +61,57 @@ class Invocation:
         return found
 
 
+Deliver = Callable[[Invocation], None]
+"""Answers a parked ``/invocation/next`` with its event."""
+
+
+class NextInvocation:
+    """The hand-off between an invoke and the runtime's ``/next``: one event, one waiter.
+
+    Delivery is a plain call, not a queue and a task: a warm invoke is a handful
+    of these hand-offs, and each asyncio object in between costs CPU on every one.
+    """
+
+    def __init__(self) -> None:
+        self._event: Invocation | None = None
+        self._waiter: Deliver | None = None
+        # The request id of the event the runtime holds, until it answers.
+        self.handed_over: str | None = None
+
+    def put(self, invocation: Invocation) -> None:
+        """Hand over an event: to the waiting runtime now, or to its next ``/next``."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._hand_over(invocation, waiter)
+        else:
+            self._event = invocation
+
+    def wait(self, deliver: Deliver) -> None:
+        """The runtime asks for an event: ``deliver`` gets it now or when one arrives."""
+        event, self._event = self._event, None
+        if event is not None:
+            self._hand_over(event, deliver)
+        else:
+            self._waiter = deliver
+
+    def _hand_over(self, invocation: Invocation, deliver: Deliver) -> None:
+        self.handed_over = invocation.request_id
+        deliver(invocation)
+
+    def abandon(self, deliver: Deliver) -> None:
+        """A parked ``/next`` went away: it must not take the next event."""
+        if self._waiter == deliver:
+            self._waiter = None
+
+
 class RuntimeApiHandler(Protocol):
     """What the server asks of the environment it serves."""
 
-    async def next_invocation(self) -> Invocation:
-        """Wait for the next invocation (the runtime is idle meanwhile)."""
+    def wait_next(self, deliver: Deliver) -> None:
+        """The runtime is idle and asks for an event; ``deliver`` it when there is one."""
+
+    def abandon_next(self, deliver: Deliver) -> None:
+        """The connection of a waiting ``/next`` closed before it got an event."""
 
     def invocation_response(self, request_id: str, body: bytes) -> int:
         """A result arrived; returns the HTTP status to answer (202 when accepted)."""
@@ -149,6 +196,9 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._pending: asyncio.Task[None] | None = None
+        # A parked /next: its keep-alive flag (None when none is parked).
+        self._parked_next: bool | None = None
+        self._deliver: Deliver = self._answer_next
         self._backlog: deque[_Request] = deque()
         self._continue_owed = False
         self._out: list[bytes] = []
@@ -180,12 +230,15 @@ class _Connection(asyncio.Protocol):
             self._send(_reply(400, _error_body("InvalidRequest", "Malformed HTTP request")))
             self._close_transport()
             return
-        if self._pending is None:
+        if not self._waiting:
             self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._live.discard(self)
         # A parked /next whose client went away must not swallow the next event.
+        if self._parked_next is not None:
+            self._parked_next = None
+            self._handler.abandon_next(self._deliver)
         if self._pending is not None:
             self._pending.cancel()
 
@@ -243,16 +296,20 @@ class _Connection(asyncio.Protocol):
     # Requests
 
     @property
+    def _waiting(self) -> bool:
+        """Whether a request waits for the environment (a parked /next, an assignment)."""
+        return self._pending is not None or self._parked_next is not None
+
+    @property
     def _busy(self) -> bool:
         """Whether an earlier request on this connection still awaits its reply."""
-        return self._pending is not None or bool(self._backlog)
+        return self._waiting or bool(self._backlog)
 
     def _handle(self, request: _Request) -> None:
         route = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else None
         if request.method == b"GET" and route == b"/invocation/next":
-            self._pending = asyncio.get_running_loop().create_task(
-                self._serve_next(request.keep_alive)
-            )
+            self._parked_next = request.keep_alive
+            self._handler.wait_next(self._deliver)
             return
         if request.method == b"GET" and route == b"/roost/assignment":
             self._pending = asyncio.get_running_loop().create_task(
@@ -273,7 +330,7 @@ class _Connection(asyncio.Protocol):
 
     def _resume(self) -> None:
         """Answer what queued up behind a ``/next`` that has now been answered."""
-        while self._backlog and self._pending is None:
+        while self._backlog and not self._waiting:
             self._handle(self._backlog.popleft())
         if self._continue_owed and not self._busy:
             self._continue_owed = False
@@ -312,16 +369,14 @@ class _Connection(asyncio.Protocol):
             return _reply(400, _error_body("InvalidRequestID", "Invalid request ID"))
         return _reply(status, _error_body("InvalidStateTransition", "Invalid request"))
 
-    async def _serve_next(self, keep_alive: bool) -> None:
-        try:
-            invocation = await self._handler.next_invocation()
-        except asyncio.CancelledError:
-            return
-        self._pending = None
+    def _answer_next(self, invocation: Invocation) -> None:
+        keep_alive, self._parked_next = self._parked_next, None
+        if keep_alive is None:
+            return  # The connection went away meanwhile.
         self._answer(_reply(200, invocation.payload, invocation.headers()), keep_alive)
         self._flush()
         self._resume()
-        if self._pending is None:
+        if not self._waiting:
             self._flush()
 
     async def _serve_assignment(self, keep_alive: bool) -> None:
@@ -333,7 +388,7 @@ class _Connection(asyncio.Protocol):
         self._answer(_reply(200, variables), keep_alive)
         self._flush()
         self._resume()
-        if self._pending is None:
+        if not self._waiting:
             self._flush()
 
     def _send(self, data: bytes) -> None:
