@@ -48,11 +48,11 @@ class AuthParams:
     query_exclude: str | None
 
 
-def parse_authorization(headers: Mapping[str, list[str]], query: str) -> AuthParams:
+def parse_authorization(headers: Mapping[str, str], query: str) -> AuthParams:
     """The authorization of a request, from its folded headers or its raw query string."""
     authorization = headers.get("authorization")
     if authorization is not None:
-        return _parse_header_auth(",".join(authorization), headers)
+        return _parse_header_auth(authorization, headers)
     if "X-Amz-Algorithm=" in query:
         return _parse_query_auth(query)
     raise MissingAuthenticationTokenException()
@@ -63,10 +63,41 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime(TIMESTAMP_FORMAT)
 
 
-def _parse_header_auth(value: str, headers: Mapping[str, list[str]]) -> AuthParams:
+def _parse_header_auth(value: str, headers: Mapping[str, str]) -> AuthParams:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignatureException(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+    # Everything but the signature repeats from request to request: the fields
+    # are parsed once per distinct rest-of-header, with the signature blanked.
+    start = rest.find(_SIGNATURE_FIELD)
+    signature = ""
+    if start >= 0:
+        start += len(_SIGNATURE_FIELD)
+        end = rest.find(",", start)
+        end = len(rest) if end < 0 else end
+        signature = rest[start:end].strip()
+        rest = rest[:start] + rest[end:]
+    credential, signed_headers = _header_fields(rest)
+    timestamp, signed_at = _header_timestamp(headers)
+    access_key_id, scope = _parse_credential(credential)
+    return AuthParams(
+        access_key_id=access_key_id,
+        scope=scope,
+        signed_headers=_parse_signed_headers(signed_headers),
+        signature=_check_signature_format(signature),
+        timestamp=timestamp,
+        signed_at=signed_at,
+        expires_s=None,
+        query_exclude=None,
+    )
+
+
+_SIGNATURE_FIELD = "Signature="
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_fields(rest: str) -> tuple[str, str]:
+    """``Credential`` and ``SignedHeaders`` of an Authorization header's fields."""
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, sep, field_value = part.strip().partition("=")
@@ -77,18 +108,7 @@ def _parse_header_auth(value: str, headers: Mapping[str, list[str]]) -> AuthPara
         raise IncompleteSignatureException(
             " ".join(f"Authorization header requires '{n}' parameter." for n in missing)
         )
-    timestamp, signed_at = _header_timestamp(headers)
-    access_key_id, scope = _parse_credential(fields["Credential"])
-    return AuthParams(
-        access_key_id=access_key_id,
-        scope=scope,
-        signed_headers=_parse_signed_headers(fields["SignedHeaders"]),
-        signature=_check_signature_format(fields["Signature"]),
-        timestamp=timestamp,
-        signed_at=signed_at,
-        expires_s=None,
-        query_exclude=None,
-    )
+    return fields["Credential"], fields["SignedHeaders"]
 
 
 def _parse_query_auth(query: str) -> AuthParams:
@@ -134,6 +154,9 @@ def _parse_query_auth(query: str) -> AuthParams:
     )
 
 
+# A client sends the same credential and signed headers on every request of a
+# day; parsing them is pure, so results are cached (errors are not).
+@functools.lru_cache(maxsize=1024)
 def _parse_credential(value: str) -> tuple[str, CredentialScope]:
     parts = value.split("/")
     if len(parts) != 5 or not all(parts):
@@ -150,6 +173,7 @@ def _parse_credential(value: str) -> tuple[str, CredentialScope]:
     return access_key_id, CredentialScope(date=date, region=region, service=service)
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_signed_headers(value: str) -> tuple[str, ...]:
     names = tuple(value.split(";"))
     if not all(names):
@@ -169,16 +193,16 @@ def _check_signature_format(value: str) -> str:
     return value
 
 
-def _header_timestamp(headers: Mapping[str, list[str]]) -> tuple[str, datetime]:
+def _header_timestamp(headers: Mapping[str, str]) -> tuple[str, datetime]:
     amz_date = headers.get("x-amz-date")
     if amz_date is not None:
-        return amz_date[0], _parse_amz_date(amz_date[0])
+        return amz_date, _parse_amz_date(amz_date)
     date = headers.get("date")
     if date is not None:
         try:
-            parsed = parsedate_to_datetime(date[0]).astimezone(UTC)
+            parsed = parsedate_to_datetime(date).astimezone(UTC)
         except (TypeError, ValueError):
-            raise IncompleteSignatureException(f"Unparsable Date header: '{date[0]}'.") from None
+            raise IncompleteSignatureException(f"Unparsable Date header: '{date}'.") from None
         return format_timestamp(parsed), parsed
     raise IncompleteSignatureException(
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."

@@ -21,6 +21,7 @@ Canonicalisation rules, checked against botocore's signer:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -51,6 +52,8 @@ class CredentialScope:
         return f"{self.date}/{self.region}/{self.service}/{SCOPE_TERMINATOR}"
 
 
+# Paths repeat (one per function and operation), and quoting is slow in Python.
+@functools.lru_cache(maxsize=4096)
 def canonical_uri(path: str) -> str:
     """The canonical URI of a raw request path, as botocore signs it for non-S3 services."""
     return quote(_remove_dot_segments(path) if path else "/", safe="/~")
@@ -58,6 +61,8 @@ def canonical_uri(path: str) -> str:
 
 def canonical_query_string(query: str, *, exclude: str | None = None) -> str:
     """The canonical query string of a raw query; pairs whose key is ``exclude`` are left out."""
+    if not query:
+        return ""
     pairs: list[tuple[str, str]] = []
     for piece in query.split("&"):
         # Empty pieces ("a=1&&b=2") carry no parameter; framework parsers drop
@@ -78,32 +83,37 @@ def canonical_header_value(values: Sequence[str]) -> str:
     return ",".join(" ".join(value.split()) for value in values)
 
 
-def canonical_headers(headers: Mapping[str, list[str]], signed: Sequence[str]) -> str:
-    """The canonical header lines of the ``signed`` names, from ``fold_headers`` output."""
+def canonical_headers(headers: Mapping[str, str], signed: Sequence[str]) -> str:
+    """The canonical header lines of the ``signed`` names, from folded headers.
+
+    Collapsing whitespace again is harmless for ``fold_headers`` output and makes
+    a server's own folding (values trimmed, repeats joined with ``,``) enough.
+    """
     lines = []
     for name in signed:
-        values = headers.get(name.lower())
-        if values is None:
+        key = name.lower()
+        value = headers.get(key)
+        if value is None:
             raise InvalidSignatureException(f"Signed header '{name}' is missing from the request.")
-        lines.append(f"{name.lower()}:{canonical_header_value(values)}")
+        lines.append(f"{key}:{' '.join(value.split())}")
     return "\n".join(lines)
 
 
-def fold_headers(headers: HeaderInput) -> dict[str, list[str]]:
-    """Headers keyed by lower-cased name, every value of a repeated header kept in order."""
+def fold_headers(headers: HeaderInput) -> dict[str, str]:
+    """Headers keyed by lower-cased name; a repeated header's values, each trimmed and
+    its inner whitespace collapsed, joined with ``,`` in order."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     folded: dict[str, list[str]] = {}
     for name, value in pairs:
         folded.setdefault(name.lower(), []).append(value)
-    return folded
+    return {name: canonical_header_value(values) for name, values in folded.items()}
 
 
-def declared_payload_hash(headers: Mapping[str, list[str]]) -> str | None:
+def declared_payload_hash(headers: Mapping[str, str]) -> str | None:
     """The ``x-amz-content-sha256`` header's value, or None; unsupported values are refused."""
-    declared = headers.get("x-amz-content-sha256")
-    if declared is None:
+    value = headers.get("x-amz-content-sha256")
+    if value is None:
         return None
-    value = ",".join(declared)
     if value == UNSIGNED_PAYLOAD or _SHA256_HEX_RE.fullmatch(value):
         return value
     # Chunked (aws-chunked, STREAMING-*) payloads are an S3 feature Lambda lacks.

@@ -125,7 +125,9 @@ class FrontDoor:
         headers = request.headers
         body = request.body
         account_id, access_key_id = await self._authenticator.authenticate(
-            SignedRequest(request.method, request.raw_path, request.raw_query, headers, body)
+            SignedRequest(
+                request.method, request.raw_path, request.raw_query, headers, body, folded=True
+            )
         )
         params = parse_input(match, query, headers, body)
         if operation.model.input_shape is not None:

@@ -116,7 +116,12 @@ class RoostEndpoints:
             raise AwsError("Only GET reads logs.", code="MethodNotAllowed", status=405)
         account_id, _ = await self._authenticator.authenticate(
             SignedRequest(
-                request.method, request.raw_path, request.raw_query, request.headers, request.body
+                request.method,
+                request.raw_path,
+                request.raw_query,
+                request.headers,
+                request.body,
+                folded=True,
             )
         )
         value = unquote(request.raw_path[len(LOGS_PREFIX) :])
