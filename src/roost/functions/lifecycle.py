@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from roost.functions.model import FunctionConfig, State, UpdateStatus, new_revision_id
@@ -59,6 +59,11 @@ class FunctionActivator:
         self._max_delay_s = max_retry_delay_s
         self._tasks: set[asyncio.Task[bool]] = set()
         self._stopping = asyncio.Event()
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(account_id, name)`` after a function's transitions completed."""
+        self._listeners.append(listener)
 
     def schedule(self, account_id: str, name: str) -> None:
         """Complete the function's pending transitions soon (fire and forget)."""
@@ -75,6 +80,9 @@ class FunctionActivator:
         delays = backoff_delays(self._first_delay_s, self._max_delay_s)
         while True:
             outcome = await self._attempt(account_id, name)
+            if outcome:
+                for listener in self._listeners:
+                    listener(account_id, name)
             if outcome is not None:
                 return outcome
             if await self._stopped_within(next(delays)):

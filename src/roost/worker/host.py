@@ -234,6 +234,10 @@ class WorkerHost:
         await env.assign(config.version, config.timeout_s, variables)
         return env
 
+    async def prefetch(self, config: FunctionConfig) -> None:
+        """Extract ``config``'s package into the code cache ahead of its first invoke."""
+        await self._code_cache.ensure(config.code.sha256_hex)
+
     async def destroy(self, env: ExecutionEnvironment) -> None:
         """Tear an environment down and forget it."""
         self.environments.pop(env.env_id, None)

@@ -16,6 +16,10 @@ from roost.frontend.router import Handler, Output, Params
 from roost.functions.naming import parse_function_name
 
 _READ_ONLY_PREFIXES = ("Get", "List")
+# The operations that change what an account's functions reserve.
+_RESERVATION_CHANGES = frozenset(
+    {"PutFunctionConcurrency", "DeleteFunctionConcurrency", "DeleteFunction"}
+)
 
 
 def _wrap(handler: Handler, cache: FunctionCache) -> Handler:
@@ -28,7 +32,8 @@ def _wrap(handler: Handler, cache: FunctionCache) -> Handler:
                 name = parse_function_name(target).name
             except AwsError:
                 name = None
-        cache.invalidate(ctx.account_id, name)
+        reservations = name is None or ctx.operation in _RESERVATION_CHANGES
+        cache.invalidate(ctx.account_id, name, reservations=reservations)
         return output
 
     return invalidating

@@ -69,17 +69,24 @@ class FunctionCache:
         return view
 
     async def reserved_in_account(self, account_id: str) -> int:
-        """Concurrency reserved by all the account's functions."""
+        """Concurrency reserved by all the account's functions (one document, not a scan)."""
         total = self._reserved.get(account_id)
         if total is None:
-            records = await self._functions.list(account_id)
-            total = sum(r.reserved_concurrency or 0 for r in records)
+            total = (await self._functions.get_reservations(account_id)).total()
             self._reserved[account_id] = total
         return total
 
-    def invalidate(self, account_id: str, name: str | None) -> None:
-        """Forget a function (or, with no name, everything of the account)."""
-        self._reserved.pop(account_id, None)
+    async def refresh(self, account_id: str, name: str) -> FunctionView | None:
+        """Load a function's view now (after a change the API did not see), so the
+        next invoke does not wait for the store."""
+        self._views.pop((account_id, name), None)
+        return await self.get(account_id, name)
+
+    def invalidate(self, account_id: str, name: str | None, *, reservations: bool = True) -> None:
+        """Forget a function (or, with no name, everything of the account), and the
+        account's reserved total unless the change cannot have touched it."""
+        if reservations:
+            self._reserved.pop(account_id, None)
         if name is None:
             for key in [k for k in self._views if k[0] == account_id]:
                 del self._views[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,24 @@ class InvokePlane:
         self.provisioner = ProvisionedConcurrencyManager(control.store, self.cache, self.placement)
         self.cache.subscribe(self.provisioner.poke)
         self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
+        self._preparing: set[asyncio.Task[None]] = set()
+        control.activator.subscribe(self._prepare_soon)
+
+    def _prepare_soon(self, account_id: str, name: str) -> None:
+        """A function just became ready: load its view and extract its code now,
+        as Lambda prepares a function while it is Pending, so that its first invoke
+        waits for neither."""
+        task = asyncio.get_running_loop().create_task(self._prepare(account_id, name))
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+
+    async def _prepare(self, account_id: str, name: str) -> None:
+        try:
+            view = await self.cache.refresh(account_id, name)
+            if view is not None:
+                await self.placement.host.prefetch(view.record.latest)
+        except Exception:
+            log.exception("preparing %s/%s for invokes failed", account_id, name)
 
     def routes(self) -> dict[str, Handler]:
         """The invoke plane's operations."""
@@ -92,6 +111,8 @@ class InvokePlane:
 
     async def stop(self) -> None:
         """Destroy every environment."""
+        for task in list(self._preparing):
+            task.cancel()
         await self.provisioner.stop()
         await self.placement.stop()
         await self.logs.close()
