@@ -27,6 +27,10 @@ PoolKey = tuple[int, int]
 
 CreateBlank = Callable[[int, int], Awaitable[ExecutionEnvironment]]
 
+# A taken slot is refilled after this long: starting a sandbox right away would
+# compete for the CPU with the cold start the slot is serving.
+REFILL_DELAY_S = 0.25
+
 
 def link_tree(source: Path, target: Path) -> None:
     """Fill ``target`` with hard links to ``source``'s files (copies across devices)."""
@@ -53,6 +57,7 @@ class PrewarmPool:
         self.per_size = per_size
         self._pools: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._filling: dict[PoolKey, asyncio.Task[None]] = {}
+        self._refills: dict[PoolKey, asyncio.TimerHandle] = {}
 
     def size(self, key: PoolKey) -> int:
         """Environments waiting in a pool now."""
@@ -61,13 +66,21 @@ class PrewarmPool:
     def take(self, key: PoolKey) -> ExecutionEnvironment | None:
         """A pooled environment of that size (refilled behind), or None."""
         pool = self._pools.setdefault(key, [])
+        self._refill_soon(key)
         while pool:
             env = pool.pop()
             if env.status is RuntimeStatus.POOLED:
-                self.warm(key)
                 return env
-        self.warm(key)
         return None
+
+    def _refill_soon(self, key: PoolKey) -> None:
+        if self.per_size > 0 and key not in self._refills:
+            loop = asyncio.get_running_loop()
+            self._refills[key] = loop.call_later(REFILL_DELAY_S, self._refill, key)
+
+    def _refill(self, key: PoolKey) -> None:
+        del self._refills[key]
+        self.warm(key)
 
     def warm(self, key: PoolKey) -> None:
         """Fill the pool of ``key`` up to ``per_size`` in the background."""
@@ -91,6 +104,9 @@ class PrewarmPool:
 
     async def stop(self) -> None:
         """Stop filling (the host destroys the pooled environments)."""
+        for handle in self._refills.values():
+            handle.cancel()
+        self._refills.clear()
         for task in list(self._filling.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
