@@ -53,6 +53,7 @@ class PrewarmPool:
         self.per_size = per_size
         self._pools: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._filling: dict[PoolKey, asyncio.Task[None]] = {}
+        self._stopped = False
 
     def size(self, key: PoolKey) -> int:
         """Environments waiting in a pool now."""
@@ -69,9 +70,18 @@ class PrewarmPool:
         self.warm(key)
         return None
 
+    def discard(self, env: ExecutionEnvironment) -> bool:
+        """Forget a pooled environment that died (refilling behind); whether it was here."""
+        for key, pool in self._pools.items():
+            if env in pool:
+                pool.remove(env)
+                self.warm(key)
+                return True
+        return False
+
     def warm(self, key: PoolKey) -> None:
         """Fill the pool of ``key`` up to ``per_size`` in the background."""
-        if self.per_size <= 0 or key in self._filling:
+        if self.per_size <= 0 or key in self._filling or self._stopped:
             return
         task = asyncio.get_running_loop().create_task(self._fill(key))
         self._filling[key] = task
@@ -90,7 +100,8 @@ class PrewarmPool:
             pool.append(env)
 
     async def stop(self) -> None:
-        """Stop filling (the host destroys the pooled environments)."""
+        """Stop filling for good (the host destroys the pooled environments)."""
+        self._stopped = True
         for task in list(self._filling.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
