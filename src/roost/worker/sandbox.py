@@ -310,3 +310,31 @@ def launch_zygote(
 
 def _no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_probe(interpreter: str, code: str, timeout_s: float = 10.0) -> tuple[int, str]:
+    """Run Python ``code`` in a bare sandbox (no function, no code dir); exit code, output.
+
+    What start-up and ``roost doctor`` use to learn what a sandbox can do here.
+    """
+    binary = bwrap_path()
+    assert binary is not None
+    as_root = os.geteuid() == 0
+    args = [*_ISOLATION_ARGS, "--size", str(_ZYGOTE_TMP_BYTES), "--tmpfs", "/tmp"]
+    args += _read_only_host_paths(interpreter)
+    try:
+        done = subprocess.run(
+            [binary, *args, "--", interpreter, "-s", "-c", code],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
+            user=SANDBOX_UID if as_root else None,
+            group=SANDBOX_GID if as_root else None,
+            extra_groups=[] if as_root else None,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return -1, str(error)
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")

@@ -49,6 +49,7 @@ ZYGOTE_START_TIMEOUT_S = 20.0
 FORK_TIMEOUT_S = 10.0
 EXIT_RELAY_WAIT_S = 10.0
 MAX_FORK_FAILURES = 3
+ZYGOTE_STOP_GRACE_S = 2.0
 _CREDENTIALS = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _MAX_MESSAGE_BYTES = 4096
 
@@ -340,14 +341,16 @@ class Zygote:
 
     async def stop(self) -> None:
         """Stop the zygote (and so every environment it forked)."""
-        if self._process is None:
+        if self._process is None or not self.alive:
             return
-        if self.alive:
-            self._release()
-            await asyncio.to_thread(self._kill_and_reap)
+        self._release()  # closing the control socket lets it exit on its own
+        await asyncio.to_thread(self._reap, ZYGOTE_STOP_GRACE_S)
 
-    def _kill_and_reap(self) -> None:
+    def _reap(self, grace_s: float) -> None:
         assert self._process is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(grace_s)
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
