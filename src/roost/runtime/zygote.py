@@ -11,7 +11,7 @@ A request is a JSON document (the slot directory of the environment's code
 under ``/var/roost-slots``, its environment variables, its /tmp and /dev/shm
 sizes, an address-space limit) with two descriptors: the write end of the
 environment's output pipe and its end of a socketpair to the host (the relay).
-Each environment then takes three steps, in three processes:
+Each environment then takes two steps:
 
 1. **setup** (forked from the zygote): stdout and stderr onto the pipe; new
    user, mount, PID, IPC and UTS namespaces, the sandbox uid/gid mapped to
@@ -20,17 +20,23 @@ Each environment then takes three steps, in three processes:
    ``/dev/shm``, a fresh devpts; ``/`` and ``/dev`` read-only (the zygote's
    are shared by all its children). Mounts inherited from the zygote's
    namespace are locked: nothing in the environment can uncover them. Then it
-   forks the environment's init and exits.
-2. **init** (pid 1 of the new PID namespace): mounts a fresh ``/proc``, says
-   ``ready`` on the relay (the kernel attaches its pid, translated into the
-   host's PID namespace), waits for ``go`` (the host has moved it into the
-   environment's cgroup by then, so everything forked later is limited), drops
-   every capability, forks the runtime, reaps orphans, and relays the runtime's
-   exit code (``exit N``, negative for a signal) before exiting, which kills
-   whatever the function left running.
-3. **runtime** (pid 2): takes the environment's variables and runs the
-   runtime client, already imported, which asks for its function as any
-   pre-warmed environment does.
+   forks the environment's pid 1, tells the zygote its pid and exits.
+2. **runtime** (pid 1 of the new PID namespace, adopted by the zygote, a child
+   subreaper): mounts a fresh ``/proc``, says ``ready`` on the relay (the
+   kernel attaches its pid, translated into the host's PID namespace), waits
+   for ``go`` (the host has moved it into the environment's cgroup by then, so
+   everything it ever forks is limited), drops every capability, closes the
+   relay, takes the environment's variables and runs the runtime client,
+   already imported, which asks for its function as any pre-warmed
+   environment does. When it exits, the kernel kills whatever the function
+   left running in its namespace, and the zygote reaps it and relays its exit
+   code (``exit N``, negative for a signal) on the relay.
+
+One long-lived process per environment, not an init and a runtime: a second
+forked interpreter would add about a megabyte of private memory. The price of
+being pid 1: signals with the default action are ignored unless the function
+handles them (SIGKILL from the host still works), and orphans of the
+function's processes are not reaped until the environment ends.
 
 Standard library only (with ctypes): this runs on the function's interpreter.
 """
@@ -66,6 +72,8 @@ _NAMESPACES = (
     | namespaces.CLONE_NEWUTS
 )
 _FRESH = namespaces.MS_NOSUID | namespaces.MS_NODEV
+_RUNTIME_MODULES = ("bootstrap", "client", "context", "namespaces")
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def _report(relay: socket.socket | None, what: str) -> None:
@@ -124,10 +132,15 @@ def _exit_code(status: object) -> int:
 
 
 def _run_runtime(request: dict[str, Any]) -> None:
-    """The runtime process: the function's variables, then Roost's runtime client."""
+    """The runtime, once its sandbox is complete: the function's variables, then
+    Roost's runtime client (already imported); never returns."""
     code = 1
     try:
-        namespaces.set_dumpable(True)  # init is not; its children must be, for /proc/self
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess needs its children
+        # A fresh interpreter would find the function's own modules of these
+        # names (bootstrap and the runtime loaded from their own references).
+        for name in _RUNTIME_MODULES:
+            sys.modules.pop(name, None)
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["environment"].items()})
         os.chdir(TASK_ROOT)
@@ -152,9 +165,10 @@ def _run_runtime(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _run_init(relay: socket.socket, request: dict[str, Any]) -> None:
-    """Pid 1 of the environment: report, wait for the cgroup, run the runtime, relay its exit."""
-    code = 1
+def _become_init(relay: socket.socket, request: dict[str, Any]) -> None:
+    """Pid 1 of the environment: fresh /proc, report to the host, wait until it
+    has moved this process into the environment's cgroup, drop every capability,
+    then run the runtime; never returns."""
     try:
         os.setsid()
         namespaces.mount("proc", "/proc", "proc", _FRESH | namespaces.MS_NOEXEC)
@@ -164,44 +178,94 @@ def _run_init(relay: socket.socket, request: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # the function sees its own cgroup as /
             namespaces.unshare(namespaces.CLONE_NEWCGROUP)
         namespaces.drop_all_capabilities()
-        namespaces.set_dumpable(False)  # the runtime (same uid) may not ptrace or read init
-        runtime = os.fork()
-        if runtime == 0:
-            os.close(relay.detach())
-            _run_runtime(request)
-        while True:
-            pid, status = os.wait()
-            if pid == runtime:
-                code = os.waitstatus_to_exitcode(status)
-                break
-        relay.send(f"exit {code}".encode())
-        code = 0
+        os.close(relay.detach())  # the zygote reports the exit, not the function
     except BaseException as error:
         _report(relay, f"environment init failed: {error!r}")
-    os._exit(code)
+        os._exit(1)
+    _run_runtime(request)
 
 
-def _spawn(control: socket.socket, request: dict[str, Any], out_fd: int, relay_fd: int) -> None:
-    """The setup process (a fresh fork of the zygote); never returns."""
+def _spawn(
+    request: dict[str, Any], out_fd: int, relay_fd: int, pid_fd: int, held: list[socket.socket]
+) -> None:
+    """The setup process (a fresh fork of the zygote): the environment's sandbox,
+    then its pid 1, whose pid goes to the zygote on ``pid_fd``; never returns."""
     relay: socket.socket | None = None
     code = 1
     try:
-        os.close(control.detach())
+        for sock in held:  # the zygote's sockets: their descriptors go below
+            sock.detach()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        os.close(out_fd)
         relay = socket.socket(fileno=relay_fd)
-        os.closerange(3, relay_fd)
-        os.closerange(relay_fd + 1, 65536)
+        for low, high in _gaps(3, 65536, (relay_fd, pid_fd)):
+            os.closerange(low, high)
         slot = _valid_slot(request["slot"])
         _enter_sandbox(f"{SLOTS}/{slot}", int(request["tmp_bytes"]), int(request["shm_bytes"]))
-        if os.fork() == 0:
-            _run_init(relay, request)
+        init = os.fork()
+        if init == 0:
+            os.close(pid_fd)
+            _become_init(relay, request)
+        os.write(pid_fd, init.to_bytes(4, sys.byteorder))
         code = 0
     except BaseException as error:
         _report(relay, f"environment setup failed: {error!r}")
     os._exit(code)
+
+
+def _gaps(low: int, high: int, keep: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The ranges of [low, high) without the descriptors in ``keep``."""
+    ranges, start = [], low
+    for fd in sorted(keep):
+        if fd >= start:
+            ranges.append((start, fd))
+            start = fd + 1
+    return [*ranges, (start, high)]
+
+
+class Reaper:
+    """The environments' inits, adopted by the zygote (a child subreaper): their
+    exit codes are relayed to the host, since the host is not their parent."""
+
+    def __init__(self) -> None:
+        self.relays: dict[int, socket.socket] = {}
+        self._unclaimed: dict[int, int] = {}
+        self._setups: set[int] = set()
+
+    def adopt(self, pid: int, relay: socket.socket) -> None:
+        """Relay the exit of ``pid`` (pid 1 of an environment, as the zygote sees it)."""
+        self.relays[pid] = relay
+        if pid in self._unclaimed:  # it was quicker than the setup process's report
+            self._relay(pid, self._unclaimed.pop(pid))
+
+    def expect_setup(self, pid: int) -> None:
+        """A setup process's exit code is of no interest."""
+        if self._unclaimed.pop(pid, None) is None:
+            self._setups.add(pid)
+
+    def reap(self, signum: int = 0, frame: object = None) -> None:
+        """SIGCHLD: collect every exited child, relay those that were inits."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            if pid in self._setups:
+                self._setups.discard(pid)
+            elif pid in self.relays:
+                self._relay(pid, code)
+            else:
+                self._unclaimed[pid] = code
+
+    def _relay(self, pid: int, code: int) -> None:
+        relay = self.relays.pop(pid)
+        with contextlib.suppress(OSError):
+            relay.send(f"exit {code}".encode())
+        relay.close()
 
 
 def _receive(control: socket.socket) -> tuple[bytes, list[int]] | None:
@@ -222,28 +286,51 @@ def _receive(control: socket.socket) -> tuple[bytes, list[int]] | None:
     return message, fds
 
 
+def _fork_one(control: socket.socket, reaper: Reaper, message: bytes, fds: list[int]) -> None:
+    """Fork the setup process of one request; adopt its environment's init."""
+    out_fd, relay_fd = fds
+    relay = socket.socket(fileno=relay_fd)
+    pid_read, pid_write = os.pipe()
+    adopted = False
+    try:
+        request = json.loads(message)
+        setup = os.fork()
+        if setup == 0:
+            _spawn(request, out_fd, relay_fd, pid_write, [control, relay, *reaper.relays.values()])
+        reaper.expect_setup(setup)
+        os.close(pid_write)
+        pid_write = -1
+        reported = b""
+        while len(reported) < 4:
+            chunk = os.read(pid_read, 4 - len(reported))
+            if not chunk:
+                break
+            reported += chunk
+        if len(reported) == 4:
+            reaper.adopt(int.from_bytes(reported, sys.byteorder), relay)
+            adopted = True  # the reaper holds the relay until the init exits
+    except Exception as error:
+        _report(relay, f"fork failed: {error!r}")
+    finally:
+        for fd in (out_fd, pid_read, pid_write):
+            if fd >= 0:
+                os.close(fd)
+        if not adopted:
+            relay.close()
+
+
 def serve(control: socket.socket) -> None:
     """Fork an environment per request until the host closes the socket."""
+    reaper = Reaper()
+    signal.signal(signal.SIGCHLD, reaper.reap)
+    namespaces.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     while True:
         received = _receive(control)
         if received is None:
             return
         message, fds = received
-        if not fds:
-            continue
-        out_fd, relay_fd = fds
-        try:
-            request = json.loads(message)
-            if os.fork() == 0:
-                _spawn(control, request, out_fd, relay_fd)
-        except Exception as error:
-            with socket.socket(fileno=os.dup(relay_fd)) as relay:
-                _report(None, f"fork failed: {error!r}")
-                with contextlib.suppress(OSError):
-                    relay.send(f"error fork failed: {error!r}".encode()[:4096])
-        finally:
-            os.close(out_fd)
-            os.close(relay_fd)
+        if fds:
+            _fork_one(control, reaper, message, fds)
 
 
 def _self_test() -> None:
@@ -267,6 +354,15 @@ def _self_test() -> None:
         raise OSError(f"an environment could not be set up (exit {code})")
 
 
+def raise_open_files_limit() -> None:
+    """The zygote holds one relay socket per environment it forked."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> None:
     """Check environments can be made, freeze the loaded runtime, then serve forks."""
     control = socket.socket(fileno=int(os.environ.pop("ROOST_ZYGOTE_FD")))
@@ -275,9 +371,10 @@ def main() -> None:
     except OSError as error:
         control.send(f"unusable: {error}".encode())
         sys.exit(1)
-    # Children are reaped by the kernel; each environment's init relays its
-    # own exit, and setup processes exit at once.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # Done once here rather than in every environment: the resolver's first
+    # call allocates (and so would dirty) over a megabyte per process.
+    socket.getaddrinfo("127.0.0.1", 9001, type=socket.SOCK_STREAM)
+    raise_open_files_limit()
     gc.collect()
     gc.freeze()
     control.send(b"ready")

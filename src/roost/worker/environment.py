@@ -238,8 +238,7 @@ class ExecutionEnvironment:
         loop = asyncio.get_running_loop()
         limits = self.spec.limits
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.kill()
             if limits is not None:
                 await asyncio.to_thread(limits.kill_all)
             await asyncio.to_thread(self._process.wait)

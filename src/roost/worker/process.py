@@ -11,7 +11,9 @@ exits, and its exit code (negative for a signal, as ``Popen`` reports it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -36,6 +38,10 @@ class EnvironmentProcess(Protocol):
 
     def wait(self) -> int:
         """Block until the root exited; its exit code (negative: killed by that signal)."""
+
+    def kill(self) -> None:
+        """SIGKILL the environment's processes (those that left its session may survive:
+        the cgroup catches them)."""
 
     def close(self) -> None:
         """Release the descriptors (idempotent; stop watching them first)."""
@@ -68,6 +74,10 @@ class PopenProcess:
 
     def wait(self) -> int:
         return self._process.wait()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
 
     def close(self) -> None:
         self._stdout.close()

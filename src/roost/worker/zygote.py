@@ -11,11 +11,11 @@ refused, the zygote crashed at start); it says why in the log, once.
 
 Forking an environment: the host sends the zygote a request with the write end
 of the environment's output pipe and one end of a fresh socketpair (the relay).
-The environment's init says ``ready`` on the relay; the kernel attaches its pid
-as the host sees it (``SO_PASSCRED``). The host moves that pid into the
-environment's cgroup, then answers ``go``, so every process the function ever
-runs is limited. The init later relays the runtime's exit code, which is how the
-host learns it without being the parent.
+The environment's pid 1 (the runtime) says ``ready`` on the relay; the kernel
+attaches its pid as the host sees it (``SO_PASSCRED``). The host moves that pid
+into the environment's cgroup, then answers ``go``, so every process the
+function ever runs is limited. The zygote, which adopted that process, relays
+its exit code when it reaps it: how the host learns it without being the parent.
 
 A zygote that dies takes the environments it forked with it (they live in its
 PID namespace); they are seen to exit as any environment is, and the next fork
@@ -100,7 +100,11 @@ class ForkRequest:
 
 
 class ForkedProcess:
-    """An environment forked by a zygote: its init's host pid, output and relay."""
+    """An environment forked by a zygote: its pid 1 (host pid), output and relay.
+
+    The zygote, not Roost, is the parent: it relays the exit code, so the relay
+    becoming readable is the exit notification.
+    """
 
     def __init__(self, pid: int, pidfd: int, output_fd: int, relay: socket.socket) -> None:
         self._pid = pid
@@ -119,28 +123,31 @@ class ForkedProcess:
 
     @property
     def exit_fd(self) -> int:
-        return self._pidfd
+        return -1 if self._relay.fileno() < 0 else self._relay.fileno()
 
     def wait(self) -> int:
         if self._code is None:
-            if self._pidfd >= 0:
-                select.select([self._pidfd], [], [], EXIT_RELAY_WAIT_S)
+            if self._relay.fileno() >= 0:
+                select.select([self._relay], [], [], EXIT_RELAY_WAIT_S)
             self._code = self._relayed_code()
         return self._code
 
     def _relayed_code(self) -> int:
-        """The runtime's exit code as its init relayed it; killed if it could not."""
+        """The exit code the zygote relayed; killed if it could not (it died too)."""
         with contextlib.suppress(OSError):
-            self._relay.setblocking(False)
-            while True:
-                message = self._relay.recv(_MAX_MESSAGE_BYTES)
-                if not message:
-                    break
-                kind, _, value = message.partition(b" ")
-                if kind == b"exit":
-                    with contextlib.suppress(ValueError):
-                        return int(value)
+            message = self._relay.recv(_MAX_MESSAGE_BYTES)
+            kind, _, value = message.partition(b" ")
+            if kind == b"exit":
+                with contextlib.suppress(ValueError):
+                    return int(value)
         return -signal.SIGKILL
+
+    def kill(self) -> None:
+        # Pid 1 of its namespace: the kernel kills every other process in it
+        # too. The pidfd cannot hit a recycled pid once the zygote reaped it.
+        if self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
     def close(self) -> None:
         if self._output_fd >= 0:
@@ -374,6 +381,7 @@ class ZygoteFleet:
         self._unusable: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, int] = {}
+        self._stopped = False
 
     def interpreter_for(self, runtime: str, network: bool) -> str | None:
         """The interpreter whose zygote can fork environments of ``runtime``, if any.
@@ -428,7 +436,7 @@ class ZygoteFleet:
             zygote = self._zygotes.get(interpreter)
             if zygote is not None and zygote.alive:
                 return zygote
-            if interpreter in self._unusable:
+            if interpreter in self._unusable or self._stopped:
                 return None
             zygote = Zygote(
                 interpreter, self._runtime_client_dir, self._slots_dir, self._environment
@@ -447,7 +455,8 @@ class ZygoteFleet:
             return zygote
 
     async def stop(self) -> None:
-        """Stop every zygote."""
+        """Stop every zygote (for good: later environments are launched directly)."""
+        self._stopped = True
         for zygote in list(self._zygotes.values()):
             await zygote.stop()
         self._zygotes.clear()

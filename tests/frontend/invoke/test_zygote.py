@@ -72,8 +72,8 @@ def test_a_python_function_runs_in_a_forked_environment_of_its_own(
 
     assert zygote_sandboxes(roost)
     assert seen == {
-        "pid": 2,
-        "pids": [1, 2],
+        "pid": 1,
+        "pids": [1],
         "slots": [],
         "task": ["app.py"],
         "name": function_name,
@@ -102,7 +102,7 @@ def test_a_killed_zygote_is_replaced_and_functions_keep_working(
     replaced = zygote_sandboxes(fresh_roost)
 
     assert "FunctionError" not in response, result
-    assert result["pids"] == [1, 2]
+    assert result["pids"] == [1]
     assert replaced and sandbox not in replaced
 
 
@@ -115,5 +115,5 @@ def test_pool_misses_are_forked_too(
 
     _, seen = invoke(lambda_client, name, {})
 
-    assert seen["pids"] == [1, 2]
+    assert seen["pids"] == [1]
     assert seen["slots"] == []
