@@ -1,5 +1,9 @@
 """Memory per idle warm environment: USS (``Private_Clean + Private_Dirty`` of
-``/proc/PID/smaps_rollup``) of each environment's process tree."""
+``/proc/PID/smaps_rollup``) of each environment's process tree.
+
+Environments forked from a zygote share its pages until they write them, so
+their USS counts only what they changed; the zygote's own USS (bubblewrap, its
+init and the zygote) is paid once per interpreter and reported separately."""
 
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class Memory:
     uss_max_mib: float
     python_only_median_mib: float
     server_uss_mib: float
+    zygotes: int = 0
+    zygote_uss_mib: float = 0.0
 
 
 def memory(target: Target) -> Memory:
@@ -48,6 +54,9 @@ def memory(target: Target) -> Memory:
     )
     if not totals:
         raise RuntimeError(f"{target.label}: no environments found to measure")
+    # Paid once per interpreter, not per environment: reported on its own.
+    zygotes = target.zygotes(table)
+    zygote_kib = sum(uss_kib(pid) for tree in zygotes for pid in tree)
     return Memory(
         server=target.label,
         environments=len(trees),
@@ -58,4 +67,6 @@ def memory(target: Target) -> Memory:
         uss_max_mib=round(totals[-1], 2),
         python_only_median_mib=round(statistics.median(python_only), 2),
         server_uss_mib=round(uss_kib(target.server_pid()) / 1024, 1),
+        zygotes=len(zygotes),
+        zygote_uss_mib=round(zygote_kib / 1024, 2),
     )

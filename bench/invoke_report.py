@@ -175,8 +175,9 @@ def detail_table(report: Report) -> str:
     lines = [
         "| Server | cold starts (n) p50 / p99 / max ms | burst: functions, wall s, p50 / max ms "
         "| environments measured, processes each | USS MiB median / mean / min / max "
-        "| python process alone, median MiB | server process USS MiB |",
-        "|---|---|---|---|---|---:|---:|",
+        "| python process alone, median MiB | server process USS MiB "
+        "| zygotes, their USS MiB (once, not per environment) |",
+        "|---|---|---|---|---|---:|---:|---:|",
     ]
     cold = {c.server: c for c in report.cold}
     bursts = {b.server: b for b in report.bursts}
@@ -194,7 +195,8 @@ def detail_table(report: Report) -> str:
             f"| {m.server} | {cold_text} | {burst_text} "
             f"| {m.environments}, {m.processes_per_environment:g} "
             f"| {m.uss_median_mib:.2f} / {m.uss_mean_mib:.2f} / {m.uss_min_mib:.2f} / "
-            f"{m.uss_max_mib:.2f} | {m.python_only_median_mib:.2f} | {m.server_uss_mib:.1f} |"
+            f"{m.uss_max_mib:.2f} | {m.python_only_median_mib:.2f} | {m.server_uss_mib:.1f} "
+            f"| {m.zygotes}, {m.zygote_uss_mib:.2f} |"
         )
     return "\n".join(lines)
 

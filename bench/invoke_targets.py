@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common import ROOST_ROLE, ProcInfo, make_client
-from invoke_proc import descendants, processes
+from invoke_proc import cmdline, descendants, processes
 
 RUNTIME = "python3.11"
 MEMORY_MB = 128
@@ -52,6 +52,10 @@ class Target:
     def environments(self, table: dict[int, ProcInfo]) -> list[list[int]]:
         """The process trees of the execution environments, one list per environment."""
         raise NotImplementedError
+
+    def zygotes(self, table: dict[int, ProcInfo]) -> list[list[int]]:
+        """The processes of each zygote environments are forked from (none by default)."""
+        return []
 
     # Life cycle
     def start(self, timeout_s: float = 120.0) -> None:
@@ -126,11 +130,39 @@ class Roost(Target):
         return {**super().env(), "ROOST_MEMORY_BUDGET_MB": str(self.memory_budget_mb)}
 
     def environments(self, table: dict[int, ProcInfo]) -> list[list[int]]:
-        root = self.server_pid()
         found = []
-        for info in table.values():
-            if info.ppid == root:  # bwrap (or python when unsandboxed): one environment
-                found.append([info.pid, *descendants(info.pid, table)])
+        for pid in self._sandboxes(table):
+            if _is_zygote(pid):
+                # Every process of the zygote sandbox in a PID namespace other than
+                # its parent's is an environment's pid 1: it and its descendants.
+                for init in self._forked_inits(pid, table):
+                    found.append([init, *descendants(init, table)])
+            else:  # bwrap (or python when unsandboxed): one environment
+                found.append([pid, *descendants(pid, table)])
+        return found
+
+    def zygotes(self, table: dict[int, ProcInfo]) -> list[list[int]]:
+        """Each zygote sandbox: bwrap, bwrap's init and the zygote itself (not its forks)."""
+        found = []
+        for pid in self._sandboxes(table):
+            if _is_zygote(pid):
+                forked = set()
+                for init in self._forked_inits(pid, table):
+                    forked.update([init, *descendants(init, table)])
+                found.append([p for p in [pid, *descendants(pid, table)] if p not in forked])
+        return found
+
+    def _sandboxes(self, table: dict[int, ProcInfo]) -> list[int]:
+        root = self.server_pid()
+        return [info.pid for info in table.values() if info.ppid == root]
+
+    @staticmethod
+    def _forked_inits(sandbox: int, table: dict[int, ProcInfo]) -> list[int]:
+        found = []
+        for pid in descendants(sandbox, table):
+            parent = table[pid].ppid
+            if _pid_namespace(pid) != _pid_namespace(parent) and table[parent].comm != "bwrap":
+                found.append(pid)
         return found
 
     def client(self) -> Any:
@@ -165,6 +197,22 @@ class Roost(Target):
         trees = self.environments(table)
         if not trees:
             return "unknown"
-        if all(any(table[pid].comm == "bwrap" for pid in tree) for tree in trees):
+        direct = [tree for tree in trees if any(table[pid].comm == "bwrap" for pid in tree)]
+        zygotes = self.zygotes(table)
+        if zygotes:
+            forked = len(trees) - len(direct)
+            return f"bubblewrap ({forked} of {len(trees)} forked from {len(zygotes)} zygote(s))"
+        if len(direct) == len(trees):
             return "bubblewrap"
         return "not under bubblewrap"
+
+
+def _is_zygote(pid: int) -> bool:
+    return "/var/runtime/zygote.py" in cmdline(pid)
+
+
+def _pid_namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""

@@ -44,6 +44,7 @@ class RoostConfig:
     prewarm_per_size: int = 2
     memory_budget_mb: int = 8192
     sandbox: bool = True
+    zygote: bool = True
     function_network: bool = True
 
     @classmethod
@@ -58,6 +59,7 @@ class RoostConfig:
             "prewarm_per_size": int(os.environ.get("ROOST_PREWARM", 2)),
             "memory_budget_mb": int(os.environ.get("ROOST_MEMORY_BUDGET_MB", 8192)),
             "sandbox": os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "off"),
+            "zygote": os.environ.get("ROOST_ZYGOTE", "1") not in ("0", "false", "off"),
             "function_network": os.environ.get("ROOST_FUNCTION_NETWORK", "1")
             not in ("0", "false", "off"),
         }

@@ -154,6 +154,7 @@ class Node:
             prewarm_per_size=config.prewarm_per_size,
             memory_budget_mb=config.memory_budget_mb,
             sandbox=config.sandbox,
+            zygote=config.zygote,
             network=config.function_network,
             region=config.region,
         )

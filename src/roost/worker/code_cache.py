@@ -30,10 +30,15 @@ class CodeCache:
         self.root = root
         self._code = code
         self._locks: dict[str, asyncio.Lock] = {}
+        self._entries: dict[str, int] = {}
 
     def path_of(self, sha256_hex: str) -> Path:
         """Where the package's tree is (or will be)."""
         return self.root / sha256_hex
+
+    def entries(self, sha256_hex: str) -> int | None:
+        """How many files and directories the package has, if this cache extracted it."""
+        return self._entries.get(sha256_hex)
 
     async def ensure(self, sha256_hex: str) -> Path:
         """The extracted tree of a package, extracting it on first use."""
@@ -44,19 +49,22 @@ class CodeCache:
         async with lock:
             if not target.is_dir():
                 data = await self._code.get(sha256_hex)
-                await asyncio.to_thread(self._extract, data, target)
+                count = await asyncio.to_thread(self._extract, data, target)
+                self._entries[sha256_hex] = count
         self._locks.pop(sha256_hex, None)
         return target
 
-    def _extract(self, data: bytes, target: Path) -> None:
+    def _extract(self, data: bytes, target: Path) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".extract-"))
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                for info in archive.infolist():
+                entries = archive.infolist()
+                for info in entries:
                     _extract_entry(archive, info, staging)
             os.chmod(staging, 0o755)
             os.replace(staging, target)
+            return len(entries)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

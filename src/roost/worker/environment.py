@@ -29,16 +29,17 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from roost.worker.cgroups import LimitGroup
 from roost.worker.invocation_log import InvocationLog, report_line
 from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
+from roost.worker.process import EnvironmentProcess, Launcher, launch_direct
 from roost.worker.runtime_api import Deliver, Invocation, NextInvocation, RuntimeApiServer
-from roost.worker.sandbox import SANDBOX_API_SOCKET, SandboxSpec, launch
+from roost.worker.sandbox import SANDBOX_API_SOCKET, SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class ExecutionEnvironment:
         version: str,
         timeout_s: float,
         sandboxed: bool,
+        launcher: Launcher = launch_direct,
     ) -> None:
         self.env_id = env_id
         self.spec = spec
@@ -113,8 +115,12 @@ class ExecutionEnvironment:
         self.last_used = time.monotonic()
         self.invocations = 0
         self._api = RuntimeApiServer(self)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._launcher = launcher
+        self._process: EnvironmentProcess | None = None
         self._pidfd = -1
+        # Told when the process exits, whatever the state (the host drops
+        # environments that die while idle or pooled).
+        self.on_exit: Callable[[ExecutionEnvironment], None] | None = None
         # At most one event waits here for the runtime's next /invocation/next.
         self._next = NextInvocation()
         self._destroyed = False
@@ -163,13 +169,12 @@ class ExecutionEnvironment:
         spec = SandboxSpec(**{**self.spec.__dict__, **changes})
         self._started_at = time.monotonic()
         loop = asyncio.get_running_loop()
-        self._process = await asyncio.to_thread(launch, spec, self.sandboxed)
-        assert self._process.stdout is not None
-        out_fd = self._process.stdout.fileno()
+        self._process = await self._launcher(spec, self.sandboxed)
+        out_fd = self._process.output_fd
         flags = fcntl.fcntl(out_fd, fcntl.F_GETFL)
         fcntl.fcntl(out_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
         loop.add_reader(out_fd, self._drain_output)
-        self._pidfd = os.pidfd_open(self._process.pid)
+        self._pidfd = self._process.exit_fd
         loop.add_reader(self._pidfd, self._on_exit)
         await self._await_init(self._pooled if prewarmed else self._ready)
 
@@ -238,19 +243,17 @@ class ExecutionEnvironment:
         loop = asyncio.get_running_loop()
         limits = self.spec.limits
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.kill()
             if limits is not None:
                 await asyncio.to_thread(limits.kill_all)
             await asyncio.to_thread(self._process.wait)
-            if self._process.stdout is not None:
-                self._drain_output()
-                loop.remove_reader(self._process.stdout.fileno())
-                self._process.stdout.close()
-        if self._pidfd >= 0:
-            loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = -1
+            self._drain_output()
+            if self._process.output_fd >= 0:
+                loop.remove_reader(self._process.output_fd)
+            if self._pidfd >= 0:
+                loop.remove_reader(self._pidfd)
+                self._pidfd = -1
+            self._process.close()
         await self._api.close()
         if limits is not None and not await asyncio.to_thread(limits.remove):
             log.warning("environment %s: its cgroup could not be removed", self.env_id)
@@ -353,10 +356,9 @@ class ExecutionEnvironment:
     # Process events
 
     def _drain_output(self) -> None:
-        stdout = self._process.stdout if self._process is not None else None
-        if stdout is None or stdout.closed:
+        fd = self._process.output_fd if self._process is not None else -1
+        if fd < 0:
             return
-        fd = stdout.fileno()
         while True:
             try:
                 data = os.read(fd, 65536)
@@ -383,6 +385,8 @@ class ExecutionEnvironment:
             self._settled.set_result((self._exit_payload(self._current.request_id), "Unhandled"))
         if self.status is not RuntimeStatus.DEAD:
             self._move(RuntimeStatus.DEAD)
+        if self.on_exit is not None:
+            self.on_exit(self)
 
     def _exit_payload(self, request_id: str) -> bytes:
         code = self._exit_code or 0

@@ -23,6 +23,7 @@ from roost.worker.cgroups import CgroupManager
 from roost.worker.code_cache import CodeCache
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
 from roost.worker.prewarm import PrewarmPool, link_tree
+from roost.worker.process import Launcher, launch_direct
 from roost.worker.sandbox import (
     SANDBOX_UID,
     TASK_ROOT,
@@ -31,12 +32,18 @@ from roost.worker.sandbox import (
     sandbox_interpreter,
 )
 from roost.worker.sandbox_area import SandboxArea
+from roost.worker.zygote import ZygoteFleet
 
 log = logging.getLogger(__name__)
 
 VersionKey = tuple[str, str, str, str, bool]
 """(account, function, version, revision, network): environments never outlive a
 config, and a change of network access takes effect at once."""
+
+
+# Packages up to this many files are linked into a pooled slot on the event
+# loop (a cold start's critical path); bigger ones in a thread.
+INLINE_LINK_ENTRIES = 64
 
 
 class HostFull(Exception):
@@ -52,6 +59,7 @@ class HostSettings:
     sandboxed: bool = True
     network: bool = True
     region: str = "us-east-1"
+    zygote: bool = True
 
 
 # What a pooled environment has before it knows its function.
@@ -112,6 +120,13 @@ class WorkerHost:
         self._slots: dict[str, Path] = {}
         self.prewarm = PrewarmPool(self._create_blank, settings.prewarm_per_size)
         self.environments: dict[str, ExecutionEnvironment] = {}
+        self.zygotes: ZygoteFleet | None = None
+        self._launcher: Launcher = launch_direct
+        if settings.sandboxed and settings.zygote:
+            zygote_environment = {**BLANK_ENVIRONMENT, "ROOST_PREWARMED": "1"}
+            self.zygotes = ZygoteFleet(area.runtime_dir, area.slots_dir, zygote_environment)
+            self._launcher = self.zygotes.launch
+        self._discarding: set[asyncio.Task[None]] = set()
 
     @property
     def memory_in_use_mb(self) -> int:
@@ -159,6 +174,14 @@ class WorkerHost:
             pooled = self.prewarm.take((config.memory_mb, config.ephemeral_storage_mb))
             if pooled is not None:
                 return await self._assign(pooled, account_id, config, code_dir)
+        if self._forkable(config, network):
+            # No pooled one: a fork of the zygote is still far quicker than a
+            # fresh sandbox and interpreter.
+            blank = await self._create_blank(
+                config.memory_mb, config.ephemeral_storage_mb, config.runtime or "python3"
+            )
+            if blank.status is RuntimeStatus.POOLED:
+                return await self._assign(blank, account_id, config, code_dir)
         await self._make_room(config.memory_mb)
         env_id = uuid.uuid4().hex
         sandboxed = self.settings.sandboxed
@@ -182,17 +205,48 @@ class WorkerHost:
             api_socket=self._area.socket_dir / f"{env_id}.sock",
             limits=limits,
         )
-        env = ExecutionEnvironment(env_id, spec, config.version, config.timeout_s, sandboxed)
-        self.environments[env_id] = env
+        env = self._environment(env_id, spec, config.version, config.timeout_s, sandboxed)
         self._keys[env_id] = version_key(account_id, config, network)
         await env.start()
         return env
 
-    async def _create_blank(self, memory_mb: int, ephemeral_mb: int) -> ExecutionEnvironment:
+    def _forkable(self, config: FunctionConfig, network: bool) -> bool:
+        """Whether a zygote can make this function's environment."""
+        if self.zygotes is None or not (self.settings.network and network):
+            return False
+        return self.zygotes.interpreter_for(config.runtime or "", network=True) is not None
+
+    def _environment(
+        self, env_id: str, spec: SandboxSpec, version: str, timeout_s: float, sandboxed: bool
+    ) -> ExecutionEnvironment:
+        env = ExecutionEnvironment(env_id, spec, version, timeout_s, sandboxed, self._launcher)
+        env.on_exit = self._on_exit
+        self.environments[env_id] = env
+        return env
+
+    def _on_exit(self, env: ExecutionEnvironment) -> None:
+        """An environment's process ended: drop it now if nobody is using it.
+
+        One in use is destroyed by its invoke; an idle or pooled one (its
+        function exited between invokes, or its zygote died) would otherwise
+        hold its memory until it is next looked at.
+        """
+        if env.env_id not in self.environments:
+            return  # already being destroyed
+        pooled = self.prewarm.discard(env)
+        if not pooled and env.env_id not in self._idle:
+            return
+        task = asyncio.get_running_loop().create_task(self.destroy(env))
+        self._discarding.add(task)
+        task.add_done_callback(self._discarding.discard)
+
+    async def _create_blank(
+        self, memory_mb: int, ephemeral_mb: int, runtime: str = "python3"
+    ) -> ExecutionEnvironment:
         """A pooled environment: runtime started, no function yet."""
         await self._make_room(memory_mb)
         env_id = uuid.uuid4().hex
-        slot = self._area.code_dir / f"slot-{env_id}"
+        slot = self._area.slots_dir / env_id
         slot.mkdir(mode=0o755)
         self._slots[env_id] = slot
         limits = None
@@ -202,7 +256,7 @@ class WorkerHost:
             )
         spec = SandboxSpec(
             env_id=env_id,
-            runtime="python3",
+            runtime=runtime,
             code_dir=slot,
             environment={**BLANK_ENVIRONMENT, "ROOST_PREWARMED": "1"},
             memory_mb=memory_mb,
@@ -212,8 +266,7 @@ class WorkerHost:
             api_socket=self._area.socket_dir / f"{env_id}.sock",
             limits=limits,
         )
-        env = ExecutionEnvironment(env_id, spec, "$LATEST", 3.0, sandboxed=True)
-        self.environments[env_id] = env
+        env = self._environment(env_id, spec, "$LATEST", 3.0, sandboxed=True)
         await env.start(prewarmed=True)
         if env.status is not RuntimeStatus.POOLED:
             await self.destroy(env)
@@ -226,7 +279,12 @@ class WorkerHost:
         config: FunctionConfig,
         code_dir: Path,
     ) -> ExecutionEnvironment:
-        await asyncio.to_thread(link_tree, code_dir, self._slots[env.env_id])
+        slot = self._slots[env.env_id]
+        entries = self._code_cache.entries(config.code.sha256_hex)
+        if entries is not None and entries <= INLINE_LINK_ENTRIES:
+            link_tree(code_dir, slot)  # A few links cost less than a thread hop.
+        else:
+            await asyncio.to_thread(link_tree, code_dir, slot)
         self._keys[env.env_id] = version_key(account_id, config, True)
         variables = function_environment(
             account_id, self.settings.region, config, env.env_id, TASK_ROOT
@@ -282,7 +340,11 @@ class WorkerHost:
         return len(stale)
 
     async def stop(self) -> None:
-        """Destroy every environment (pooled ones included)."""
+        """Destroy every environment (pooled ones included), then the zygotes."""
         await self.prewarm.stop()
         for env in list(self.environments.values()):
             await self.destroy(env)
+        for task in list(self._discarding):
+            await task
+        if self.zygotes is not None:
+            await self.zygotes.stop()

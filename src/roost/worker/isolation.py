@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.runtime import namespaces
 from roost.worker.cgroups import CgroupManager
-from roost.worker.sandbox import bwrap_path, sandbox_interpreter
+from roost.worker.sandbox import bwrap_path, run_probe, sandbox_interpreter
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,18 @@ class Isolation:
     sandboxed: bool
     cgroups: bool
     reasons: tuple[str, ...]
+    zygote: bool = False
 
     def describe(self) -> str:
         """One paragraph for start-up output and ``roost doctor``."""
         mode = "bubblewrap sandboxes" if self.sandboxed else "UNSANDBOXED plain processes"
         limits = "cgroup memory/pids limits" if self.cgroups else "rlimits only"
         lines = [f"isolation: {mode}, {limits}"]
+        if self.zygote:
+            lines.append(
+                "  - Python environments are forked from a zygote per interpreter "
+                "(each in its own user, mount, PID, IPC and UTS namespaces)"
+            )
         lines += [f"  - {reason}" for reason in self.reasons]
         return "\n".join(lines)
 
@@ -47,10 +54,33 @@ def detect(want_sandbox: bool = True) -> Isolation:
     elif sandbox_interpreter() is None:
         sandboxed = False
         reasons.append("no Python interpreter reachable by the sandbox uid (install python3)")
+    zygote = False
+    if sandboxed:
+        refused = zygote_refused()
+        zygote = refused is None
+        if refused is not None:
+            reasons.append(f"every environment starts a fresh interpreter: {refused}")
     cgroups = os.geteuid() == 0 and CgroupManager().available
     if not cgroups:
         reasons.append("cgroups are not writable here: memory is bounded by rlimits")
-    return Isolation(sandboxed, cgroups, tuple(reasons))
+    return Isolation(sandboxed, cgroups, tuple(reasons), zygote)
+
+
+def zygote_refused() -> str | None:
+    """Why environments cannot be forked from a zygote here (None: they can).
+
+    A zygote's children make nested user, mount and PID namespaces inside the
+    sandbox, which some kernels and container runtimes refuse.
+    """
+    interpreter = sandbox_interpreter()
+    if interpreter is None:
+        return "no Python interpreter reachable by the sandbox uid"
+    source = Path(namespaces.__file__).read_text()
+    code, output = run_probe(interpreter, f"{source}\nprobe()\n")
+    if code == 0:
+        return None
+    detail = output.strip().splitlines()[-1] if output.strip() else f"exit {code}"
+    return f"nested namespaces are refused inside the sandbox ({detail})"
 
 
 # Telling an environment's own connections from anyone else's

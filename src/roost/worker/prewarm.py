@@ -58,6 +58,7 @@ class PrewarmPool:
         self._pools: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._filling: dict[PoolKey, asyncio.Task[None]] = {}
         self._refills: dict[PoolKey, asyncio.TimerHandle] = {}
+        self._stopped = False
 
     def size(self, key: PoolKey) -> int:
         """Environments waiting in a pool now."""
@@ -74,7 +75,7 @@ class PrewarmPool:
         return None
 
     def _refill_soon(self, key: PoolKey) -> None:
-        if self.per_size > 0 and key not in self._refills:
+        if self.per_size > 0 and key not in self._refills and not self._stopped:
             loop = asyncio.get_running_loop()
             self._refills[key] = loop.call_later(REFILL_DELAY_S, self._refill, key)
 
@@ -82,9 +83,18 @@ class PrewarmPool:
         del self._refills[key]
         self.warm(key)
 
+    def discard(self, env: ExecutionEnvironment) -> bool:
+        """Forget a pooled environment that died (refilling behind); whether it was here."""
+        for key, pool in self._pools.items():
+            if env in pool:
+                pool.remove(env)
+                self.warm(key)
+                return True
+        return False
+
     def warm(self, key: PoolKey) -> None:
         """Fill the pool of ``key`` up to ``per_size`` in the background."""
-        if self.per_size <= 0 or key in self._filling:
+        if self.per_size <= 0 or key in self._filling or self._stopped:
             return
         task = asyncio.get_running_loop().create_task(self._fill(key))
         self._filling[key] = task
@@ -103,7 +113,8 @@ class PrewarmPool:
             pool.append(env)
 
     async def stop(self) -> None:
-        """Stop filling (the host destroys the pooled environments)."""
+        """Stop filling for good (the host destroys the pooled environments)."""
+        self._stopped = True
         for handle in self._refills.values():
             handle.cancel()
         self._refills.clear()

@@ -107,9 +107,14 @@ def runtime_interpreter(runtime: str) -> str | None:
     return None
 
 
+def python_interpreter(runtime: str) -> str | None:
+    """The interpreter a sandboxed ``python3.x`` function runs on (its zygote's too)."""
+    return runtime_interpreter(runtime) or sandbox_interpreter()
+
+
 def _interpreter(sandboxed: bool, runtime: str = "") -> str:
     if sandboxed:
-        found = runtime_interpreter(runtime) or sandbox_interpreter()
+        found = python_interpreter(runtime)
         assert found is not None
         return found
     # The real binary, not a venv's link to it: functions must not see Roost's
@@ -144,9 +149,9 @@ _ISOLATION_ARGS = (
 ).split()
 
 
-def _read_only_host_paths() -> list[str]:
+def _read_only_host_paths(interpreter: str | None = None) -> list[str]:
     """System paths, a few /etc files and the interpreter's tree, read-only."""
-    interpreter_root = Path(_interpreter(True)).parent.parent
+    interpreter_root = Path(interpreter or _interpreter(True)).parent.parent
     paths = [*_SYSTEM_PATHS, *_ETC_FILES]
     if not any(str(interpreter_root).startswith(p) for p in _SYSTEM_PATHS):
         paths.append(str(interpreter_root))
@@ -166,13 +171,19 @@ def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
     if not spec.network:
         args.append("--unshare-net")
     args += _read_only_host_paths()
-    args += ["--perms", "0444", "--file", str(passwd_fd), "/etc/passwd"]
-    args += ["--perms", "0444", "--file", str(group_fd), "/etc/group"]
+    args += _identity_files(passwd_fd, group_fd)
     args += ["--ro-bind", str(spec.code_dir), TASK_ROOT]
     args += ["--ro-bind", str(spec.runtime_client_dir), SANDBOX_RUNTIME_DIR]
     if spec.api_socket and not spec.network:
         args += ["--bind", str(spec.api_socket), SANDBOX_API_SOCKET]
     return [*args, "--chdir", TASK_ROOT]
+
+
+def _identity_files(passwd_fd: int, group_fd: int) -> list[str]:
+    return [
+        *("--perms", "0444", "--file", str(passwd_fd), "/etc/passwd"),
+        *("--perms", "0444", "--file", str(group_fd), "/etc/group"),
+    ]
 
 
 def _preexec(spec: SandboxSpec, sandboxed: bool) -> Callable[[], None]:
@@ -238,3 +249,92 @@ def launch(spec: SandboxSpec, sandboxed: bool) -> subprocess.Popen[bytes]:
     finally:
         for fd in pass_fds:
             os.close(fd)
+
+
+# The zygote: one sandbox per interpreter from which environments are forked
+
+SANDBOX_SLOTS_DIR = "/var/roost-slots"
+_ZYGOTE_TMP_BYTES = 64 * 1024
+
+
+def _zygote_args(
+    interpreter: str, runtime_client_dir: Path, slots_dir: Path, passwd_fd: int, group_fd: int
+) -> list[str]:
+    """An environment's isolation, with every pooled slot (read-only) instead of one
+    function's code: each forked environment binds its own slot and hides the rest."""
+    args = [*_ISOLATION_ARGS, "--size", str(_ZYGOTE_TMP_BYTES), "--tmpfs", "/tmp"]
+    args += _read_only_host_paths(interpreter)
+    args += _identity_files(passwd_fd, group_fd)
+    args += ["--dir", TASK_ROOT]
+    args += ["--ro-bind", str(runtime_client_dir), SANDBOX_RUNTIME_DIR]
+    args += ["--ro-bind", str(slots_dir), SANDBOX_SLOTS_DIR]
+    return [*args, "--chdir", "/"]
+
+
+def launch_zygote(
+    interpreter: str,
+    runtime_client_dir: Path,
+    slots_dir: Path,
+    control_fd: int,
+    environment: Mapping[str, str],
+) -> subprocess.Popen[bytes]:
+    """Start a zygote under bubblewrap; it serves forks on ``control_fd``.
+
+    Its stdout and stderr share one pipe (the zygote's own complaints).
+    """
+    binary = bwrap_path()
+    assert binary is not None
+    as_root = os.geteuid() == 0
+    passwd_fd, group_fd = _file_pipe(_PASSWD), _file_pipe(_GROUP)
+    args = _zygote_args(interpreter, runtime_client_dir, slots_dir, passwd_fd, group_fd)
+    command = [binary, *args, "--", interpreter, "-s", "-u", f"{SANDBOX_RUNTIME_DIR}/zygote.py"]
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**environment, "ROOST_ZYGOTE_FD": str(control_fd)},
+            cwd="/",
+            pass_fds=(passwd_fd, group_fd, control_fd),
+            user=SANDBOX_UID if as_root else None,
+            group=SANDBOX_GID if as_root else None,
+            extra_groups=[] if as_root else None,
+            preexec_fn=_no_core_dumps,
+            start_new_session=True,
+        )
+    finally:
+        os.close(passwd_fd)
+        os.close(group_fd)
+
+
+def _no_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_probe(interpreter: str, code: str, timeout_s: float = 10.0) -> tuple[int, str]:
+    """Run Python ``code`` in a bare sandbox (no function, no code dir); exit code, output.
+
+    What start-up and ``roost doctor`` use to learn what a sandbox can do here.
+    """
+    binary = bwrap_path()
+    assert binary is not None
+    as_root = os.geteuid() == 0
+    args = [*_ISOLATION_ARGS, "--size", str(_ZYGOTE_TMP_BYTES), "--tmpfs", "/tmp"]
+    args += _read_only_host_paths(interpreter)
+    try:
+        done = subprocess.run(
+            [binary, *args, "--", interpreter, "-s", "-c", code],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
+            user=SANDBOX_UID if as_root else None,
+            group=SANDBOX_GID if as_root else None,
+            extra_groups=[] if as_root else None,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return -1, str(error)
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")

@@ -20,14 +20,23 @@ from pathlib import Path
 
 from roost.worker.sandbox import RUNTIME_DIR, traversable_by_others
 
-_RUNTIME_FILES = ("bootstrap.py", "client.py", "context.py", "netless.py")
+_RUNTIME_FILES = (
+    "bootstrap.py",
+    "client.py",
+    "context.py",
+    "netless.py",
+    "namespaces.py",
+    "zygote.py",
+)
 SHARED_ROOT = Path("/var/tmp")
 _SHARED_PREFIX = "roost-sandbox-"
 _ORPHAN_MIN_AGE_S = 3600.0
 
 
 class SandboxArea:
-    """``code/`` (the code cache) and ``runtime/`` (Roost's runtime client)."""
+    """``code/`` (the code cache), ``runtime/`` (Roost's runtime client) and
+    ``slots/`` (pre-warmed environments' code directories, which their zygote
+    sees all of: traversable but not listable by the sandbox uid)."""
 
     def __init__(self, root: Path, owner: Path | None = None) -> None:
         self.root = root
@@ -35,6 +44,7 @@ class SandboxArea:
         self.code_dir = root / "code"
         self.runtime_dir = root / "runtime"
         self.socket_dir = root / "sockets"
+        self.slots_dir = root / "slots"
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, shared_root: Path = SHARED_ROOT) -> SandboxArea:
@@ -47,9 +57,10 @@ class SandboxArea:
 
     def prepare(self) -> None:
         """Create the area and install the current runtime client into it."""
-        for directory in (self.root, self.code_dir, self.runtime_dir, self.socket_dir):
+        directories = (self.root, self.code_dir, self.runtime_dir, self.socket_dir, self.slots_dir)
+        for directory in directories:
             directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(directory, 0o711 if directory == self.root else 0o755)
+            os.chmod(directory, 0o711 if directory in (self.root, self.slots_dir) else 0o755)
         for name in _RUNTIME_FILES:
             shutil.copyfile(RUNTIME_DIR / name, self.runtime_dir / name)
             os.chmod(self.runtime_dir / name, 0o644)

@@ -38,6 +38,7 @@ class InvokeSettings:
     lease_s: float = 7200.0
     memory_budget_mb: int = 8192
     sandbox: bool = True
+    zygote: bool = True
     network: bool = True
     region: str = "us-east-1"
     prewarm_per_size: int = 2
@@ -65,6 +66,7 @@ class InvokePlane:
                 memory_budget_mb=settings.memory_budget_mb,
                 prewarm_per_size=settings.prewarm_per_size,
                 sandboxed=self.isolation.sandboxed,
+                zygote=settings.zygote,
                 network=settings.network,
                 region=settings.region,
             ),
@@ -79,12 +81,15 @@ class InvokePlane:
         self.cache.subscribe(self.provisioner.poke)
         self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
         self._preparing: set[asyncio.Task[None]] = set()
+        self._stopped = False
         control.activator.subscribe(self._prepare_soon)
 
     def _prepare_soon(self, account_id: str, name: str) -> None:
         """A function just became ready: load its view and extract its code now,
         as Lambda prepares a function while it is Pending, so that its first invoke
         waits for neither."""
+        if self._stopped:
+            return
         task = asyncio.get_running_loop().create_task(self._prepare(account_id, name))
         self._preparing.add(task)
         task.add_done_callback(self._preparing.discard)
@@ -111,8 +116,10 @@ class InvokePlane:
 
     async def stop(self) -> None:
         """Destroy every environment."""
+        self._stopped = True
         for task in list(self._preparing):
             task.cancel()
+        await asyncio.gather(*self._preparing, return_exceptions=True)
         await self.provisioner.stop()
         await self.placement.stop()
         await self.logs.close()
