@@ -143,6 +143,10 @@ class WorkerHost:
                 return env
         return None
 
+    def key_of(self, env_id: str) -> VersionKey | None:
+        """The pool an environment of this host belongs to (None if it is gone)."""
+        return self._keys.get(env_id) if env_id in self.environments else None
+
     def checkin(self, env: ExecutionEnvironment) -> None:
         """Return an environment after an invoke; a dead one is not kept."""
         if env.status is not RuntimeStatus.READY:

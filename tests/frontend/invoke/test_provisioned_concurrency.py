@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import create_args
+from tests.fixtures.roost_process import RoostProcess, make_zip
 
 
 def deploy_version(client: Any, name: str) -> None:
@@ -83,3 +85,44 @@ def test_latest_cannot_be_provisioned(lambda_client: Any, function_name: str) ->
         )
 
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+REACH = """
+import socket
+
+def handler(event, context):
+    try:
+        socket.create_connection(("127.0.0.1", event["port"]), timeout=2).close()
+        return "reachable"
+    except OSError:
+        return "unreachable"
+"""
+
+
+def test_a_network_change_replaces_the_provisioned_environments(
+    roost: RoostProcess, lambda_client: Any, function_name: str
+) -> None:
+    lambda_client.create_function(
+        **create_args(function_name, make_zip({"app.py": REACH}), Publish=True)
+    )
+    lambda_client.get_waiter("function_active_v2").wait(
+        FunctionName=function_name, Qualifier="1", WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+    )
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=function_name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(lambda_client, function_name, "1")
+    arn = lambda_client.get_function(FunctionName=function_name)["Configuration"]["FunctionArn"]
+
+    lambda_client.tag_resource(Resource=arn, Tags={"roost:network": "none"})
+    time.sleep(1)  # The provisioner reconciles on the change.
+    response = lambda_client.invoke(
+        FunctionName=function_name,
+        Qualifier="1",
+        Payload=json.dumps({"port": roost.port}),
+        LogType="Tail",
+    )
+
+    assert json.loads(response["Payload"].read()) == "unreachable"
+    # Served by a provisioned environment made for the new setting, not one on demand.
+    assert "Init Duration" not in base64.b64decode(response["LogResult"]).decode()

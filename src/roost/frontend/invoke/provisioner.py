@@ -19,6 +19,7 @@ from roost.functions.model import FunctionConfig, State
 from roost.functions.naming import LATEST, is_version
 from roost.store.ports import ConfigStore
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
+from roost.worker.host import version_key
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,14 @@ class ProvisionedConcurrencyManager:
         self, target: Target, config: FunctionConfig, network: bool, requested: int
     ) -> None:
         host = self._placement.host
-        held = [
-            e
-            for e in self._environments.get(target, [])
-            if e.status is not RuntimeStatus.DEAD
-            and e.version == config.version
-            and e.env_id in host.environments
-        ]
+        key = version_key(target[0], config, network)
+        held: list[ExecutionEnvironment] = []
+        for env in self._environments.get(target, []):
+            if env.status is not RuntimeStatus.DEAD and host.key_of(env.env_id) == key:
+                held.append(env)
+            else:
+                # Another version, revision or network setting: not this target's any more.
+                await self._release(env)
         while len(held) < requested:
             env = await self._placement.place(target[0], config, network)
             env.mark_initialised_ahead()
@@ -112,14 +114,17 @@ class ProvisionedConcurrencyManager:
 
     async def _shrink(self, target: Target, keep: int) -> None:
         held = self._environments.get(target, [])
-        host = self._placement.host
         while len(held) > keep:
-            env = held.pop()
-            host.unpin(env.env_id)
-            if env.status is RuntimeStatus.READY and env.env_id in host.environments:
-                await self._placement.retire(env)
+            await self._release(held.pop())
         if not held:
             self._environments.pop(target, None)
+
+    async def _release(self, env: ExecutionEnvironment) -> None:
+        """Unpin an environment and retire it unless an invoke is using it."""
+        host = self._placement.host
+        host.unpin(env.env_id)
+        if env.status is RuntimeStatus.READY and env.env_id in host.environments:
+            await self._placement.retire(env)
 
     def start(self) -> None:
         """Reconcile every ``interval_s`` and on ``poke``."""
