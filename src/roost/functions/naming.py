@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -38,22 +39,30 @@ class FunctionRef:
     region: str | None = None
 
 
+# Every invoke parses its FunctionName (twice: region check, then lookup); the
+# names a node sees repeat, and the parse is pure.
+@functools.lru_cache(maxsize=4096)
+def _match(value: str) -> dict[str, str | None] | None:
+    found = _FUNCTION_REF.fullmatch(value)
+    return found.groupdict() if found is not None else None
+
+
 def parse_function_name(value: str) -> FunctionRef:
     """Parse any accepted form of ``FunctionName``; ``ValidationException`` otherwise."""
-    found = _FUNCTION_REF.fullmatch(value)
-    if found is None or len(found["name"]) > MAX_NAME_LENGTH:
+    found = _match(value)
+    if found is None or len(found["name"] or "") > MAX_NAME_LENGTH:
         raise ValidationException(
             f"1 validation error detected: Value '{value}' at 'functionName' failed to "
             "satisfy constraint: Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
             "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         )
-    return FunctionRef(found["name"], found["qualifier"], found["account"], found["region"])
+    return FunctionRef(found["name"] or "", found["qualifier"], found["account"], found["region"])
 
 
 def check_region(value: str, region: str) -> None:
     """Refuse a function ARN of another region, as AWS does (404, not a lookup here)."""
-    found = _FUNCTION_REF.fullmatch(value)
+    found = _match(value)
     if found is not None and found["region"] and found["region"] != region:
         raise ResourceNotFoundException(
             f"Functions from '{found['region']}' are not reachable in this region ('{region}')"
