@@ -27,10 +27,6 @@ PoolKey = tuple[int, int]
 
 CreateBlank = Callable[[int, int], Awaitable[ExecutionEnvironment]]
 
-# A taken slot is refilled after this long: starting a sandbox right away would
-# compete for the CPU with the cold start the slot is serving.
-REFILL_DELAY_S = 0.25
-
 
 def link_tree(source: Path, target: Path) -> None:
     """Fill ``target`` with hard links to ``source``'s files (copies across devices)."""
@@ -57,7 +53,6 @@ class PrewarmPool:
         self.per_size = per_size
         self._pools: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._filling: dict[PoolKey, asyncio.Task[None]] = {}
-        self._refills: dict[PoolKey, asyncio.TimerHandle] = {}
         self._stopped = False
 
     def size(self, key: PoolKey) -> int:
@@ -67,21 +62,14 @@ class PrewarmPool:
     def take(self, key: PoolKey) -> ExecutionEnvironment | None:
         """A pooled environment of that size (refilled behind), or None."""
         pool = self._pools.setdefault(key, [])
-        self._refill_soon(key)
+        # Refilled at once: a fork from the zygote is cheap, and back-to-back cold
+        # starts found the pool empty when the refill waited.
+        self.warm(key)
         while pool:
             env = pool.pop()
             if env.status is RuntimeStatus.POOLED:
                 return env
         return None
-
-    def _refill_soon(self, key: PoolKey) -> None:
-        if self.per_size > 0 and key not in self._refills and not self._stopped:
-            loop = asyncio.get_running_loop()
-            self._refills[key] = loop.call_later(REFILL_DELAY_S, self._refill, key)
-
-    def _refill(self, key: PoolKey) -> None:
-        del self._refills[key]
-        self.warm(key)
 
     def discard(self, env: ExecutionEnvironment) -> bool:
         """Forget a pooled environment that died (refilling behind); whether it was here."""
@@ -115,9 +103,6 @@ class PrewarmPool:
     async def stop(self) -> None:
         """Stop filling for good (the host destroys the pooled environments)."""
         self._stopped = True
-        for handle in self._refills.values():
-            handle.cancel()
-        self._refills.clear()
         for task in list(self._filling.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
