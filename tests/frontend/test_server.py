@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 import uvloop
 
+from roost.frontend import connection
+from roost.frontend.connection import MAX_HEAD_BYTES
 from roost.frontend.http import HttpRequest, HttpResponse
-from roost.frontend.server import MAX_HEAD_BYTES, HttpServer
+from roost.frontend.server import HttpServer
 
 LIMIT = 1000
 
@@ -20,6 +22,7 @@ class EchoApp:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.done: list[str] = []
         self.release = asyncio.Event()
 
     def body_limit(self, request: HttpRequest) -> int:
@@ -34,6 +37,7 @@ class EchoApp:
             await self.release.wait()
         if request.raw_path == "/boom":
             raise RuntimeError("boom")
+        self.done.append(request.raw_path)
         text = f"{request.method} {request.raw_path}?{request.raw_query} {request.base_url} "
         return HttpResponse(200, text.encode() + request.body, {"X-Seen": str(len(self.seen))})
 
@@ -284,5 +288,84 @@ def test_shutdown_finishes_requests_in_flight_and_closes_idle_connections(
         status, headers, _ = await read_reply(busy_reader)
         assert (status, headers["connection"]) == (200, "close")
         await stopping
+
+    run(scenario)
+
+
+def test_a_head_growing_past_the_cap_in_pieces_is_refused(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(app: EchoApp, server: HttpServer, connect: Connect) -> None:
+        reader, writer = await connect()
+        writer.write(b"POST /h HTTP/1.1\r\nHost: h\r\nX-Big: ")
+        for _ in range(MAX_HEAD_BYTES // 4096 + 2):
+            writer.write(b"a" * 4096)
+            await asyncio.sleep(0)
+        status, _, _ = await read_reply(reader)
+        assert status == 431
+        assert app.seen == []
+
+    run(scenario)
+
+
+def test_a_request_that_stops_arriving_is_dropped(
+    run: Callable[[Scenario], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "READ_TIMEOUT_S", 0.2)
+
+    async def scenario(app: EchoApp, server: HttpServer, connect: Connect) -> None:
+        reader, writer = await connect()
+        writer.write(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert app.seen == []
+
+    run(scenario)
+
+
+def test_an_oversize_answer_survives_a_client_still_sending(
+    run: Callable[[Scenario], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "LINGER_S", 0.2)
+
+    async def scenario(app: EchoApp, server: HttpServer, connect: Connect) -> None:
+        reader, writer = await connect()
+        writer.write(b"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n")
+        writer.write(b"x" * 3000)
+        status, _, body = await read_reply(reader)
+        writer.write(b"x" * 2000)  # The rest of the body: dropped, not a reset.
+        await writer.drain()
+        assert (status, body) == (413, b"too large: /big")
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+
+    run(scenario)
+
+
+def test_head_answers_carry_no_body(run: Callable[[Scenario], None]) -> None:
+    async def scenario(app: EchoApp, server: HttpServer, connect: Connect) -> None:
+        reader, writer = await connect()
+        writer.write(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n" + request("/after"))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"Content-Length: " in head
+        status, _, body = await read_reply(reader)
+        assert (status, body[:11]) == (200, b"POST /after")
+
+    run(scenario)
+
+
+def test_shutdown_waits_for_a_request_whose_client_left(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(app: EchoApp, server: HttpServer, connect: Connect) -> None:
+        _, writer = await connect()
+        writer.write(request("/slow"))
+        await asyncio.sleep(0.05)
+        writer.close()
+        await asyncio.sleep(0.05)
+        stopping = asyncio.create_task(server.shutdown(5))
+        await asyncio.sleep(0.1)
+        assert not stopping.done()
+        app.release.set()
+        await stopping
+        assert app.done == ["/slow"]
 
     run(scenario)

@@ -70,7 +70,9 @@ class FrontDoor:
         query = parse_qs(request.raw_query, keep_blank_values=True)
         match = self._table.match(request.method, request.raw_path, query)
         request.route = (match, query)
-        if match is not None and match.operation.plane is Plane.INVOKE:
+        if match is None:
+            return ROOST_MAX_BODY_BYTES  # Refused anyway: no reason to read much.
+        if match.operation.plane is Plane.INVOKE:
             return INVOKE_MAX_BODY_BYTES
         return CONTROL_MAX_BODY_BYTES
 
@@ -82,9 +84,13 @@ class FrontDoor:
             match = request.route[0] if request.route else None
             if match is not None and match.operation.plane is Plane.INVOKE:
                 error = _too_large(INVOKE_MAX_BODY_BYTES, match.operation.name)
+            elif match is not None:
+                error = _too_large(CONTROL_MAX_BODY_BYTES, match.operation.name)
             else:
-                name = match.operation.name if match is not None else "Unknown"
-                error = _too_large(CONTROL_MAX_BODY_BYTES, name)
+                error = AwsError(
+                    f"No Lambda operation matches {request.method} {request.raw_path}.",
+                    code="UnknownOperationException",
+                )
         request_id = new_request_id()
         return _http(render_error(error, request_id), request_id)
 

@@ -328,7 +328,8 @@ class Zygote:
             raise ForkFailed("the environment did not report in time") from None
         if message != b"ready" or pid is None or pid <= 0:
             detail = message.decode(errors="replace") or "the zygote closed the relay"
-            if not self.alive:
+            # The relay can close before the zygote's exit is noticed: ask the process.
+            if not self.alive or (self._process is not None and self._process.poll() is not None):
                 raise ZygoteUnavailable(detail)
             raise ForkFailed(detail)
         try:
@@ -340,8 +341,9 @@ class Zygote:
                 await asyncio.to_thread(_join, limits, pid)
             relay.send(b"go")
         except BaseException:
+            # Through the pidfd: the pid alone could name a recycled process.
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             os.close(pidfd)
             raise
         return ForkedProcess(pid, pidfd, read_fd, relay)

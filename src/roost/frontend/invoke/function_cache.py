@@ -48,6 +48,9 @@ class FunctionCache:
         self._views: dict[tuple[str, str], FunctionView] = {}
         self._reserved: dict[str, int] = {}
         self._listeners: list[Callable[[], None]] = []
+        # Bumped by every invalidation: a load that began before one must not
+        # put what it read (possibly older than the change) into the cache.
+        self._generation = 0
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every invalidation (e.g. to reconcile provisioning)."""
@@ -58,6 +61,7 @@ class FunctionCache:
         view = self._views.get((account_id, name))
         if view is not None and view.settled():
             return view
+        generation = self._generation
         record = await self._functions.get(account_id, name)
         if record is None:
             self._views.pop((account_id, name), None)
@@ -65,15 +69,18 @@ class FunctionCache:
         versions = {v.version: v for v in await self._functions.list_versions(account_id, name)}
         aliases = {a.name: a for a in await self._aliases.list(account_id, name)}
         view = FunctionView(record, versions, aliases)
-        self._views[(account_id, name)] = view
+        if generation == self._generation:
+            self._views[(account_id, name)] = view
         return view
 
     async def reserved_in_account(self, account_id: str) -> int:
         """Concurrency reserved by all the account's functions (one document, not a scan)."""
         total = self._reserved.get(account_id)
         if total is None:
+            generation = self._generation
             total = (await self._functions.get_reservations(account_id)).total()
-            self._reserved[account_id] = total
+            if generation == self._generation:
+                self._reserved[account_id] = total
         return total
 
     async def refresh(self, account_id: str, name: str) -> FunctionView | None:
@@ -85,6 +92,7 @@ class FunctionCache:
     def invalidate(self, account_id: str, name: str | None, *, reservations: bool = True) -> None:
         """Forget a function (or, with no name, everything of the account), and the
         account's reserved total unless the change cannot have touched it."""
+        self._generation += 1
         if reservations:
             self._reserved.pop(account_id, None)
         if name is None:
