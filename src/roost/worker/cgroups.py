@@ -25,6 +25,31 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _KILL_ROUNDS_SLEEP_S = 0.005
 
 
+class PeakMemory:
+    """The peak memory use of a group, read on every invoke (the REPORT line's Max
+    Memory Used) through one open file: a re-read at offset 0 makes the kernel
+    report anew, and costs a fraction of opening the file each time."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+
+    def read(self) -> int | None:
+        """Bytes at the peak so far, None where the kernel does not say."""
+        try:
+            if self._fd < 0:
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._fd, 64, 0))
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        """Release the file (before the group is removed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 @dataclass(frozen=True)
 class LimitGroup:
     """The cgroup directories of one environment (one per controller on v1)."""
@@ -48,19 +73,10 @@ class LimitGroup:
         """Files a process writes its pid to, to join the group."""
         return [d / "cgroup.procs" for d in self.directories]
 
-    def max_memory_bytes(self) -> int | None:
-        """Peak memory use of the group so far, where the kernel reports it."""
+    def peak_memory(self) -> PeakMemory:
+        """A reader of the group's peak memory use (keep it; close it when done)."""
         name = "memory.peak" if self.unified else "memory.max_usage_in_bytes"
-        # Read on every invoke (the REPORT line's Max Memory Used): plain system
-        # calls cost a fraction of pathlib's text I/O.
-        try:
-            fd = os.open(f"{self.memory_dir}/{name}", os.O_RDONLY)
-            try:
-                return int(os.read(fd, 64))
-            finally:
-                os.close(fd)
-        except (OSError, ValueError):
-            return None
+        return PeakMemory(self.memory_dir / name)
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed a process of the group for memory."""

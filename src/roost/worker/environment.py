@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from roost.worker.cgroups import LimitGroup
+from roost.worker.cgroups import LimitGroup, PeakMemory
 from roost.worker.invocation_log import InvocationLog, report_line
 from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
 from roost.worker.process import EnvironmentProcess, Launcher, launch_direct
@@ -123,6 +123,7 @@ class ExecutionEnvironment:
         self.on_exit: Callable[[ExecutionEnvironment], None] | None = None
         # At most one event waits here for the runtime's next /invocation/next.
         self._next = NextInvocation()
+        self._peak: PeakMemory | None = None
         self._destroyed = False
         self._ready = asyncio.Event()
         # Pre-warmed environments: set when the runtime waits for an assignment.
@@ -255,6 +256,8 @@ class ExecutionEnvironment:
                 self._pidfd = -1
             self._process.close()
         await self._api.close()
+        if self._peak is not None:
+            self._peak.close()
         if limits is not None and not await asyncio.to_thread(limits.remove):
             log.warning("environment %s: its cgroup could not be removed", self.env_id)
 
@@ -344,7 +347,9 @@ class ExecutionEnvironment:
         )
 
     def _max_memory_mb(self) -> int:
-        peak = self.spec.limits.max_memory_bytes() if self.spec.limits else None
+        if self._peak is None and self.spec.limits is not None:
+            self._peak = self.spec.limits.peak_memory()
+        peak = self._peak.read() if self._peak is not None else None
         if peak is None and self._process is not None:
             with contextlib.suppress(OSError, ValueError):
                 status = Path(f"/proc/{self._process.pid}/status").read_text()
