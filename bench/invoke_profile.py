@@ -25,7 +25,10 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
         "invoke path (front end, counting, assignment, environment)",
         ("roost/frontend/invoke", "roost/flow", "roost/worker/"),
     ),
-    ("HTTP server (frontend/server.py, httptools)", ("roost/frontend/server", "httptools")),
+    (
+        "HTTP server (frontend/server.py, connection.py, httptools)",
+        ("roost/frontend/server", "roost/frontend/connection", "httptools"),
+    ),
     ("Roost API layer (parsing, routing, rendering)", ("roost/api/", "roost/frontend/")),
     ("uvloop's C loop (I/O and callbacks, no Python frame)", ("asyncio/runners.py",)),
 ]

@@ -103,6 +103,7 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[_Queued] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
 
@@ -334,7 +335,8 @@ class HttpConnection(asyncio.Protocol):
         self._lingering = 1
         self._resume_reading()
         self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_later(LINGER_S, self.close)
+        self._deadline = asyncio.get_running_loop().time() + LINGER_S
+        self._timer = asyncio.get_running_loop().call_at(self._deadline, self.close)
 
     def _linger_on(self, received: int) -> None:
         self._lingering += received
@@ -344,8 +346,11 @@ class HttpConnection(asyncio.Protocol):
     # Timers
 
     def _arm_timer(self) -> None:
-        """Keep-alive between requests, read timeout inside one, none while answering."""
-        self._cancel_timer()
+        """Keep-alive between requests, read timeout inside one, none while answering.
+
+        Runs on every read, so it only moves a deadline: the one timer handle is
+        re-armed when it fires early, not cancelled and made anew each time.
+        """
         if self._transport is None:
             return
         partial = self._request is not None or self._head_bytes > 0
@@ -354,17 +359,27 @@ class HttpConnection(asyncio.Protocol):
         elif self._worker is None and not self._queue:
             delay = self._server.keep_alive_s
         else:
+            self._deadline = None
             return
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timeout)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + delay
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _on_timeout(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
-        if self._worker is None and not self._queue:
+        if self._deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+        elif self._worker is None and not self._queue:
             self.close()
 
     @property
