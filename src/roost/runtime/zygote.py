@@ -165,6 +165,18 @@ def _run_runtime(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
+def _forbid_user_namespaces() -> None:
+    """Leave the function no user namespace of its own to create (in one it would
+    hold every capability again): this namespace allows one more, which this
+    process enters now, and from inside it the limit cannot be raised (what
+    bubblewrap's ``--disable-userns`` does)."""
+    uid, gid = os.getuid(), os.getgid()
+    with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+        limit.write("1")
+    namespaces.unshare(namespaces.CLONE_NEWUSER)
+    namespaces.map_identity(uid, gid)
+
+
 def _become_init(relay: socket.socket, request: dict[str, Any]) -> None:
     """Pid 1 of the environment: fresh /proc, report to the host, wait until it
     has moved this process into the environment's cgroup, drop every capability,
@@ -172,6 +184,7 @@ def _become_init(relay: socket.socket, request: dict[str, Any]) -> None:
     try:
         os.setsid()
         namespaces.mount("proc", "/proc", "proc", _FRESH | namespaces.MS_NOEXEC)
+        _forbid_user_namespaces()
         relay.send(b"ready")
         if relay.recv(16) != b"go":
             os._exit(1)  # the host gave up on this environment

@@ -166,7 +166,10 @@ def _bwrap_args(spec: SandboxSpec, passwd_fd: int, group_fd: int) -> list[str]:
     """bwrap's arguments (bwrap runs as the sandbox uid: every source must be
     reachable by it, which is why code and the runtime client live in a
     sandbox directory Roost makes traversable)."""
-    args = [*_ISOLATION_ARGS, "--size", str(spec.ephemeral_storage_mb * 1024 * 1024)]
+    # No user namespaces of the function's own: in one it would hold every
+    # capability again (over nothing it inherits, but a kernel bug away from more).
+    args = [*_ISOLATION_ARGS, "--disable-userns"]
+    args += ["--size", str(spec.ephemeral_storage_mb * 1024 * 1024)]
     args += ["--tmpfs", "/tmp"]
     if not spec.network:
         args.append("--unshare-net")

@@ -275,6 +275,35 @@ def test_a_function_runs_as_an_unprivileged_user_without_capabilities(
     assert all(uid >= 1000 for uid in uids)
 
 
+USERNS = """
+import ctypes, errno, os
+
+def handler(event, context):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER
+        return "created"
+    return errno.errorcode[ctypes.get_errno()]
+"""
+
+
+@pytest.mark.parametrize("zygote", ["1", "0"], ids=["forked", "launched"])
+def test_a_function_cannot_create_a_user_namespace(
+    tmp_path: Path, function_name: str, zygote: str
+) -> None:
+    node = RoostProcess(tmp_path / "data", env={"ROOST_ZYGOTE": zygote})
+    node.start()
+    try:
+        client = node.client()
+        deploy_code(client, function_name, {"app.py": USERNS})
+
+        _, result = invoke(client, function_name, {})
+
+        # In one it would hold every capability again.
+        assert result != "created"
+    finally:
+        node.stop()
+
+
 def test_tmp_is_private_to_each_environment(client: Any, function_name: str) -> None:
     first, second = f"{function_name}-a", f"{function_name}-b"
     for name in (first, second):
