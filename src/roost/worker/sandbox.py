@@ -235,23 +235,44 @@ def launch(spec: SandboxSpec, sandboxed: bool) -> subprocess.Popen[bytes]:
         pass_fds = (passwd_fd, group_fd)
         command = [binary, *_bwrap_args(spec, passwd_fd, group_fd), "--", *command]
     try:
-        return subprocess.Popen(
+        return _start(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(spec.environment),
-            cwd="/" if sandboxed else str(spec.code_dir),
-            pass_fds=pass_fds,
-            user=SANDBOX_UID if sandboxed and as_root else None,
-            group=SANDBOX_GID if sandboxed and as_root else None,
-            extra_groups=[] if sandboxed and as_root else None,
-            preexec_fn=_preexec(spec, sandboxed),
-            start_new_session=True,
+            dict(spec.environment),
+            "/" if sandboxed else str(spec.code_dir),
+            pass_fds,
+            sandboxed and as_root,
+            _preexec(spec, sandboxed),
         )
     finally:
         for fd in pass_fds:
             os.close(fd)
+
+
+def _start(
+    command: list[str],
+    environment: dict[str, str],
+    cwd: str,
+    pass_fds: tuple[int, ...],
+    drop_to_sandbox_uid: bool,
+    preexec: Callable[[], None],
+) -> subprocess.Popen[bytes]:
+    """A sandbox's outer process: its own session, stdout and stderr on one pipe, and
+    the unprivileged sandbox uid when Roost runs as root (bwrap started by root
+    would keep capabilities)."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=environment,
+        cwd=cwd,
+        pass_fds=pass_fds,
+        user=SANDBOX_UID if drop_to_sandbox_uid else None,
+        group=SANDBOX_GID if drop_to_sandbox_uid else None,
+        extra_groups=[] if drop_to_sandbox_uid else None,
+        preexec_fn=preexec,
+        start_new_session=True,
+    )
 
 
 # The zygote: one sandbox per interpreter from which environments are forked
@@ -292,19 +313,13 @@ def launch_zygote(
     args = _zygote_args(interpreter, runtime_client_dir, slots_dir, passwd_fd, group_fd)
     command = [binary, *args, "--", interpreter, "-s", "-u", f"{SANDBOX_RUNTIME_DIR}/zygote.py"]
     try:
-        return subprocess.Popen(
+        return _start(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**environment, "ROOST_ZYGOTE_FD": str(control_fd)},
-            cwd="/",
-            pass_fds=(passwd_fd, group_fd, control_fd),
-            user=SANDBOX_UID if as_root else None,
-            group=SANDBOX_GID if as_root else None,
-            extra_groups=[] if as_root else None,
-            preexec_fn=_no_core_dumps,
-            start_new_session=True,
+            {**environment, "ROOST_ZYGOTE_FD": str(control_fd)},
+            "/",
+            (passwd_fd, group_fd, control_fd),
+            as_root,
+            _no_core_dumps,
         )
     finally:
         os.close(passwd_fd)
