@@ -131,10 +131,13 @@ class GroupCommitter:
         self.stats.operations += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         for pending, result in zip(batch, results, strict=True):
-            if pending.after_commit is not None:
-                pending.after_commit(result)
             if not pending.future.done():
                 pending.future.set_result(result)
+        # After the results: a waiter resumes only on a later turn of the loop,
+        # so it still sees every callback's effect (wake-ups) when it does.
+        for pending, result in zip(batch, results, strict=True):
+            if pending.after_commit is not None:
+                pending.after_commit(result)
 
     # Runs on the database thread.
     def _transaction(

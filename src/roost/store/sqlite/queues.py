@@ -39,6 +39,9 @@ from roost.store.queue_support import (
 from roost.store.sqlite.database import SqliteDatabase
 from roost.store.sqlite.group_commit import DEFAULT_MAX_BATCH_OPS, CommitStats, GroupCommitter
 
+# The queue database's file name in a data directory, beside the config store's.
+QUEUE_DATABASE_NAME = "queues.db"
+
 # Schema history; entry i upgrades PRAGMA user_version i to i + 1. Append only.
 MIGRATIONS: tuple[str, ...] = (
     """
