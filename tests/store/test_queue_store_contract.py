@@ -320,6 +320,24 @@ def test_a_long_poll_is_woken_by_change_visibility_to_zero(
     run_with_queue_store(scenario)
 
 
+def test_a_long_poll_picks_up_a_delayed_message_when_it_comes_due(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        await store.send(Q, b"soon", delay_s=0.2)
+        poll = asyncio.create_task(store.receive(Q, wait_s=60))
+        await asyncio.sleep(0.05)
+        assert not poll.done()
+
+        # No send wakes it: the poll sleeps until the message is due, then asks again.
+        clock.advance(0.2)
+
+        (message,) = await asyncio.wait_for(poll, timeout=10)
+        assert message.body == b"soon"
+
+    run_with_queue_store(scenario)
+
+
 def test_a_long_poll_times_out_empty(run_with_queue_store: RunWithQueueStore) -> None:
     async def scenario(store: QueueStore, clock: FakeClock) -> None:
         await store.send("other", b"not for this queue")
