@@ -8,6 +8,10 @@ between documents and dataclasses, so adapters stay small.
 
 ``CodeStore`` keeps deployment packages content-addressed by SHA-256, shared
 between every version that uses the same bytes.
+
+``QueueStore`` holds the internal queues of the async data plane (the talk's
+internal SQS): named queues of opaque bodies with delays, visibility timeouts,
+receive counts and per-receive receipt handles, as SQS standard queues behave.
 """
 
 from __future__ import annotations
@@ -137,4 +141,96 @@ class CodeStore(Protocol):
         """Remove the blob only if untouched for ``older_than_s``; whether it was removed.
 
         The age is checked at removal time, so a blob put again meanwhile survives.
+        """
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message handed out by ``QueueStore.receive``.
+
+    ``receipt`` is valid until the message is received again; ``receive_count``
+    counts this receive too (1 the first time). Times are Unix epoch milliseconds
+    of the store's clock.
+    """
+
+    message_id: str
+    body: bytes
+    receipt: str
+    receive_count: int
+    sent_at_ms: int
+    first_received_at_ms: int
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """How many messages of a queue are visible, in flight (received, hidden) or delayed."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        """Every message not yet deleted."""
+        return self.visible + self.in_flight + self.delayed
+
+
+@runtime_checkable
+class QueueStore(Protocol):
+    """Durable named queues with SQS standard-queue semantics (at-least-once).
+
+    A queue exists once a message is sent to it and is gone when it is empty.
+    Every mutating call returns only once its effect is durable; cancelling the
+    caller abandons the wait, not the write (a cancelled ``send`` may still land).
+    """
+
+    async def send(self, queue: str, body: bytes, *, delay_s: float = 0.0) -> str:
+        """Enqueue ``body``, hidden for ``delay_s`` seconds; its message id once durable."""
+
+    async def send_batch(
+        self, queue: str, bodies: Sequence[bytes], *, delay_s: float = 0.0
+    ) -> list[str]:
+        """Enqueue every body atomically (all or none); their ids in order, once durable."""
+
+    async def receive(
+        self,
+        queue: str,
+        *,
+        max_messages: int = 1,
+        visibility_timeout_s: float = 30.0,
+        wait_s: float = 0.0,
+    ) -> list[ReceivedMessage]:
+        """Up to ``max_messages`` visible messages, oldest first.
+
+        "Oldest" is by when a message became visible (its send time plus delay,
+        or the end of its last visibility timeout), ties in send order; so
+        without delays and redeliveries the order is the send order.
+
+        Each is hidden for ``visibility_timeout_s``, its receive count goes up by
+        one and it gets a new receipt (older receipts stop working). With
+        ``wait_s`` > 0 this is a long poll: it returns as soon as a message is
+        available, or an empty list after ``wait_s`` seconds. Safe to cancel
+        while waiting; a receive already committed is lost to the canceller and
+        comes back after its visibility timeout.
+        """
+
+    async def delete(self, queue: str, receipt: str) -> bool:
+        """Remove the message; False if ``receipt`` is stale or unknown. Idempotent."""
+
+    async def change_visibility(self, queue: str, receipt: str, timeout_s: float) -> bool:
+        """Hide the message for ``timeout_s`` from now (0: visible at once); False if stale."""
+
+    async def depth(self, queue: str) -> QueueDepth:
+        """Counts of the queue's messages by state, right now."""
+
+    async def oldest_age_s(self, queue: str) -> float | None:
+        """Seconds since the oldest undeleted message was sent; None for an empty queue."""
+
+    async def queues(self) -> list[str]:
+        """Names of the queues holding at least one message, sorted."""
+
+    async def close(self) -> None:
+        """Finish the writes already accepted, then release resources.
+
+        Later calls raise ``StoreUnavailable``; pending long polls end with it.
         """

@@ -2,5 +2,6 @@
 
 from roost.store.memory.code import MemoryCodeStore
 from roost.store.memory.config import MemoryConfigStore
+from roost.store.memory.queues import MemoryQueueStore
 
-__all__ = ["MemoryCodeStore", "MemoryConfigStore"]
+__all__ = ["MemoryCodeStore", "MemoryConfigStore", "MemoryQueueStore"]

@@ -1,10 +1,12 @@
 """SQLite adapters of the store port: the embedded default, nothing to install.
 
-Open the config store with ``await SqliteConfigStore.open(path)``; all SQLite
+Open the config store with ``await SqliteConfigStore.open(path)`` and the
+internal queues with ``await SqliteQueueStore.open(path)``; all SQLite
 work runs on a thread owned by the store, never on the event loop.
 """
 
 from roost.store.sqlite.config import SqliteConfigStore
 from roost.store.sqlite.database import SqliteDatabase
+from roost.store.sqlite.queues import SqliteQueueStore
 
-__all__ = ["SqliteConfigStore", "SqliteDatabase"]
+__all__ = ["SqliteConfigStore", "SqliteDatabase", "SqliteQueueStore"]

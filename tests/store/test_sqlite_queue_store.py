@@ -1,0 +1,252 @@
+"""``SqliteQueueStore`` beyond the contract: persistence, group commit, SIGKILL durability."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from roost.store.errors import StoreUnavailable
+from roost.store.ports import QueueDepth
+from roost.store.sqlite import SqliteQueueStore
+from roost.store.sqlite.queues import MIGRATIONS
+from tests.fixtures.crash import acknowledged_before_sigkill
+from tests.fixtures.stores import FakeClock
+
+Q = "async-0"
+
+
+def test_messages_and_their_visibility_survive_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "queues.db"
+    clock = FakeClock()
+
+    async def main() -> None:
+        store = await SqliteQueueStore.open(path, clock=clock)
+        ids = await store.send_batch(Q, [b"a", b"b", b"c"])
+        await store.send(Q, b"delayed", delay_s=60)
+        (in_flight,) = await store.receive(Q, visibility_timeout_s=30)
+        await store.close()
+
+        reopened = await SqliteQueueStore.open(path, clock=clock)
+        try:
+            assert await reopened.depth(Q) == QueueDepth(visible=2, in_flight=1, delayed=1)
+            assert await reopened.delete(Q, in_flight.receipt) is True
+            rest = await reopened.receive(Q, max_messages=10)
+            assert [m.message_id for m in rest] == ids[1:]
+        finally:
+            await reopened.close()
+
+    asyncio.run(main())
+
+
+def test_the_file_is_wal_with_full_sync_and_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+
+    async def open_and_close() -> int:
+        store = await SqliteQueueStore.open(path)
+        try:
+            return await store._db.run(
+                lambda connection: int(connection.execute("PRAGMA synchronous").fetchone()[0])
+            )
+        finally:
+            await store.close()
+
+    assert asyncio.run(open_and_close()) == 2  # FULL
+    asyncio.run(open_and_close())  # Creating the schema again is a no-op.
+
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+def test_a_receive_reads_an_index_range_without_sorting(tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+    asyncio.run(_open_and_close(path))
+
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        plan = " | ".join(
+            str(row[3])
+            for row in connection.execute(
+                "EXPLAIN QUERY PLAN SELECT sequence FROM queue_messages "
+                "WHERE queue = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, sequence LIMIT ?",
+                ("q", 0, 10),
+            )
+        )
+
+    assert "queue_messages_by_visibility" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+async def _open_and_close(path: Path) -> None:
+    await (await SqliteQueueStore.open(path)).close()
+
+
+# Group commit
+
+
+def test_sends_arriving_together_share_one_transaction(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            ids = await asyncio.gather(*(store.send(Q, b"%d" % n) for n in range(200)))
+
+            assert store.stats.transactions == 1
+            assert store.stats.operations == 200
+            received = await store.receive(Q, max_messages=500)
+            assert sorted(m.message_id for m in received) == sorted(ids)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_sends_arriving_during_a_commit_go_into_the_next_one(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+
+            async def sender() -> None:
+                for _ in range(50):
+                    await store.send(Q, b"m")
+
+            # 20 senders each waiting for its previous send: every commit
+            # carries the sends that queued up while the last one ran.
+            await asyncio.gather(*(sender() for _ in range(20)))
+
+            assert store.stats.operations == 1000
+            assert store.stats.transactions <= 100
+            assert (await store.depth(Q)).visible == 1000
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_max_batch_ops_one_commits_every_send_alone(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db", max_batch_ops=1)
+        try:
+            await asyncio.gather(*(store.send(Q, b"m") for _ in range(30)))
+
+            assert store.stats.transactions == 30
+            assert store.stats.largest_batch == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_failed_transaction_fails_every_send_in_it_and_keeps_earlier_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queues.db"
+
+    async def main() -> None:
+        store = await SqliteQueueStore.open(path)
+        try:
+            kept = await store.send(Q, b"before")
+            _abort_inserts_of(path, b"poison")
+
+            # These three queue up together, so they share one transaction.
+            results = await asyncio.gather(
+                store.send(Q, b"innocent 1"),
+                store.send(Q, b"poison"),
+                store.send(Q, b"innocent 2"),
+                return_exceptions=True,
+            )
+
+            assert all(isinstance(result, StoreUnavailable) for result in results)
+            assert store.stats.transactions == 1  # only the first send's
+            after = await store.send(Q, b"after")
+            received = await store.receive(Q, max_messages=10)
+            assert [m.message_id for m in received] == [kept, after]
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def _abort_inserts_of(path: Path, body: bytes) -> None:
+    """A trigger on the file makes SQLite itself fail any transaction inserting ``body``."""
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON queue_messages WHEN NEW.body = ? "
+            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END".replace("?", f"x'{body.hex()}'")
+        )
+        connection.commit()
+
+
+def test_long_polls_of_an_empty_queue_do_not_hammer_the_database(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db", clock=FakeClock())
+        try:
+            await asyncio.gather(*(store.receive(Q, wait_s=0.3) for _ in range(5)))
+
+            # One attempt when each poll starts, one when its wait ends.
+            assert store.stats.operations <= 10
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_send_is_still_committed(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            sending = asyncio.create_task(store.send(Q, b"m"))
+            await asyncio.sleep(0)  # the send is queued in the committer
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+
+            # The next call queues behind that transaction on the database thread.
+            assert (await store.depth(Q)).visible == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+# Durability: every message acknowledged before a SIGKILL is there afterwards.
+
+_SQLITE_SENDER = """
+import asyncio, sys
+from pathlib import Path
+from roost.store.sqlite import SqliteQueueStore
+
+
+async def main() -> None:
+    store = await SqliteQueueStore.open(Path(sys.argv[1]))
+
+    async def sender(n: int) -> None:
+        for k in range(1_000_000):
+            message_id = await store.send("async-0", f"{n}/{k}".encode())
+            print(message_id, flush=True)
+
+    await asyncio.gather(*(sender(n) for n in range(16)))
+
+asyncio.run(main())
+"""
+
+ACKS_BEFORE_KILL = 400
+
+
+def test_acknowledged_sends_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+    acknowledged = acknowledged_before_sigkill(
+        _SQLITE_SENDER, str(path), acks_before_kill=ACKS_BEFORE_KILL
+    )
+
+    async def stored_ids() -> set[str]:
+        store = await SqliteQueueStore.open(path)
+        try:
+            received = await store.receive(Q, max_messages=1_000_000)
+            return {m.message_id for m in received}
+        finally:
+            await store.close()
+
+    assert set(acknowledged) <= asyncio.run(stored_ids())
