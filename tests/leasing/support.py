@@ -1,4 +1,4 @@
-"""Test doubles for the leasing tests: a store that can be made unavailable, a recording listener."""
+"""Leasing test doubles: a store that can be made unavailable, a recording listener."""
 
 from __future__ import annotations
 
