@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Collection
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +18,10 @@ from roost.store.ports import ConfigStore, Item
 from tests.fixtures.stores import FakeClock, RunWithStore
 from tests.leasing.support import FlakyStore, Recorder
 
-CONFIG = KeeperConfig(ttl_s=9.0)  # heartbeat 3 s, gives up 0.9 s before expiry
+# Heartbeat 3 s, gives up 0.9 s before expiry. Outages are injected (FlakyStore
+# fails at once), so the store timeout is generous: a slow fsync on a loaded
+# machine must not count as an outage.
+CONFIG = KeeperConfig(ttl_s=9.0, store_timeout_s=60.0)
 HEARTBEAT_S = CONFIG.heartbeat_interval_s
 RESOURCES = {f"queue-{n}" for n in range(8)}
 
@@ -240,7 +244,7 @@ def test_short_outage_moves_no_work(run_with_store: RunWithStore) -> None:
 
 def test_a_stalled_resource_is_given_up_for_another_keeper(run_with_store: RunWithStore) -> None:
     async def scenario(store: ConfigStore) -> None:
-        config = KeeperConfig(ttl_s=9.0, stall_after_s=10.0)
+        config = replace(CONFIG, stall_after_s=10.0)
         group = Group(store)
         for owner in "abc":
             group.join(owner, config=config)
@@ -275,7 +279,7 @@ def test_anti_entropy_revokes_a_stalled_holder_that_still_heartbeats(
         # a heartbeats but has no stall check of its own (say, an older build):
         # b's sweep must catch it, and a learns at its next heartbeat.
         a = group.join("a")
-        b = group.join("b", config=KeeperConfig(ttl_s=9.0, stall_after_s=10.0))
+        b = group.join("b", config=replace(CONFIG, stall_after_s=10.0))
         group.resources = {"queue-0", "queue-1"}
         await group.settle()
         assert group.shares() == {"a": 1, "b": 1}
@@ -346,8 +350,10 @@ def test_a_hung_store_counts_as_unavailable(run_with_store: RunWithStore) -> Non
     async def scenario(store: ConfigStore) -> None:
         group = Group(store)
         hung = HungStore(store)
-        keeper = group.join("a", hung, KeeperConfig(ttl_s=9.0, store_timeout_s=0.01))
+        keeper = group.join("a", hung)
         await keeper.tick()
+        # The store stops answering: any timeout will do, as reads never return.
+        keeper.config = replace(CONFIG, store_timeout_s=0.01)
         hung.hung.set()
 
         group.clock.advance(HEARTBEAT_S)
@@ -394,3 +400,20 @@ def test_config_is_checked() -> None:
         KeeperConfig(ttl_s=9, stall_after_s=2)
     config = KeeperConfig(ttl_s=9)
     assert (config.heartbeat_interval_s, config.margin_s, config.timeout_s) == (3, 0.9, 1.5)
+
+
+def test_keepers_ticking_concurrently_never_share_a_resource(
+    run_with_store: RunWithStore,
+) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        group = Group(store)
+        for owner in "abcd":
+            group.join(owner)
+
+        for _ in range(4):
+            await asyncio.gather(*(keeper.tick() for keeper in group.keepers.values()))
+            group.assert_nobody_works_twice()
+
+        assert sorted(group.shares().values()) == [2, 2, 2, 2]
+
+    run_with_store(scenario)

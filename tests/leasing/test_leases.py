@@ -6,11 +6,13 @@ Time is a ``FakeClock``: expiry is reached by moving the clock, never by sleepin
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from roost.leasing import Lease, LeaseLost, LeaseTable
 from roost.store.ports import ConfigStore
+from roost.store.sqlite import SqliteConfigStore
 from tests.fixtures.stores import FakeClock, RunWithStore
 
 TTL_S = 10.0
@@ -255,3 +257,23 @@ def test_bad_arguments_are_refused() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(zero_ttl())
+
+
+def test_two_connections_to_one_database_race_for_a_lease(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        path = tmp_path / "config.sqlite3"
+        stores = [await SqliteConfigStore.open(path) for _ in range(2)]
+        try:
+            clock = FakeClock()
+            tables = [table_of(store, clock) for store in stores]
+
+            results = await asyncio.gather(
+                *(tables[n % 2].acquire("queue-1", f"owner-{n}", TTL_S) for n in range(6))
+            )
+
+            assert len([lease for lease in results if lease is not None]) == 1
+        finally:
+            for store in stores:
+                await store.close()
+
+    asyncio.run(scenario())
