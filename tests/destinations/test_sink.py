@@ -248,3 +248,20 @@ def test_on_failure_and_dlq_land_in_moto(
     [dead_letter] = moto.receive(dlq_url)
     assert dead_letter["Body"] == '{"n": 1}'
     assert dead_letter["MessageAttributes"]["RequestID"]["StringValue"] == "req-1"
+
+
+def test_a_vanished_alias_still_gets_its_on_failure_record(run_with_store: RunWithStore) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        # Given an event invoke config on alias "old", which no longer exists
+        await given_function(
+            store, "f", dlq=DLQ, destinations={"OnFailure": FAILURE_TOPIC}, qualifier="old"
+        )
+        delivery = RecordingDelivery()
+
+        await sink_of(store, delivery).failed(event("f", "old"), Condition.EVENT_AGE_EXCEEDED, None)
+
+        # Then the record goes out; no version can be named for a DLQ
+        assert [arn for arn, _, _ in delivery.records] == [FAILURE_TOPIC]
+        assert delivery.dead_letters == []
+
+    run_with_store(scenario)

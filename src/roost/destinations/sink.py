@@ -145,4 +145,6 @@ class DestinationSink:
         if version == LATEST:
             record = await self._functions.get(account_id, ref.name)
             return record.latest if record is not None else None
+        if not is_version(version):
+            return None
         return await self._functions.get_version(account_id, ref.name, int(version))
