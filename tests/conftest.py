@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures.roost_process import RoostProcess, make_zip
 
-pytest_plugins = ["tests.fixtures.stores"]
+pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.moto_server"]
 
 _names = itertools.count()
 

@@ -46,6 +46,9 @@ class RoostConfig:
     sandbox: bool = True
     zygote: bool = True
     function_network: bool = True
+    # Where async destinations and dead-letter targets (SQS, SNS, EventBridge)
+    # are reached: moto's server in tests, or None for AWS itself.
+    aws_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -63,6 +66,7 @@ class RoostConfig:
             "function_network": os.environ.get("ROOST_FUNCTION_NETWORK", "1")
             not in ("0", "false", "off"),
         }
+        values["aws_endpoint_url"] = os.environ.get("ROOST_AWS_ENDPOINT_URL") or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -36,7 +36,12 @@ def _run(coro: object) -> None:
 def _up(args: argparse.Namespace) -> int:
     from roost.node import Node  # imported here: the client commands start faster
 
-    config = RoostConfig.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+    config = RoostConfig.from_env(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        aws_endpoint_url=args.aws_endpoint_url,
+    )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -61,6 +66,8 @@ async def _announce(node: Node) -> None:
         f"Roost is up at {config.endpoint_url} (data in {config.data_dir.resolve()})",
         f"  region: {config.region}",
     ]
+    if config.aws_endpoint_url:
+        lines.append(f"  async destinations through the AWS endpoint {config.aws_endpoint_url}")
     if config.allow_builtin_credentials:
         lines += [
             "  credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
@@ -120,6 +127,7 @@ environment variables (flags take precedence):
   ROOST_PORT      port `roost up` listens on (default 9009)
   ROOST_DATA_DIR  data directory of the embedded store (default ./.roost)
   ROOST_REGION    region Roost reports in ARNs (default us-east-1)
+  ROOST_AWS_ENDPOINT_URL  AWS endpoint of async destinations (default: AWS)
 """
 
 _UP_HELP = """\
@@ -165,6 +173,12 @@ def _add_up(commands: _Commands) -> None:
     up.add_argument("--port", type=int, help="port (env ROOST_PORT, default 9009)")
     up.add_argument(
         "--data-dir", type=Path, help="data directory (env ROOST_DATA_DIR, default ./.roost)"
+    )
+    up.add_argument(
+        "--aws-endpoint-url",
+        metavar="URL",
+        help="AWS endpoint for async destinations and dead-letter queues, e.g. moto's "
+        "server (env ROOST_AWS_ENDPOINT_URL, default: AWS itself)",
     )
     up.set_defaults(func=_up)
 

@@ -1,0 +1,78 @@
+"""boto3 clients of the AWS endpoint that destinations and dead-letter targets live on.
+
+The endpoint is Roost's ``aws_endpoint_url`` setting (moto's server in tests, a
+LocalStack, or None for real AWS). Credentials come from boto3's default chain
+(environment, shared files, instance role); the region comes from each target's
+ARN, so one node can deliver to queues of several regions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_READ_TIMEOUT_S = 10.0
+
+
+class AwsClients:
+    """One boto3 client per (service, region), made on first use and then reused.
+
+    boto3 is blocking, so every call runs in a worker thread (``call``) and the
+    event loop never waits on the network. Clients are thread-safe once made;
+    making them is not (it goes through one boto3 session), hence the lock.
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str | None,
+        *,
+        session: Any = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self._session = session if session is not None else boto3.session.Session()
+        # botocore's own retries are off: delivery retries with its own backoff and
+        # logs each failure, instead of one call silently taking a minute.
+        self._config = Config(
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
+            retries={"max_attempts": 1, "mode": "standard"},
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str, region: str) -> Any:
+        """The client of ``service`` in ``region`` (blocking the first time: call off the loop)."""
+        key = (service, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
+                )
+                self._clients[key] = client
+            return client
+
+    async def call(self, service: str, region: str, operation: str, **params: Any) -> Any:
+        """Run one API call (boto3's snake_case ``operation``) in a worker thread."""
+
+        def run() -> Any:
+            return getattr(self.client(service, region), operation)(**params)
+
+        return await asyncio.to_thread(run)
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
