@@ -348,6 +348,15 @@ class Zygote:
             raise
         return ForkedProcess(pid, pidfd, read_fd, relay)
 
+    def abandon(self) -> None:
+        """Give up on a zygote that failed a fork as if dead: kill what is left of it
+        and let the next fork start a new one (its exit may not be noticed yet)."""
+        if self._process is None or not self.alive:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._release()
+
     async def stop(self) -> None:
         """Stop the zygote (and so every environment it forked)."""
         if self._process is None or not self.alive:
@@ -418,6 +427,7 @@ class ZygoteFleet:
                     return process
                 except ZygoteUnavailable as error:
                     log.warning("zygote of %s unavailable: %s", interpreter, error)
+                    zygote.abandon()
                 except ForkFailed as error:
                     self._fork_failed(interpreter, f"environment {spec.env_id}: {error}")
                     break
