@@ -18,7 +18,7 @@ from roost.api.errors import (
     RequestTooLargeException,
     ServiceException,
 )
-from roost.api.model import Plane, operation_table
+from roost.api.model import Plane, dispatch_plane, operation_table
 from roost.api.request import parse_input
 from roost.api.request_ids import new_request_id
 from roost.api.response import WireResponse, render_error, render_output
@@ -144,7 +144,10 @@ class FrontDoor:
         ctx = RequestContext(
             account_id, access_key_id, request_id, self._region, operation.name, request.base_url
         )
-        output = await self._routers[operation.plane].dispatch(ctx, params)
+        router = self._routers.get(dispatch_plane(operation.name, params))
+        if router is None:  # No async plane on this node: the invoke plane answers.
+            router = self._routers[operation.plane]
+        output = await router.dispatch(ctx, params)
         return render_output(operation, output)
 
 
