@@ -92,18 +92,35 @@ def test_an_event_invoke_of_an_alias_runs_its_version(
     wait_for(lambda: bool(recorder.of("aliased")))
 
 
-def test_a_payload_over_1_mb_is_refused_with_413(client: Any, reporter: str) -> None:
-    payload = json.dumps({"pad": "x" * 1_048_576})
+def padded(size: int) -> str:
+    """A JSON document of exactly ``size`` bytes."""
+    return json.dumps({"pad": "x" * (size - len('{"pad": ""}'))})
 
-    error = error_of(
+
+@pytest.mark.parametrize("size", [1_048_577, 7 * 1024 * 1024])
+def test_a_payload_over_1_mb_is_refused_with_413(client: Any, reporter: str, size: int) -> None:
+    payload = padded(size)
+
+    event = error_of(
         lambda: client.invoke(FunctionName=reporter, InvocationType="Event", Payload=payload)
     )
+    legacy = error_of(lambda: client.invoke_async(FunctionName=reporter, InvokeArgs=payload))
 
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert error["Error"]["Code"] == "RequestTooLargeException"
-    assert error["Error"]["Message"] == (
-        "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
-    )
+    for error in (event, legacy):
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert error["Error"]["Code"] == "RequestTooLargeException"
+        assert error["Error"]["Message"] == (
+            "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
+        )
+
+
+def test_a_payload_of_exactly_1_mb_is_accepted(client: Any, reporter: str) -> None:
+    payload = padded(1_048_576)
+    assert len(payload) == 1_048_576
+
+    response = client.invoke(FunctionName=reporter, InvocationType="Event", Payload=payload)
+
+    assert response["StatusCode"] == 202
 
 
 def test_a_payload_that_is_not_json_is_refused(client: Any, reporter: str) -> None:
