@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # MaximumEventAgeInSeconds is at least 60: younger events need no config lookup.
 MIN_EVENT_AGE_LIMIT_S = 60
 STORE_RETRY_S = 1.0
+# Messages one receive may take (SQS's maximum too).
+RECEIVE_BATCH = 10
 
 
 def _now_ms() -> int:
@@ -126,26 +128,40 @@ class AsyncPoller:
     async def _poll(self, queue: str) -> None:
         """Receive from ``queue`` while a slot is free, forever."""
         while True:
-            await self._slots.acquire()
+            held = await self._take_slots()
             try:
                 messages = await self._deps.queues.receive(
                     queue,
+                    max_messages=held,
                     visibility_timeout_s=self._settings.visibility_timeout_s,
                     wait_s=self._settings.wait_s,
                 )
             except BaseException as error:
-                self._slots.release()
+                self._release(held)
                 if not isinstance(error, StoreUnavailable):
                     raise
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
-            if not messages:
-                self._slots.release()
-                continue
-            task = asyncio.get_running_loop().create_task(self._handle(queue, messages[0]))
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+            self._release(held - len(messages))
+            for message in messages:
+                task = asyncio.get_running_loop().create_task(self._handle(queue, message))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+
+    async def _take_slots(self) -> int:
+        """Wait for one free slot, then take more that are free right now (up to a
+        receive batch): one receive then serves a backlog ``RECEIVE_BATCH`` at a time."""
+        await self._slots.acquire()
+        held = 1
+        while held < RECEIVE_BATCH and not self._slots.locked():
+            await self._slots.acquire()  # Free: returns without waiting.
+            held += 1
+        return held
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
