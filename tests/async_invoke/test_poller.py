@@ -183,3 +183,42 @@ def test_an_event_of_a_deleted_function_is_dropped() -> None:
 
     assert len(invoker.seen) == 1
     assert sink.failed_events == [] and sink.succeeded_events == []
+
+
+def test_a_backlog_is_drained_in_batches_within_the_concurrency() -> None:
+    async def scenario() -> tuple[int, int]:
+        store = MemoryQueueStore()
+        running = peak = 0
+
+        class CountingInvoker:
+            async def invoke(self, event: AsyncEvent) -> InvokeResult:
+                nonlocal running, peak
+                running += 1
+                peak = max(peak, running)
+                await asyncio.sleep(0.01)
+                running -= 1
+                return OK
+
+        sink = RecordingSink()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=CountingInvoker(),
+            limits=FixedLimits(),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+        )
+        settings = PollerSettings(concurrency=4, visibility_timeout_s=5, wait_s=0.2)
+        poller = AsyncPoller("p0", deps, settings)
+        await store.send_batch(QUEUE, [encode(event()) for _ in range(25)])
+        poller.start()
+        while len(sink.succeeded_events) < 25:
+            await asyncio.sleep(0.01)
+        await poller.stop(grace_s=1)
+        return len(sink.succeeded_events), peak
+
+    succeeded, peak = asyncio.run(asyncio.wait_for(scenario(), 10))
+
+    assert succeeded == 25
+    assert 1 < peak <= 4
