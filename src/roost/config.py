@@ -29,6 +29,23 @@ def is_loopback(host: str) -> bool:
             return False
 
 
+def _async_settings_from_env() -> dict[str, object]:
+    """The async plane's ``ROOST_ASYNC_*`` variables (issue 4), where set."""
+    names: dict[str, tuple[str, type[int] | type[float]]] = {
+        "ROOST_ASYNC_QUEUES": ("async_shared_queues", int),
+        "ROOST_ASYNC_POLLERS": ("async_pollers", int),
+        "ROOST_ASYNC_POLLER_CONCURRENCY": ("async_poller_concurrency", int),
+        "ROOST_ASYNC_RETRY_SCALE": ("async_retry_scale", float),
+        "ROOST_ASYNC_VISIBILITY_TIMEOUT_S": ("async_visibility_timeout_s", float),
+        "ROOST_ASYNC_MAX_IN_FLIGHT": ("async_max_in_flight", int),
+    }
+    return {
+        field_name: kind(os.environ[variable])
+        for variable, (field_name, kind) in names.items()
+        if variable in os.environ
+    }
+
+
 @dataclass(frozen=True)
 class RoostConfig:
     """Everything a node needs to start."""
@@ -49,6 +66,14 @@ class RoostConfig:
     # Where async destinations and dead-letter targets (SQS, SNS, EventBridge)
     # are reached: moto's server in tests, or None for AWS itself.
     aws_endpoint_url: str | None = None
+    # --- Async invokes (issue 4): the async plane's queues, pollers and retries. ---
+    async_shared_queues: int = 8
+    async_pollers: int = 2
+    async_poller_concurrency: int = 64
+    async_retry_scale: float = 1.0
+    async_visibility_timeout_s: float = 30.0
+    async_max_in_flight: int = 4096
+    # --- end of async invokes ---
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -67,6 +92,7 @@ class RoostConfig:
             not in ("0", "false", "off"),
         }
         values["aws_endpoint_url"] = os.environ.get("ROOST_AWS_ENDPOINT_URL") or None
+        values.update(_async_settings_from_env())
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from typing import Any
 
 from roost import __version__
 from roost.api.model import Plane, operation_table
+from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
@@ -39,6 +40,7 @@ from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
+from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
 from roost.worker.isolation import Isolation
 
 log = logging.getLogger(__name__)
@@ -55,17 +57,27 @@ class Stores:
     config: SqliteConfigStore
     code: FileCodeStore
     secrets: SecretBox
+    queues: SqliteQueueStore
 
     @classmethod
     async def open(cls, data_dir: Path) -> Stores:
         """Open (creating if needed) the stores under ``data_dir``."""
         data_dir.mkdir(parents=True, exist_ok=True)
         config = await SqliteConfigStore.open(data_dir / "roost.db")
-        return cls(config, FileCodeStore(data_dir / "code"), SecretBox.in_data_dir(data_dir))
+        try:
+            queues = await SqliteQueueStore.open(data_dir / QUEUE_DATABASE_NAME)
+        except BaseException:
+            await config.close()
+            raise
+        code = FileCodeStore(data_dir / "code")
+        return cls(config, code, SecretBox.in_data_dir(data_dir), queues)
 
     async def close(self) -> None:
-        """Close the database."""
-        await self.config.close()
+        """Close the databases (the queue store finishes the writes it accepted)."""
+        try:
+            await self.queues.close()
+        finally:
+            await self.config.close()
 
 
 def control_plane_routes(cp: ControlPlane) -> dict[str, Handler]:
@@ -94,6 +106,7 @@ class Node:
         self._control: ControlPlane | None = None
         self._collector: CodeCollector | None = None
         self._invoke: InvokePlane | None = None
+        self._async: AsyncPlane | None = None
         self._server: HttpServer | None = None
         self._stopping = asyncio.Event()
         self._started_at = time.time()
@@ -118,6 +131,11 @@ class Node:
         invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
         self._invoke = invoke
         invoke.start()
+        async_plane = AsyncPlane(
+            self._async_settings(), stores.queues, invoke.handlers, control.attachments
+        )
+        self._async = async_plane
+        async_plane.start()
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
         control_routes = invalidating_routes(
             {**control_plane_routes(control), **provisioned.routes()}, invoke.cache
@@ -128,6 +146,10 @@ class Node:
             ),
             Plane.INVOKE: PlaneRouter(
                 Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight
+            ),
+            # Its own bound: an async flood must not take the sync plane's slots.
+            Plane.ASYNC: PlaneRouter(
+                Plane.ASYNC, async_plane.routes(), self.config.async_max_in_flight
             ),
         }
         authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
@@ -157,6 +179,16 @@ class Node:
             zygote=config.zygote,
             network=config.function_network,
             region=config.region,
+        )
+
+    def _async_settings(self) -> AsyncSettings:
+        config = self.config
+        return AsyncSettings(
+            shared_queues=config.async_shared_queues,
+            pollers=config.async_pollers,
+            poller_concurrency=config.async_poller_concurrency,
+            retry_scale=config.async_retry_scale,
+            visibility_timeout_s=config.async_visibility_timeout_s,
         )
 
     async def _health(self) -> dict[str, Any]:
@@ -206,6 +238,9 @@ class Node:
         self._stopping.set()
 
     async def _close(self) -> None:
+        # Pollers first: their events still need the invoke plane's environments.
+        if self._async is not None:
+            await self._async.stop(SHUTDOWN_GRACE_S)
         if self._invoke is not None:
             await self._invoke.stop()
         if self._collector is not None:

@@ -16,6 +16,7 @@ from roost.api.model import (
     Operation,
     Plane,
     _compile,
+    dispatch_plane,
     operation_table,
     service_model,
 )
@@ -230,3 +231,19 @@ def test_success_status_comes_from_the_model(operation: str, status: int) -> Non
 
 def test_operation_table_is_built_once() -> None:
     assert operation_table() is operation_table()
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "plane"),
+    [
+        ("Invoke", {"InvocationType": "Event"}, Plane.ASYNC),
+        ("InvokeAsync", {}, Plane.ASYNC),
+        ("Invoke", {}, Plane.INVOKE),
+        ("Invoke", {"InvocationType": "DryRun"}, Plane.INVOKE),
+        ("GetFunction", {}, Plane.CONTROL),
+    ],
+)
+def test_async_invokes_are_dispatched_to_their_own_plane(
+    operation: str, params: dict[str, str], plane: Plane
+) -> None:
+    assert dispatch_plane(operation, params) is plane

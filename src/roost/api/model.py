@@ -20,6 +20,18 @@ class Plane(enum.Enum):
 
     CONTROL = "control"
     INVOKE = "invoke"
+    # Async invokes: ``InvokeAsync`` and ``Invoke`` with ``InvocationType=Event``.
+    # Their bodies are read under the invoke plane's limit; only dispatch differs.
+    ASYNC = "async"
+
+
+def dispatch_plane(operation: str, params: dict[str, Any]) -> Plane:
+    """The plane whose router serves this request (the header decides for ``Invoke``)."""
+    if operation == "InvokeAsync":
+        return Plane.ASYNC
+    if operation == "Invoke" and params.get("InvocationType") == "Event":
+        return Plane.ASYNC
+    return Plane.INVOKE if operation in INVOKE_OPERATIONS else Plane.CONTROL
 
 
 @functools.cache

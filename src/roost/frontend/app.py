@@ -18,7 +18,7 @@ from roost.api.errors import (
     RequestTooLargeException,
     ServiceException,
 )
-from roost.api.model import Plane, operation_table
+from roost.api.model import Plane, dispatch_plane, operation_table
 from roost.api.request import parse_input
 from roost.api.request_ids import new_request_id
 from roost.api.response import WireResponse, render_error, render_output
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 CONTROL_MAX_BODY_BYTES = 75 * 1024 * 1024
 # AWS's sync invoke request limit; the async plane applies its own below it.
 INVOKE_MAX_BODY_BYTES = 6 * 1024 * 1024
+# AWS's async invoke payload limit, checked here too so a large body is not read.
+ASYNC_INVOKE_MAX_BODY_BYTES = 1024 * 1024
 
 
 class FrontDoor:
@@ -73,7 +75,7 @@ class FrontDoor:
         if match is None:
             return ROOST_MAX_BODY_BYTES  # Refused anyway: no reason to read much.
         if match.operation.plane is Plane.INVOKE:
-            return INVOKE_MAX_BODY_BYTES
+            return _invoke_body_limit(request, match.operation.name)
         return CONTROL_MAX_BODY_BYTES
 
     def too_large(self, request: HttpRequest) -> HttpResponse:
@@ -83,7 +85,8 @@ class FrontDoor:
         else:
             match = request.route[0] if request.route else None
             if match is not None and match.operation.plane is Plane.INVOKE:
-                error = _too_large(INVOKE_MAX_BODY_BYTES, match.operation.name)
+                limit = _invoke_body_limit(request, match.operation.name)
+                error = _too_large(limit, match.operation.name)
             elif match is not None:
                 error = _too_large(CONTROL_MAX_BODY_BYTES, match.operation.name)
             else:
@@ -144,8 +147,19 @@ class FrontDoor:
         ctx = RequestContext(
             account_id, access_key_id, request_id, self._region, operation.name, request.base_url
         )
-        output = await self._routers[operation.plane].dispatch(ctx, params)
+        router = self._routers.get(dispatch_plane(operation.name, params))
+        if router is None:  # No async plane on this node: the invoke plane answers.
+            router = self._routers[operation.plane]
+        output = await router.dispatch(ctx, params)
         return render_output(operation, output)
+
+
+def _invoke_body_limit(request: HttpRequest, operation: str) -> int:
+    """An invoke's body is its payload: 1 MB for async invokes, else 6 MB."""
+    invocation_type = request.headers.get("x-amz-invocation-type")
+    if operation == "InvokeAsync" or (operation == "Invoke" and invocation_type == "Event"):
+        return ASYNC_INVOKE_MAX_BODY_BYTES
+    return INVOKE_MAX_BODY_BYTES
 
 
 def _http(wire: WireResponse, request_id: str) -> HttpResponse:

@@ -35,7 +35,7 @@ from roost.worker.runtime_api import Invocation
 CLIENT_CONTEXT_MAX_BYTES = 3583
 
 
-def _client_context(value: str | None) -> str | None:
+def decode_client_context(value: str | None) -> str | None:
     """The decoded JSON of ``X-Amz-Client-Context`` (base64 JSON object, AWS's rules)."""
     if value is None:
         return None
@@ -58,7 +58,8 @@ def _client_context(value: str | None) -> str | None:
     return decoded.decode()
 
 
-def _check_payload(payload: bytes) -> None:
+def check_payload(payload: bytes) -> None:
+    """Refuse a payload that is not JSON (an empty one is allowed), as Lambda does."""
     if not payload.strip():
         return
     try:
@@ -114,28 +115,39 @@ class InvokeHandlers:
             raise not_found(ctx, name, qualifier)
         return config
 
-    async def invoke(self, ctx: RequestContext, params: Params) -> Output:
-        ref = function_ref(ctx, params["FunctionName"])
-        qualifier = merge_qualifier(ref, params.get("Qualifier"))
-        view = await self._cache.get(ctx.account_id, ref.name)
+    async def resolve(
+        self, ctx: RequestContext, name: str, qualifier: str | None
+    ) -> tuple[FunctionView, FunctionConfig]:
+        """The function and the version an invoke runs, from the L1 cache.
+
+        Raises ``ResourceNotFoundException`` for an unknown function or qualifier
+        and ``ResourceConflictException`` for a version that is not Active.
+        """
+        view = await self._cache.get(ctx.account_id, name)
         if view is None:
-            raise not_found(ctx, ref.name, qualifier)
+            raise not_found(ctx, name, qualifier)
         config = self._select(ctx, view, qualifier)
-        invocation_type = params.get("InvocationType") or "RequestResponse"
-        if invocation_type == "Event":
-            raise UnsupportedOperationException("Invoke with InvocationType Event")
         if config.state is not State.ACTIVE:
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently "
                 f"in the following state: {config.state.value}"
             )
+        return view, config
+
+    async def invoke(self, ctx: RequestContext, params: Params) -> Output:
+        ref = function_ref(ctx, params["FunctionName"])
+        qualifier = merge_qualifier(ref, params.get("Qualifier"))
+        invocation_type = params.get("InvocationType") or "RequestResponse"
+        if invocation_type == "Event":
+            # Served by the async plane's router; reaching here means it is not wired.
+            raise UnsupportedOperationException("Invoke with InvocationType Event")
+        view, config = await self.resolve(ctx, ref.name, qualifier)
         payload = bytes(params.get("Payload") or b"")
-        _check_payload(payload)
-        client_context = _client_context(params.get("ClientContext"))
+        check_payload(payload)
+        client_context = decode_client_context(params.get("ClientContext"))
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
-        invoked_arn = function_arn(ctx.region, ctx.account_id, ref.name, qualifier)
-        outcome = await self._run(ctx, view, config, payload, invoked_arn, client_context)
+        outcome = await self.execute(ctx, view, config, qualifier, payload, client_context)
         output: Output = {
             "StatusCode": 200,
             "Payload": outcome.payload,
@@ -146,6 +158,24 @@ class InvokeHandlers:
         if params.get("LogType") == "Tail":
             output["LogResult"] = base64.b64encode(tail(outcome.log)).decode()
         return output
+
+    async def execute(
+        self,
+        ctx: RequestContext,
+        view: FunctionView,
+        config: FunctionConfig,
+        qualifier: str | None,
+        payload: bytes,
+        client_context: str | None,
+    ) -> InvokeOutcome:
+        """Run one invoke of a resolved version: counting -> assignment -> environment.
+
+        The one path every invoke takes, sync or async (the async pollers call it
+        with the event's request id in ``ctx``). Raises ``TooManyRequestsException``
+        when counting throttles.
+        """
+        invoked_arn = function_arn(ctx.region, ctx.account_id, config.name, qualifier)
+        return await self._run(ctx, view, config, payload, invoked_arn, client_context)
 
     async def _run(
         self,

@@ -79,7 +79,7 @@ class InvokePlane:
         self.logs = LogStore(data_dir / "logs")
         self.provisioner = ProvisionedConcurrencyManager(control.store, self.cache, self.placement)
         self.cache.subscribe(self.provisioner.poke)
-        self._handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
+        self.handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
         self._preparing: set[asyncio.Task[None]] = set()
         self._stopped = False
         control.activator.subscribe(self._prepare_soon)
@@ -104,7 +104,7 @@ class InvokePlane:
 
     def routes(self) -> dict[str, Handler]:
         """The invoke plane's operations."""
-        return self._handlers.routes()
+        return self.handlers.routes()
 
     def start(self) -> None:
         """Start background work (idle reaping)."""

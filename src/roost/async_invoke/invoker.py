@@ -1,0 +1,74 @@
+"""How pollers run an event and find its retry limits: ports and their adapters.
+
+``SyncPathInvoker`` runs an event through the very path a sync ``Invoke``
+takes (``InvokeHandlers.resolve`` then ``execute``: L1 cache, counting,
+assignment, placement, environment), with the event's request id, so throttles
+and placement behave the same for both. ``EventInvokeConfigLimits`` reads the
+qualifier's ``EventInvokeConfig``, only when an attempt failed.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from roost.async_invoke.event import AsyncEvent
+from roost.async_invoke.outcome import InvokeResult
+from roost.async_invoke.retry import RetryLimits
+from roost.frontend.context import RequestContext
+from roost.frontend.invoke.handler import InvokeHandlers
+from roost.functions.attachments import AttachmentKind, AttachmentRepository
+from roost.functions.naming import LATEST
+
+
+class EventInvoker(Protocol):
+    """Runs one attempt of an async event."""
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        """The function's result (errors included in it); raises ``AwsError`` when
+        the function could not run (``TooManyRequestsException`` for a throttle)."""
+
+
+class RetryLimitsSource(Protocol):
+    """Where an event's retry settings come from."""
+
+    async def limits(self, event: AsyncEvent) -> RetryLimits:
+        """The limits of the event's function and qualifier (AWS's defaults if unset)."""
+
+
+class SyncPathInvoker:
+    """``EventInvoker`` over the sync invoke path."""
+
+    def __init__(self, handlers: InvokeHandlers) -> None:
+        self._handlers = handlers
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        """Resolve the function as it is now and run it once."""
+        ctx = RequestContext(
+            account_id=event.account_id,
+            access_key_id="",
+            request_id=event.request_id,
+            region=event.region,
+            operation="Invoke",
+        )
+        view, config = await self._handlers.resolve(ctx, event.function_name, event.qualifier)
+        outcome = await self._handlers.execute(
+            ctx, view, config, event.qualifier, event.payload, event.client_context
+        )
+        return InvokeResult(200, outcome.payload, outcome.function_error, config.version)
+
+
+class EventInvokeConfigLimits:
+    """``RetryLimitsSource`` over the stored EventInvokeConfig documents."""
+
+    def __init__(self, attachments: AttachmentRepository) -> None:
+        self._attachments = attachments
+
+    async def limits(self, event: AsyncEvent) -> RetryLimits:
+        """The config of the event's qualifier (``$LATEST`` when unqualified)."""
+        item = await self._attachments.get(
+            AttachmentKind.EVENT_INVOKE_CONFIG,
+            event.account_id,
+            event.function_name,
+            event.qualifier or LATEST,
+        )
+        return RetryLimits.from_document(item.value if item is not None else None)

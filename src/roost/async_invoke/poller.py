@@ -1,0 +1,258 @@
+"""Async pollers: take events off the internal queues and run them.
+
+Each poller long-polls the queues its ``QueueAssignment`` gives it, one loop
+per queue, and runs every event it receives (up to ``concurrency`` at once)
+through the sync invoke path. While an event runs, a heartbeat keeps it hidden;
+if the node dies, the visibility timeout brings it back for another poller
+(at-least-once). Then:
+
+- success: the ``OutcomeSink`` hears of it and the message is deleted;
+- function error: a copy counting one more invoke is sent with the retry delay
+  and the message deleted (a message body cannot change in place), or, with
+  retries exhausted, the sink hears of it and the message is deleted;
+- throttle or system error: the message is hidden for the backoff delay
+  (``change_visibility``) and comes back, until the event is too old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
+from roost.async_invoke.assignment import QueueAssignment
+from roost.async_invoke.depth import DepthGauge
+from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
+from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
+from roost.async_invoke.outcome import InvokeResult, OutcomeSink
+from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
+from roost.store.errors import StoreUnavailable
+from roost.store.ports import QueueStore, ReceivedMessage
+
+log = logging.getLogger(__name__)
+
+# MaximumEventAgeInSeconds is at least 60: younger events need no config lookup.
+MIN_EVENT_AGE_LIMIT_S = 60
+STORE_RETRY_S = 1.0
+# Messages one receive may take (SQS's maximum too).
+RECEIVE_BATCH = 10
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class PollerSettings:
+    """Knobs of one poller."""
+
+    concurrency: int = 64
+    visibility_timeout_s: float = 30.0
+    wait_s: float = 10.0
+    assignment_refresh_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class PollerDeps:
+    """What a poller works with (shared by every poller of a node)."""
+
+    queues: QueueStore
+    assignment: QueueAssignment
+    invoker: EventInvoker
+    limits: RetryLimitsSource
+    policy: RetryPolicy
+    sink: OutcomeSink
+    gauge: DepthGauge
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of an event: the event afterwards, and the result or the failure."""
+
+    event: AsyncEvent
+    result: InvokeResult | None
+    failure: FailureKind | None
+
+
+class AsyncPoller:
+    """Polls its assigned queues and runs their events; ``start`` then ``stop``."""
+
+    def __init__(
+        self,
+        poller_id: str,
+        deps: PollerDeps,
+        settings: PollerSettings,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.poller_id = poller_id
+        self._deps = deps
+        self._settings = settings
+        self._clock_ms = clock_ms
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin polling (on the running loop)."""
+        self._main = asyncio.get_running_loop().create_task(self._follow_assignment())
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop receiving, let running events finish for up to ``grace_s``, then
+        cancel the rest: their messages stay in the queue and come back."""
+        loops = [t for t in (self._main, *self._loops.values()) if t is not None]
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        self._loops.clear()
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _follow_assignment(self) -> None:
+        """Keep one poll loop per assigned queue, re-reading the assignment."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wanted = set(self._deps.assignment.queues_for(self.poller_id))
+            for queue in set(self._loops) - wanted:
+                self._loops.pop(queue).cancel()
+            for queue in wanted - set(self._loops):
+                self._loops[queue] = loop.create_task(self._poll(queue))
+            await asyncio.sleep(self._settings.assignment_refresh_s)
+
+    async def _poll(self, queue: str) -> None:
+        """Receive from ``queue`` while a slot is free, forever."""
+        while True:
+            held = await self._take_slots()
+            try:
+                messages = await self._deps.queues.receive(
+                    queue,
+                    max_messages=held,
+                    visibility_timeout_s=self._settings.visibility_timeout_s,
+                    wait_s=self._settings.wait_s,
+                )
+            except BaseException as error:
+                self._release(held)
+                if not isinstance(error, StoreUnavailable):
+                    raise
+                log.warning("poller %s: queue store unavailable", self.poller_id)
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
+            self._release(held - len(messages))
+            for message in messages:
+                task = asyncio.get_running_loop().create_task(self._handle(queue, message))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+
+    async def _take_slots(self) -> int:
+        """Wait for one free slot, then take more that are free right now (up to a
+        receive batch): one receive then serves a backlog ``RECEIVE_BATCH`` at a time."""
+        await self._slots.acquire()
+        held = 1
+        while held < RECEIVE_BATCH and not self._slots.locked():
+            await self._slots.acquire()  # Free: returns without waiting.
+            held += 1
+        return held
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("poller %s: event handling failed", self.poller_id, exc_info=task.exception())
+
+    async def _handle(self, queue: str, message: ReceivedMessage) -> None:
+        """Run one received event and settle its message."""
+        try:
+            event = decode(message.body)
+        except MalformedEvent:
+            log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
+            await self._delete(queue, message)
+            return
+        if await self._expired(event):
+            await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
+            await self._delete(queue, message)
+            return
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, message))
+        try:
+            attempt = await self._attempt(event)
+        finally:
+            heartbeat.cancel()
+        if attempt is None:
+            await self._delete(queue, message)
+        elif attempt.failure is None:
+            assert attempt.result is not None
+            await self._deps.sink.succeeded(attempt.event, attempt.result)
+            await self._delete(queue, message)
+        else:
+            await self._settle_failure(queue, message, attempt)
+
+    async def _expired(self, event: AsyncEvent) -> bool:
+        now_ms = self._clock_ms()
+        if event.age_s(now_ms) < MIN_EVENT_AGE_LIMIT_S:
+            return False
+        limits = await self._deps.limits.limits(event)
+        return self._deps.policy.expired(event, limits, now_ms)
+
+    async def _attempt(self, event: AsyncEvent) -> Attempt | None:
+        """Run the event once; None when it can never run (its function is gone)."""
+        try:
+            result = await self._deps.invoker.invoke(event)
+        except TooManyRequestsException:
+            return Attempt(event, None, FailureKind.THROTTLED)
+        except ResourceNotFoundException as error:
+            log.warning("async event %s dropped: %s", event.request_id, error.message)
+            return None
+        except AwsError as error:
+            log.info("async event %s not run: %s", event.request_id, error.message)
+            return Attempt(event, None, FailureKind.SYSTEM_ERROR)
+        except Exception:
+            log.exception("async event %s failed to run", event.request_id)
+            return Attempt(event, None, FailureKind.SYSTEM_ERROR)
+        ran = event.invoked_once_more()
+        failure = FailureKind.FUNCTION_ERROR if result.function_error else None
+        return Attempt(ran, result, failure)
+
+    async def _settle_failure(self, queue: str, message: ReceivedMessage, attempt: Attempt) -> None:
+        """Retry (a delayed copy, or the same message later) or give the event up."""
+        assert attempt.failure is not None
+        limits = await self._deps.limits.limits(attempt.event)
+        decision = self._deps.policy.decide(
+            attempt.event, attempt.failure, limits, self._clock_ms(), message.receive_count
+        )
+        if isinstance(decision, GiveUp):
+            await self._deps.sink.failed(attempt.event, decision.condition, attempt.result)
+            await self._delete(queue, message)
+        elif attempt.failure is FailureKind.FUNCTION_ERROR:
+            # The copy is durable before the original goes: a crash in between
+            # runs the event twice rather than never.
+            await self._deps.queues.send(queue, encode(attempt.event), delay_s=decision.delay_s)
+            self._deps.gauge.sent(queue)
+            await self._delete(queue, message)
+        else:
+            await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
+
+    async def _keep_hidden(self, queue: str, message: ReceivedMessage) -> None:
+        """Extend the message's visibility while its event runs (a heartbeat)."""
+        timeout_s = self._settings.visibility_timeout_s
+        while True:
+            await asyncio.sleep(timeout_s / 3)
+            try:
+                kept = await self._deps.queues.change_visibility(queue, message.receipt, timeout_s)
+            except StoreUnavailable:
+                continue  # The next beat may get through before the timeout runs out.
+            if not kept:
+                log.warning("async message %s was redelivered while running", message.message_id)
+                return
+
+    async def _delete(self, queue: str, message: ReceivedMessage) -> None:
+        if await self._deps.queues.delete(queue, message.receipt):
+            self._deps.gauge.deleted(queue)

@@ -1,0 +1,65 @@
+"""The queue router: which internal queue an accepted async event goes to.
+
+Shuffle sharding: each (account, function) hashes to two queues of the ring
+and the event goes to the shallower one, so a noisy function fills at most two
+queues, and any other function shares at most one of them with it (often
+none), and can always take its other, shallower queue.
+
+Express lane (not built yet): the talk gives a function whose async rate
+crosses a threshold a dedicated sideline queue, reaped when it goes quiet.
+``ExpressLane`` is the seam: the router asks it first and uses the queue it
+names; ``NoExpressLane`` never does. A real lane also has to add its queues to
+the pollers' ``QueueAssignment`` and to the ``DepthGauge`` (``track``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from roost.async_invoke.depth import DepthGauge
+from roost.async_invoke.ring import HashRing
+
+# How many queues of the ring each function may use (the "two choices").
+SHARD_SIZE = 2
+
+
+class ExpressLane(Protocol):
+    """Sideline queues for hot functions."""
+
+    def lane_for(self, account_id: str, function_name: str) -> str | None:
+        """The function's dedicated queue, or None to use the shared ring."""
+
+
+class NoExpressLane:
+    """Every function uses the shared ring."""
+
+    def lane_for(self, account_id: str, function_name: str) -> str | None:
+        """Never a dedicated queue."""
+        return None
+
+
+def shard_key(account_id: str, function_name: str) -> str:
+    """What a function hashes by on the ring (versions and aliases share a shard)."""
+    return f"{account_id}/{function_name}"
+
+
+class QueueRouter:
+    """Picks the queue of each event: express lane, else the shallower of two."""
+
+    def __init__(
+        self, ring: HashRing, gauge: DepthGauge, express: ExpressLane | None = None
+    ) -> None:
+        self.ring = ring
+        self._gauge = gauge
+        self._express = express or NoExpressLane()
+
+    def shard(self, account_id: str, function_name: str) -> tuple[str, ...]:
+        """The shared queues the function may use."""
+        return self.ring.candidates(shard_key(account_id, function_name), SHARD_SIZE)
+
+    def route(self, account_id: str, function_name: str) -> str:
+        """The queue for the function's next event (ties go to the first candidate)."""
+        lane = self._express.lane_for(account_id, function_name)
+        if lane is not None:
+            return lane
+        return min(self.shard(account_id, function_name), key=self._gauge.depth)

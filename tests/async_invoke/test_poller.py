@@ -1,0 +1,224 @@
+"""Async pollers over the in-memory queue store, with a scripted invoker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from roost.api.errors import ResourceNotFoundException, TooManyRequestsException
+from roost.async_invoke.assignment import StaticAssignment
+from roost.async_invoke.depth import DepthGauge
+from roost.async_invoke.event import AsyncEvent, encode
+from roost.async_invoke.outcome import InvokeResult
+from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.retry import Condition, RetryLimits, RetryPolicy
+from roost.store.memory import MemoryQueueStore
+
+QUEUE = "async-000"
+OK = InvokeResult(200, b'"ok"', None, "$LATEST")
+BOOM = InvokeResult(200, b'{"errorMessage": "boom"}', "Unhandled", "$LATEST")
+Step = Callable[[AsyncEvent], InvokeResult]
+
+
+def ok(event: AsyncEvent) -> InvokeResult:
+    return OK
+
+
+def boom(event: AsyncEvent) -> InvokeResult:
+    return BOOM
+
+
+def throttled(event: AsyncEvent) -> InvokeResult:
+    raise TooManyRequestsException("Rate Exceeded.")
+
+
+def gone(event: AsyncEvent) -> InvokeResult:
+    raise ResourceNotFoundException("Function not found")
+
+
+@dataclass
+class ScriptedInvoker:
+    """Runs the steps in order (the last one repeats); records each attempt."""
+
+    steps: list[Step]
+    seen: list[AsyncEvent] = field(default_factory=list)
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        self.seen.append(event)
+        step = self.steps[min(len(self.seen), len(self.steps)) - 1]
+        return step(event)
+
+
+@dataclass
+class FixedLimits:
+    value: RetryLimits = field(default_factory=RetryLimits)
+
+    async def limits(self, event: AsyncEvent) -> RetryLimits:
+        return self.value
+
+
+@dataclass
+class RecordingSink:
+    succeeded_events: list[AsyncEvent] = field(default_factory=list)
+    failed_events: list[tuple[AsyncEvent, Condition, InvokeResult | None]] = field(
+        default_factory=list
+    )
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def succeeded(self, event: AsyncEvent, result: InvokeResult) -> None:
+        self.succeeded_events.append(event)
+        self.done.set()
+
+    async def failed(
+        self, event: AsyncEvent, condition: Condition, result: InvokeResult | None
+    ) -> None:
+        self.failed_events.append((event, condition, result))
+        self.done.set()
+
+
+def event(age_s: float = 0.0) -> AsyncEvent:
+    """An event accepted ``age_s`` ago."""
+    received_at_ms = int((time.time() - age_s) * 1000)
+    return AsyncEvent("rid-1", "000000000000", "us-east-1", "fn", None, b"{}", received_at_ms)
+
+
+async def run_poller(
+    invoker: ScriptedInvoker,
+    limits: RetryLimits,
+    until: Callable[[RecordingSink, MemoryQueueStore], Awaitable[None]],
+    *,
+    queued: AsyncEvent | None = None,
+) -> tuple[RecordingSink, MemoryQueueStore]:
+    """Queue one event, poll until ``until`` returns, stop; the sink and the store."""
+    store = MemoryQueueStore()
+    sink = RecordingSink()
+    deps = PollerDeps(
+        queues=store,
+        assignment=StaticAssignment([QUEUE], ["p0"]),
+        invoker=invoker,
+        limits=FixedLimits(limits),
+        policy=RetryPolicy(scale=0.001),
+        sink=sink,
+        gauge=DepthGauge(store, [QUEUE]),
+    )
+    poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=5, wait_s=0.2))
+    await store.send(QUEUE, encode(queued or event()))
+    poller.start()
+    try:
+        await asyncio.wait_for(until(sink, store), 10)
+    finally:
+        await poller.stop(grace_s=1)
+    return sink, store
+
+
+async def outcome(sink: RecordingSink, store: MemoryQueueStore) -> None:
+    await sink.done.wait()
+    await asyncio.sleep(0.05)  # let the poller delete the message
+
+
+def test_a_successful_event_is_reported_and_deleted() -> None:
+    invoker = ScriptedInvoker([ok])
+
+    sink, store = asyncio.run(run_poller(invoker, RetryLimits(), outcome))
+
+    assert [e.invoke_count for e in sink.succeeded_events] == [1]
+    assert asyncio.run(store.queues()) == []
+
+
+def test_function_errors_run_one_plus_maximum_retry_attempts_times() -> None:
+    for retries in (0, 1, 2):
+        invoker = ScriptedInvoker([boom])
+
+        sink, _ = asyncio.run(
+            run_poller(invoker, RetryLimits(maximum_retry_attempts=retries), outcome)
+        )
+
+        assert len(invoker.seen) == 1 + retries
+        [(failed, condition, result)] = sink.failed_events
+        assert condition is Condition.RETRIES_EXHAUSTED
+        assert failed.invoke_count == 1 + retries
+        assert result == BOOM
+        assert [e.invoke_count for e in invoker.seen] == list(range(retries + 1))
+
+
+def test_a_retry_that_succeeds_counts_every_invoke() -> None:
+    invoker = ScriptedInvoker([boom, ok])
+
+    sink, _ = asyncio.run(run_poller(invoker, RetryLimits(), outcome))
+
+    assert [e.invoke_count for e in sink.succeeded_events] == [2]
+
+
+def test_throttles_are_retried_without_using_up_attempts() -> None:
+    invoker = ScriptedInvoker([throttled, throttled, throttled, ok])
+
+    sink, _ = asyncio.run(run_poller(invoker, RetryLimits(maximum_retry_attempts=0), outcome))
+
+    assert len(invoker.seen) == 4
+    assert [e.invoke_count for e in sink.succeeded_events] == [1]
+
+
+def test_an_event_older_than_its_maximum_age_is_never_run() -> None:
+    invoker = ScriptedInvoker([ok])
+    stale = event(age_s=61)
+
+    sink, _ = asyncio.run(
+        run_poller(invoker, RetryLimits(maximum_event_age_s=60), outcome, queued=stale)
+    )
+
+    assert invoker.seen == []
+    assert [(c, r) for _, c, r in sink.failed_events] == [(Condition.EVENT_AGE_EXCEEDED, None)]
+
+
+def test_an_event_of_a_deleted_function_is_dropped() -> None:
+    invoker = ScriptedInvoker([gone])
+
+    async def drained(sink: RecordingSink, store: MemoryQueueStore) -> None:
+        while await store.queues() or not invoker.seen:
+            await asyncio.sleep(0.01)
+
+    sink, _ = asyncio.run(run_poller(invoker, RetryLimits(), drained))
+
+    assert len(invoker.seen) == 1
+    assert sink.failed_events == [] and sink.succeeded_events == []
+
+
+def test_a_backlog_is_drained_in_batches_within_the_concurrency() -> None:
+    async def scenario() -> tuple[int, int]:
+        store = MemoryQueueStore()
+        running = peak = 0
+
+        class CountingInvoker:
+            async def invoke(self, event: AsyncEvent) -> InvokeResult:
+                nonlocal running, peak
+                running += 1
+                peak = max(peak, running)
+                await asyncio.sleep(0.01)
+                running -= 1
+                return OK
+
+        sink = RecordingSink()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=CountingInvoker(),
+            limits=FixedLimits(),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+        )
+        settings = PollerSettings(concurrency=4, visibility_timeout_s=5, wait_s=0.2)
+        poller = AsyncPoller("p0", deps, settings)
+        await store.send_batch(QUEUE, [encode(event()) for _ in range(25)])
+        poller.start()
+        while len(sink.succeeded_events) < 25:
+            await asyncio.sleep(0.01)
+        await poller.stop(grace_s=1)
+        return len(sink.succeeded_events), peak
+
+    succeeded, peak = asyncio.run(asyncio.wait_for(scenario(), 10))
+
+    assert succeeded == 25
+    assert 1 < peak <= 4

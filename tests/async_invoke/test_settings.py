@@ -1,0 +1,33 @@
+"""The async plane's settings, from ``ROOST_ASYNC_*`` variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from roost.config import RoostConfig
+
+
+def test_defaults() -> None:
+    config = RoostConfig()
+
+    assert (config.async_shared_queues, config.async_pollers) == (8, 2)
+    assert config.async_retry_scale == 1.0
+    assert config.async_visibility_timeout_s == 30.0
+
+
+def test_variables_set_the_async_plane(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROOST_ASYNC_QUEUES", "16")
+    monkeypatch.setenv("ROOST_ASYNC_POLLERS", "4")
+    monkeypatch.setenv("ROOST_ASYNC_POLLER_CONCURRENCY", "8")
+    monkeypatch.setenv("ROOST_ASYNC_RETRY_SCALE", "0.001")
+    monkeypatch.setenv("ROOST_ASYNC_VISIBILITY_TIMEOUT_S", "5")
+    monkeypatch.setenv("ROOST_ASYNC_MAX_IN_FLIGHT", "100")
+
+    config = RoostConfig.from_env()
+
+    assert config.async_shared_queues == 16
+    assert config.async_pollers == 4
+    assert config.async_poller_concurrency == 8
+    assert config.async_retry_scale == 0.001
+    assert config.async_visibility_timeout_s == 5.0
+    assert config.async_max_in_flight == 100
