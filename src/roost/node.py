@@ -16,11 +16,14 @@ from typing import Any
 
 from roost import __version__
 from roost.api.model import Plane, operation_table
+from roost.async_invoke.destination_outcomes import DestinationOutcomes
+from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
+from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
 from roost.frontend.control.account import AccountHandlers
@@ -131,8 +134,18 @@ class Node:
         invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
         self._invoke = invoke
         invoke.start()
+        aws = AwsClients(self.config.aws_endpoint_url)
+
+        def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
+            delivery = DestinationDelivery(aws, invoker=frontend)
+            return DestinationOutcomes(DestinationSink(stores.config, delivery))
+
         async_plane = AsyncPlane(
-            self._async_settings(), stores.queues, invoke.handlers, control.attachments
+            self._async_settings(),
+            stores.queues,
+            invoke.handlers,
+            control.attachments,
+            sink_for=destinations_of,
         )
         self._async = async_plane
         async_plane.start()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from roost.api.errors import RequestTooLargeException
+from roost.api.request_ids import new_request_id
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, encode
 from roost.async_invoke.router import QueueRouter
@@ -22,7 +23,7 @@ from roost.frontend.context import RequestContext
 from roost.frontend.control.resolve import function_ref
 from roost.frontend.invoke.handler import InvokeHandlers, check_payload, decode_client_context
 from roost.frontend.router import Handler, Output, Params
-from roost.functions.naming import merge_qualifier
+from roost.functions.naming import merge_qualifier, parse_function_name
 from roost.store.ports import QueueStore
 
 # AWS's limit on an asynchronous invoke's payload.
@@ -70,6 +71,15 @@ class AsyncFrontEnd:
         payload = bytes(params.get("InvokeArgs") or b"")
         await self.accept(ctx, params["FunctionName"], None, payload, None)
         return {"Status": 202}
+
+    async def enqueue(self, account_id: str, function_arn: str, payload: bytes) -> None:
+        """An async invoke from inside Roost (a destination that is a function): the
+        same checks and durable write as an ``Invoke`` with ``InvocationType=Event``."""
+        ref = parse_function_name(function_arn)
+        if ref.region is None:
+            raise ValueError(f"a function destination is a full ARN, not {function_arn!r}")
+        ctx = RequestContext(account_id, "", new_request_id(), ref.region, "Invoke")
+        await self.accept(ctx, function_arn, None, payload, None)
 
     async def accept(
         self,

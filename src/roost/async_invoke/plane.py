@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from roost.async_invoke.assignment import QueueAssignment, StaticAssignment
@@ -43,9 +44,11 @@ class AsyncPlane:
         queues: QueueStore,
         invoke: InvokeHandlers,
         attachments: AttachmentRepository,
-        sink: OutcomeSink | None = None,
+        sink_for: Callable[[AsyncFrontEnd], OutcomeSink] | None = None,
         assignment: QueueAssignment | None = None,
     ) -> None:
+        """``sink_for`` makes the outcome sink from the front end (destinations that
+        are functions are async invokes themselves); outcomes are logged without it."""
         self.settings = settings
         names = shared_queue_names(settings.shared_queues)
         self.gauge = DepthGauge(queues, names)
@@ -58,7 +61,7 @@ class AsyncPlane:
             invoker=SyncPathInvoker(invoke),
             limits=EventInvokeConfigLimits(attachments),
             policy=RetryPolicy(settings.retry_scale),
-            sink=sink or LoggingOutcomeSink(),
+            sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
             gauge=self.gauge,
         )
         poller_settings = PollerSettings(

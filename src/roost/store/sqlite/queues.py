@@ -186,8 +186,12 @@ class SqliteQueueStore:
 
     async def depth(self, queue: str) -> QueueDepth:
         self._check_open()
-        now_ms = to_ms(self._clock())
-        return await self._db.run(lambda connection: _depth(connection, queue, now_ms))
+        # The clock is read on the database thread, after any write queued before
+        # this call committed: read here, a message sent a moment earlier but
+        # committed with a later time would count as delayed.
+        return await self._db.run(
+            lambda connection: _depth(connection, queue, to_ms(self._clock()))
+        )
 
     async def oldest_age_s(self, queue: str) -> float | None:
         self._check_open()
