@@ -76,13 +76,21 @@ class LeasedAssignment:
     ``resources`` lists the queues to share right now (the shared ring, and
     express lanes as they appear). Every keeper of the node's pollers shares
     ``table`` (and so does every other node's), so a queue is worked on by one
-    poller at a time, give or take the hand-over of a stalled holder.
+    poller at a time, give or take the hand-over of a stalled holder. With
+    ``heartbeats`` False the keepers only beat when ``keeper(id).tick()`` is
+    called (tests on a fake clock).
     """
 
     def __init__(
-        self, table: LeaseTable, resources: ResourceSource, config: KeeperConfig | None = None
+        self,
+        table: LeaseTable,
+        resources: ResourceSource,
+        config: KeeperConfig | None = None,
+        *,
+        heartbeats: bool = True,
     ) -> None:
         self._table = table
+        self._heartbeats = heartbeats
         self._resources = resources
         self.config = config or KeeperConfig()
         self._keepers: dict[str, LeaseKeeper] = {}
@@ -100,7 +108,8 @@ class LeasedAssignment:
         owner = new_owner_id(f"async-{poller_id}")
         keeper = LeaseKeeper(self._table, owner, self._resources, listener, self.config)
         self._keepers[poller_id] = keeper
-        await keeper.start()
+        if self._heartbeats:
+            await keeper.start()
 
     async def detach(self, poller_id: str) -> None:
         """Stop the poller's keeper (its work stops, its leases are released), then

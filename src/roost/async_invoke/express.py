@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from roost.async_invoke.depth import DepthGauge
@@ -75,6 +75,7 @@ class RateWindow:
         self._start_ms = now_ms - now_ms % window_ms
         self._current = 0
         self._previous = 0
+        self._last_event_ms = now_ms
 
     def _roll(self, now_ms: int) -> None:
         start_ms = now_ms - now_ms % self._window_ms
@@ -89,6 +90,7 @@ class RateWindow:
         """``count`` events happened at ``now_ms``."""
         self._roll(now_ms)
         self._current += count
+        self._last_event_ms = now_ms
 
     def rate_per_s(self, now_ms: int) -> float:
         """The estimated rate over the window ending at ``now_ms``."""
@@ -96,9 +98,9 @@ class RateWindow:
         covered = 1.0 - (now_ms - self._start_ms) / self._window_ms
         return (self._previous * covered + self._current) * 1000 / self._window_ms
 
-    def idle_since(self, now_ms: int) -> bool:
+    def idle(self, now_ms: int) -> bool:
         """Whether no event fell in the last two windows (the window can be dropped)."""
-        return now_ms - self._start_ms >= 2 * self._window_ms
+        return now_ms - self._last_event_ms >= 2 * self._window_ms
 
 
 @dataclass
@@ -189,7 +191,7 @@ class RateExpressLane:
             reaped.append(key)
             log.info("express lane of %s reaped", key)
         for key, window in list(self._rates.items()):
-            if key not in self._lanes and window.idle_since(now_ms):
+            if key not in self._lanes and window.idle(now_ms):
                 del self._rates[key]
         return reaped
 
@@ -201,3 +203,12 @@ class RateExpressLane:
                 await self.reap(store)
             except StoreUnavailable:
                 log.warning("express lanes not reaped: the queue store is unavailable")
+
+
+async def queues_to_poll(
+    store: QueueStore, shared: Iterable[str], lane: RateExpressLane
+) -> list[str]:
+    """The pollers' lease resources: the shared queues, the open lanes, and every
+    lane queue still holding messages (reaped meanwhile, or opened by another node)."""
+    stored = [queue for queue in await store.queues() if is_express_queue(queue)]
+    return sorted({*shared, *lane.queues(), *stored})

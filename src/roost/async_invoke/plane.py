@@ -17,7 +17,7 @@ from roost.async_invoke.express import (
     DEFAULT_REAP_INTERVAL_S,
     ExpressSettings,
     RateExpressLane,
-    is_express_queue,
+    queues_to_poll,
 )
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import EventInvokeConfigLimits, SyncPathInvoker
@@ -105,10 +105,8 @@ class AsyncPlane:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def queues_to_poll(self) -> list[str]:
-        """The pollers' lease resources: the shared ring, the open express lanes,
-        and any lane queue still holding messages (reaped, or opened by another node)."""
-        stored = [queue for queue in await self._queues.queues() if is_express_queue(queue)]
-        return sorted({*self.router.ring.queues, *self.express.queues(), *stored})
+        """The queues the pollers lease: the ring's and the express lanes'."""
+        return await queues_to_poll(self._queues, self.router.ring.queues, self.express)
 
     def routes(self) -> dict[str, Handler]:
         """The async plane's operations."""
