@@ -38,6 +38,11 @@ def _async_settings_from_env() -> dict[str, object]:
         "ROOST_ASYNC_RETRY_SCALE": ("async_retry_scale", float),
         "ROOST_ASYNC_VISIBILITY_TIMEOUT_S": ("async_visibility_timeout_s", float),
         "ROOST_ASYNC_MAX_IN_FLIGHT": ("async_max_in_flight", int),
+        "ROOST_ASYNC_LEASE_TTL_S": ("async_lease_ttl_s", float),
+        "ROOST_ASYNC_STALL_AFTER_S": ("async_stall_after_s", float),
+        "ROOST_ASYNC_EXPRESS_RATE": ("async_express_rate_per_s", float),
+        "ROOST_ASYNC_EXPRESS_WINDOW_S": ("async_express_window_s", float),
+        "ROOST_ASYNC_EXPRESS_QUIET_S": ("async_express_quiet_s", float),
     }
     return {
         field_name: kind(os.environ[variable])
@@ -73,6 +78,11 @@ class RoostConfig:
     async_retry_scale: float = 1.0
     async_visibility_timeout_s: float = 30.0
     async_max_in_flight: int = 4096
+    async_lease_ttl_s: float = 10.0
+    async_stall_after_s: float = 60.0
+    async_express_rate_per_s: float = 500.0
+    async_express_window_s: float = 5.0
+    async_express_quiet_s: float = 60.0
     # --- end of async invokes ---
 
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any
 from roost import __version__
 from roost.api.model import Plane, operation_table
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
+from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
@@ -146,6 +147,7 @@ class Node:
             invoke.handlers,
             control.attachments,
             sink_for=destinations_of,
+            lease_store=stores.config,
         )
         self._async = async_plane
         async_plane.start()
@@ -202,6 +204,13 @@ class Node:
             poller_concurrency=config.async_poller_concurrency,
             retry_scale=config.async_retry_scale,
             visibility_timeout_s=config.async_visibility_timeout_s,
+            lease_ttl_s=config.async_lease_ttl_s,
+            stall_after_s=config.async_stall_after_s,
+            express=ExpressSettings(
+                rate_per_s=config.async_express_rate_per_s,
+                window_s=config.async_express_window_s,
+                quiet_s=config.async_express_quiet_s,
+            ),
         )
 
     async def _health(self) -> dict[str, Any]:

@@ -13,6 +13,23 @@ def test_defaults() -> None:
     assert (config.async_shared_queues, config.async_pollers) == (8, 2)
     assert config.async_retry_scale == 1.0
     assert config.async_visibility_timeout_s == 30.0
+    assert (config.async_lease_ttl_s, config.async_stall_after_s) == (10.0, 60.0)
+    assert config.async_express_rate_per_s == 500.0
+    assert (config.async_express_window_s, config.async_express_quiet_s) == (5.0, 60.0)
+
+
+def test_lease_and_express_lane_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROOST_ASYNC_LEASE_TTL_S", "3")
+    monkeypatch.setenv("ROOST_ASYNC_STALL_AFTER_S", "20")
+    monkeypatch.setenv("ROOST_ASYNC_EXPRESS_RATE", "50")
+    monkeypatch.setenv("ROOST_ASYNC_EXPRESS_WINDOW_S", "2")
+    monkeypatch.setenv("ROOST_ASYNC_EXPRESS_QUIET_S", "10")
+
+    config = RoostConfig.from_env()
+
+    assert (config.async_lease_ttl_s, config.async_stall_after_s) == (3.0, 20.0)
+    assert config.async_express_rate_per_s == 50.0
+    assert (config.async_express_window_s, config.async_express_quiet_s) == (2.0, 10.0)
 
 
 def test_variables_set_the_async_plane(monkeypatch: pytest.MonkeyPatch) -> None:

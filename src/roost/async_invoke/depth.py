@@ -43,10 +43,16 @@ class DepthGauge:
         """Refresh ``queue`` too from now on (e.g. an express lane)."""
         self._depths.setdefault(queue, 0)
 
+    def forget(self, queue: str) -> None:
+        """Stop refreshing ``queue`` (a reaped express lane)."""
+        self._depths.pop(queue, None)
+
     async def refresh(self) -> None:
         """Replace every estimate by the store's count."""
         for queue in list(self._depths):
-            self._depths[queue] = (await self._store.depth(queue)).total
+            total = (await self._store.depth(queue)).total
+            if queue in self._depths:  # Not forgotten meanwhile.
+                self._depths[queue] = total
 
     async def run(self, interval_s: float = DEFAULT_REFRESH_S) -> None:
         """Refresh every ``interval_s`` until cancelled; store outages are logged."""

@@ -1,14 +1,24 @@
-"""The async data plane assembled: ring, depth gauge, router, front end and pollers."""
+"""The async data plane assembled: ring, depth gauge, express lane, router, front
+end, and pollers whose queues are leased to them."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from roost.async_invoke.assignment import QueueAssignment, StaticAssignment
+from roost.async_invoke.assignment import (
+    ASYNC_QUEUES_LEASE_PREFIX,
+    LeasedAssignment,
+    QueueAssignment,
+)
 from roost.async_invoke.depth import DEFAULT_REFRESH_S, DepthGauge
+from roost.async_invoke.express import (
+    DEFAULT_REAP_INTERVAL_S,
+    ExpressSettings,
+    RateExpressLane,
+    queues_to_poll,
+)
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import EventInvokeConfigLimits, SyncPathInvoker
 from roost.async_invoke.outcome import LoggingOutcomeSink, OutcomeSink
@@ -19,7 +29,9 @@ from roost.async_invoke.router import QueueRouter
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.router import Handler
 from roost.functions.attachments import AttachmentRepository
-from roost.store.ports import QueueStore
+from roost.leasing import KeeperConfig, LeaseTable
+from roost.store.memory import MemoryConfigStore
+from roost.store.ports import ConfigStore, QueueStore
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,16 @@ class AsyncSettings:
     visibility_timeout_s: float = 30.0
     poll_wait_s: float = 10.0
     depth_refresh_s: float = DEFAULT_REFRESH_S
+    # A poller's queue leases: a crashed poller's queues move after lease_ttl_s;
+    # a queue whose poller reports no progress for stall_after_s is re-assigned.
+    lease_ttl_s: float = 10.0
+    stall_after_s: float = 60.0
+    express: ExpressSettings = field(default_factory=ExpressSettings)
+    express_reap_interval_s: float = DEFAULT_REAP_INTERVAL_S
+
+    def keeper_config(self) -> KeeperConfig:
+        """The timing of every poller's lease keeper."""
+        return KeeperConfig(ttl_s=self.lease_ttl_s, stall_after_s=self.stall_after_s)
 
 
 class AsyncPlane:
@@ -46,18 +68,28 @@ class AsyncPlane:
         attachments: AttachmentRepository,
         sink_for: Callable[[AsyncFrontEnd], OutcomeSink] | None = None,
         assignment: QueueAssignment | None = None,
+        lease_store: ConfigStore | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
-        are functions are async invokes themselves); outcomes are logged without it."""
+        are functions are async invokes themselves); outcomes are logged without it.
+        Queue leases live in ``lease_store`` (the node's config store, shared by
+        every node), in memory when None; ``assignment`` replaces them (tests)."""
         self.settings = settings
+        self._queues = queues
         names = shared_queue_names(settings.shared_queues)
         self.gauge = DepthGauge(queues, names)
-        self.router = QueueRouter(HashRing(names), self.gauge)
+        self.leases = LeasedAssignment(
+            LeaseTable(lease_store or MemoryConfigStore(), ASYNC_QUEUES_LEASE_PREFIX),
+            self.queues_to_poll,
+            settings.keeper_config(),
+        )
+        self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
+        self.router = QueueRouter(HashRing(names), self.gauge, self.express)
         self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge)
         poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
         deps = PollerDeps(
             queues=queues,
-            assignment=assignment or StaticAssignment(names, poller_ids),
+            assignment=assignment or self.leases,
             invoker=SyncPathInvoker(invoke),
             limits=EventInvokeConfigLimits(attachments),
             policy=RetryPolicy(settings.retry_scale),
@@ -70,24 +102,31 @@ class AsyncPlane:
             wait_s=settings.poll_wait_s,
         )
         self.pollers = [AsyncPoller(pid, deps, poller_settings) for pid in poller_ids]
-        self._gauge_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def queues_to_poll(self) -> list[str]:
+        """The queues the pollers lease: the ring's and the express lanes'."""
+        return await queues_to_poll(self._queues, self.router.ring.queues, self.express)
 
     def routes(self) -> dict[str, Handler]:
         """The async plane's operations."""
         return self.frontend.routes()
 
     def start(self) -> None:
-        """Start the depth refresh and the pollers (on the running loop)."""
+        """Start the depth refresh, the lane reaper and the pollers (on the running loop)."""
         loop = asyncio.get_running_loop()
-        self._gauge_task = loop.create_task(self.gauge.run(self.settings.depth_refresh_s))
+        self._tasks = [
+            loop.create_task(self.gauge.run(self.settings.depth_refresh_s)),
+            loop.create_task(self.express.run(self._queues, self.settings.express_reap_interval_s)),
+        ]
         for poller in self.pollers:
             poller.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop the pollers (events still running get ``grace_s``; whatever is not
         deleted comes back from the queue store after a restart)."""
+        self.leases.begin_shutdown()
         await asyncio.gather(*(poller.stop(grace_s) for poller in self.pollers))
-        if self._gauge_task is not None:
-            self._gauge_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gauge_task
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

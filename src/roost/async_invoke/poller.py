@@ -1,8 +1,9 @@
 """Async pollers: take events off the internal queues and run them.
 
-Each poller long-polls the queues its ``QueueAssignment`` gives it, one loop
-per queue, and runs every event it receives (up to ``concurrency`` at once)
-through the sync invoke path. While an event runs, a heartbeat keeps it hidden;
+Each poller long-polls the queues its ``QueueAssignment`` hands it (as their
+leases come and go), one loop per queue, reports progress after every receive,
+and runs every event it receives (up to ``concurrency`` at once) through the
+sync invoke path. While an event runs, a heartbeat keeps it hidden;
 if the node dies, the visibility timeout brings it back for another poller
 (at-least-once). Then:
 
@@ -52,7 +53,6 @@ class PollerSettings:
     concurrency: int = 64
     visibility_timeout_s: float = 30.0
     wait_s: float = 10.0
-    assignment_refresh_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,33 +97,37 @@ class AsyncPoller:
         self._main: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Begin polling (on the running loop)."""
-        self._main = asyncio.get_running_loop().create_task(self._follow_assignment())
+        """Begin polling (on the running loop): the assignment hands queues over."""
+        self._main = asyncio.get_running_loop().create_task(
+            self._deps.assignment.attach(self.poller_id, self)
+        )
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Stop receiving, let running events finish for up to ``grace_s``, then
-        cancel the rest: their messages stay in the queue and come back."""
-        loops = [t for t in (self._main, *self._loops.values()) if t is not None]
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
-        self._loops.clear()
+        """Stop receiving and hand the queues on, let running events finish for up
+        to ``grace_s``, then cancel the rest: their messages come back."""
+        if self._main is not None:
+            await asyncio.gather(self._main, return_exceptions=True)
+        await self._deps.assignment.detach(self.poller_id)
+        for queue in list(self._loops):
+            await self.on_lost(queue)
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _follow_assignment(self) -> None:
-        """Keep one poll loop per assigned queue, re-reading the assignment."""
-        loop = asyncio.get_running_loop()
-        while True:
-            wanted = set(self._deps.assignment.queues_for(self.poller_id))
-            for queue in set(self._loops) - wanted:
-                self._loops.pop(queue).cancel()
-            for queue in wanted - set(self._loops):
-                self._loops[queue] = loop.create_task(self._poll(queue))
-            await asyncio.sleep(self._settings.assignment_refresh_s)
+    async def on_acquired(self, queue: str) -> None:
+        """The poller holds ``queue`` now: poll it."""
+        if queue not in self._loops:
+            self._loops[queue] = asyncio.get_running_loop().create_task(self._poll(queue))
+
+    async def on_lost(self, queue: str) -> None:
+        """Stop receiving from ``queue`` (before its lease goes to another poller).
+        Events already received run on; their messages stay hidden meanwhile."""
+        task = self._loops.pop(queue, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _poll(self, queue: str) -> None:
         """Receive from ``queue`` while a slot is free, forever."""
@@ -144,6 +148,7 @@ class AsyncPoller:
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
             self._release(held - len(messages))
+            self._deps.assignment.progress(self.poller_id, queue)
             for message in messages:
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message))
                 self._running.add(task)

@@ -5,11 +5,10 @@ and the event goes to the shallower one, so a noisy function fills at most two
 queues, and any other function shares at most one of them with it (often
 none), and can always take its other, shallower queue.
 
-Express lane (not built yet): the talk gives a function whose async rate
-crosses a threshold a dedicated sideline queue, reaped when it goes quiet.
-``ExpressLane`` is the seam: the router asks it first and uses the queue it
-names; ``NoExpressLane`` never does. A real lane also has to add its queues to
-the pollers' ``QueueAssignment`` and to the ``DepthGauge`` (``track``).
+Express lane: a function whose async rate crosses a threshold gets dedicated
+sideline queues, reaped when it goes quiet. ``ExpressLane`` is the seam: the
+router asks it first and uses the queue it names. ``RateExpressLane``
+(``express.py``) is the node's; ``NoExpressLane`` never names one.
 """
 
 from __future__ import annotations
