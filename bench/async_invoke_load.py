@@ -6,16 +6,29 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from common import machine_busy_seconds
+from common import CLK_TCK, machine_busy_seconds
 from invoke_proc import descendants, processes
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and of its children it has reaped (cutime,
+    cstime), so that short-lived helpers that exited still count as ours; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # Relative to the state field (3 in stat(5)): utime 14, stime 15, cutime 16, cstime 17.
+    return sum(int(value) for value in fields[11:15]) / CLK_TCK
+
+
 def _own_cpu_s() -> float:
-    """CPU seconds of this process and everything below it that is still alive."""
+    """CPU seconds of this process and everything below it (alive, or reaped by it)."""
     table = processes()
     me = os.getpid()
-    return sum(table[pid].cpu_s for pid in [me, *descendants(me, table)] if pid in table)
+    return sum(_tree_cpu_s(pid) for pid in [me, *descendants(me, table)])
 
 
 @dataclass
@@ -30,8 +43,8 @@ class Load:
 class Meter:
     """Start it, do the work, ``stop()`` for the cores used meanwhile.
 
-    Processes that exit during the span (short-lived helpers) drop out of "ours", so the
-    other-processes figure is an upper bound."""
+    A process of ours that exits unreaped, or whose parent exits during the span, drops out
+    of "ours", so the other-processes figure is an upper bound."""
 
     def __init__(self) -> None:
         self._wall = time.monotonic()
