@@ -136,13 +136,12 @@ def detail_table(runs: list[EventRun]) -> list[str]:
 
 def isolation_table(idle: SyncSpan, flooded: SyncSpan) -> list[str]:
     ratio = flooded.p(99) / idle.p(99) if idle.p(99) else 0.0
-    acks = (flooded.flood_statuses or {}).get(202, 0)
     lines = [
         "| Sync invokes of account A | invokes | p50 ms | p99 ms | errors | flood acks/s "
         "| cores ours | other processes, cores |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for span, flood_rate in ((idle, 0.0), (flooded, acks / flooded.load.wall_s)):
+    for span, flood_rate in ((idle, 0.0), (flooded, flooded.flood_acks_per_s())):
         lines.append(
             f"| {span.label} | {len(span.latencies_ms):,} | {span.p(50):.2f} | {span.p(99):.2f} "
             f"| {span.errors} | {flood_rate:,.0f} | {span.load.own_cores:.2f} "
