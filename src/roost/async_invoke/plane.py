@@ -11,6 +11,7 @@ from roost.async_invoke.assignment import QueueAssignment, StaticAssignment
 from roost.async_invoke.depth import DEFAULT_REFRESH_S, DepthGauge
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import EventInvokeConfigLimits, SyncPathInvoker
+from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.outcome import LoggingOutcomeSink, OutcomeSink
 from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
@@ -46,14 +47,18 @@ class AsyncPlane:
         attachments: AttachmentRepository,
         sink_for: Callable[[AsyncFrontEnd], OutcomeSink] | None = None,
         assignment: QueueAssignment | None = None,
+        metrics: AsyncMetrics | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
-        are functions are async invokes themselves); outcomes are logged without it."""
+        are functions are async invokes themselves); outcomes are logged without it.
+        ``metrics`` receives the plane's counters (the node's registry)."""
         self.settings = settings
+        self.metrics = metrics or AsyncMetrics()
         names = shared_queue_names(settings.shared_queues)
+        self.queue_names = tuple(names)
         self.gauge = DepthGauge(queues, names)
         self.router = QueueRouter(HashRing(names), self.gauge)
-        self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge)
+        self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge, metrics=self.metrics)
         poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
         deps = PollerDeps(
             queues=queues,
@@ -63,6 +68,7 @@ class AsyncPlane:
             policy=RetryPolicy(settings.retry_scale),
             sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
             gauge=self.gauge,
+            metrics=self.metrics,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
