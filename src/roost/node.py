@@ -19,6 +19,7 @@ from roost.api.model import Plane, operation_table
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
 from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.frontend import AsyncFrontEnd
+from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.secrets import SecretBox
@@ -42,6 +43,7 @@ from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
 from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
+from roost.observability.node_metrics import AsyncSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore
 from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
@@ -115,6 +117,8 @@ class Node:
         self._stopping = asyncio.Event()
         self._started_at = time.time()
         self.ready = asyncio.Event()
+        # The node's async counters: the plane updates them, /metrics reads them.
+        self.async_metrics = AsyncMetrics()
 
     async def _build_app(self) -> FrontDoor:
         stores = await Stores.open(self.config.data_dir)
@@ -148,6 +152,7 @@ class Node:
             control.attachments,
             sink_for=destinations_of,
             lease_store=stores.config,
+            metrics=self.async_metrics,
         )
         self._async = async_plane
         async_plane.start()
@@ -176,6 +181,19 @@ class Node:
             stores.code,
             control.code_links,
             invoke.logs,
+            self._metrics(async_plane, stores.queues, invoke).render,
+        )
+
+    def _metrics(
+        self, plane: AsyncPlane, queues: SqliteQueueStore, invoke: InvokePlane
+    ) -> NodeMetrics:
+        host = invoke.placement.host
+        return NodeMetrics(
+            AsyncSource(self.async_metrics, queues, plane.queue_names),
+            SyncSource(
+                invoke.counting,
+                lambda: [env.status.value for env in list(host.environments.values())],
+            ),
         )
 
     @property

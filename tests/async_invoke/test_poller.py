@@ -222,3 +222,32 @@ def test_a_backlog_is_drained_in_batches_within_the_concurrency() -> None:
 
     assert succeeded == 25
     assert 1 < peak <= 4
+
+
+def test_empty_queues_do_not_hold_the_slots_a_busy_one_needs() -> None:
+    async def scenario() -> int:
+        store = MemoryQueueStore()
+        queues = [f"async-{n:03d}" for n in range(8)]
+        sink = RecordingSink()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment(queues, ["p0"]),
+            invoker=ScriptedInvoker([ok]),
+            limits=FixedLimits(),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, queues),
+        )
+        # Fewer slots than queues, and long waits on the empty ones: a loop
+        # waiting on an empty queue must not sit on a batch of slots.
+        settings = PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=30)
+        poller = AsyncPoller("p0", deps, settings)
+        poller.start()
+        await asyncio.sleep(0.1)  # every queue's loop is waiting now
+        await store.send_batch(queues[-1], [encode(event()) for _ in range(20)])
+        while len(sink.succeeded_events) < 20:
+            await asyncio.sleep(0.01)
+        await poller.stop(grace_s=1)
+        return len(sink.succeeded_events)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == 20

@@ -18,6 +18,7 @@ from roost.api.errors import RequestTooLargeException
 from roost.api.request_ids import new_request_id
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, encode
+from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.router import QueueRouter
 from roost.frontend.context import RequestContext
 from roost.frontend.control.resolve import function_ref
@@ -44,8 +45,10 @@ class AsyncFrontEnd:
         queues: QueueStore,
         gauge: DepthGauge,
         clock_ms: Callable[[], int] = _now_ms,
+        metrics: AsyncMetrics | None = None,
     ) -> None:
         self._invoke = invoke
+        self._metrics = metrics or AsyncMetrics()
         self._router = router
         self._queues = queues
         self._gauge = gauge
@@ -113,4 +116,5 @@ class AsyncFrontEnd:
         queue = self._router.route(ctx.account_id, ref.name)
         await self._queues.send(queue, encode(event))
         self._gauge.sent(queue)
+        self._metrics.accepted(ctx.account_id, ref.name, queue)
         return event

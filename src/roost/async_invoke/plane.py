@@ -21,6 +21,7 @@ from roost.async_invoke.express import (
 )
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import EventInvokeConfigLimits, SyncPathInvoker
+from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.outcome import LoggingOutcomeSink, OutcomeSink
 from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
@@ -69,14 +70,18 @@ class AsyncPlane:
         sink_for: Callable[[AsyncFrontEnd], OutcomeSink] | None = None,
         assignment: QueueAssignment | None = None,
         lease_store: ConfigStore | None = None,
+        metrics: AsyncMetrics | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
         Queue leases live in ``lease_store`` (the node's config store, shared by
-        every node), in memory when None; ``assignment`` replaces them (tests)."""
+        every node), in memory when None; ``assignment`` replaces them (tests).
+        ``metrics`` receives the plane's counters (the node's registry)."""
         self.settings = settings
         self._queues = queues
+        self.metrics = metrics or AsyncMetrics()
         names = shared_queue_names(settings.shared_queues)
+        self.queue_names = tuple(names)
         self.gauge = DepthGauge(queues, names)
         self.leases = LeasedAssignment(
             LeaseTable(lease_store or MemoryConfigStore(), ASYNC_QUEUES_LEASE_PREFIX),
@@ -85,7 +90,7 @@ class AsyncPlane:
         )
         self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
         self.router = QueueRouter(HashRing(names), self.gauge, self.express)
-        self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge)
+        self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge, metrics=self.metrics)
         poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
         deps = PollerDeps(
             queues=queues,
@@ -95,6 +100,7 @@ class AsyncPlane:
             policy=RetryPolicy(settings.retry_scale),
             sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
             gauge=self.gauge,
+            metrics=self.metrics,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,

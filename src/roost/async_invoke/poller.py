@@ -21,13 +21,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import QueueAssignment
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
 from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
+from roost.async_invoke.metrics import AsyncMetrics, DropReason, RetryReason
 from roost.async_invoke.outcome import InvokeResult, OutcomeSink
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
 from roost.store.errors import StoreUnavailable
@@ -66,6 +67,7 @@ class PollerDeps:
     policy: RetryPolicy
     sink: OutcomeSink
     gauge: DepthGauge
+    metrics: AsyncMetrics = field(default_factory=AsyncMetrics)
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,13 @@ class AsyncPoller:
         while True:
             held = await self._take_slots()
             try:
-                messages = await self._deps.queues.receive(
-                    queue,
-                    max_messages=held,
-                    visibility_timeout_s=self._settings.visibility_timeout_s,
-                    wait_s=self._settings.wait_s,
-                )
+                messages = await self._receive(queue, held, 0.0)
+                if not messages:
+                    # Wait on an empty queue holding one slot, not a batch: other
+                    # queues' events need the rest.
+                    self._release(held - 1)
+                    held = 1
+                    messages = await self._receive(queue, 1, self._settings.wait_s)
             except BaseException as error:
                 self._release(held)
                 if not isinstance(error, StoreUnavailable):
@@ -153,6 +156,14 @@ class AsyncPoller:
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+
+    async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
+        return await self._deps.queues.receive(
+            queue,
+            max_messages=count,
+            visibility_timeout_s=self._settings.visibility_timeout_s,
+            wait_s=wait_s,
+        )
 
     async def _take_slots(self) -> int:
         """Wait for one free slot, then take more that are free right now (up to a
@@ -182,19 +193,25 @@ class AsyncPoller:
             log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
             await self._delete(queue, message)
             return
+        metrics, account, name = self._deps.metrics, event.account_id, event.function_name
         if await self._expired(event):
+            metrics.dropped(account, name, DropReason.EVENT_AGE_EXCEEDED)
             await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
             await self._delete(queue, message)
             return
         heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, message))
+        metrics.started(account, name, event.age_s(self._clock_ms()))
         try:
             attempt = await self._attempt(event)
         finally:
             heartbeat.cancel()
+            metrics.ended(account, name)
         if attempt is None:
+            metrics.dropped(account, name, DropReason.FUNCTION_DELETED)
             await self._delete(queue, message)
         elif attempt.failure is None:
             assert attempt.result is not None
+            metrics.succeeded(account, name)
             await self._deps.sink.succeeded(attempt.event, attempt.result)
             await self._delete(queue, message)
         else:
@@ -233,14 +250,23 @@ class AsyncPoller:
         decision = self._deps.policy.decide(
             attempt.event, attempt.failure, limits, self._clock_ms(), message.receive_count
         )
+        event = attempt.event
         if isinstance(decision, GiveUp):
+            self._deps.metrics.dropped(
+                event.account_id, event.function_name, DropReason.of(decision.condition)
+            )
             await self._deps.sink.failed(attempt.event, decision.condition, attempt.result)
             await self._delete(queue, message)
-        elif attempt.failure is FailureKind.FUNCTION_ERROR:
+            return
+        self._deps.metrics.retried(
+            event.account_id, event.function_name, RetryReason.of(attempt.failure)
+        )
+        if attempt.failure is FailureKind.FUNCTION_ERROR:
             # The copy is durable before the original goes: a crash in between
             # runs the event twice rather than never.
             await self._deps.queues.send(queue, encode(attempt.event), delay_s=decision.delay_s)
             self._deps.gauge.sent(queue)
+            self._deps.metrics.sent(queue)
             await self._delete(queue, message)
         else:
             await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from roost.auth.accounts import AccountError, AccountRepository
+from roost.cli.async_stats import async_stats as async_stats_command
 from roost.cli.client import CLIENT_EPILOG, add_client_flags, guarded
 from roost.cli.deploy import DEFAULT_ROLE, DEFAULT_RUNTIME
 from roost.cli.deploy import deploy as deploy_command
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deploy(commands)
     _add_invoke(commands)
     _add_logs(commands)
+    _add_async_stats(commands)
     _add_doctor(commands)
     return parser
 
@@ -270,6 +272,20 @@ def _add_logs(commands: _Commands) -> None:
         "--since", type=float, metavar="SECONDS", help="only logs of the last SECONDS seconds"
     )
     logs.set_defaults(func=guarded(logs_command))
+
+
+def _add_async_stats(commands: _Commands) -> None:
+    stats = _client_parser(
+        commands,
+        "async-stats",
+        "print a function's async invoke figures",
+        "Print what Roost's /metrics says about a function's async invokes since the "
+        "node started: accepted, queued, in flight, attempts, successes, retries and "
+        "dropped events by reason, and the age of events when they start.",
+    )
+    stats.add_argument("name", metavar="NAME", help="function name or ARN")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stats.set_defaults(func=guarded(async_stats_command))
 
 
 def _add_doctor(commands: _Commands) -> None:

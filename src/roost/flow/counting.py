@@ -33,6 +33,9 @@ class CountingService:
         self.account_limit = account_limit
         self._unreserved_in_use: dict[str, int] = defaultdict(int)
         self._function_in_use: dict[tuple[str, str], int] = defaultdict(int)
+        # Totals since start for /metrics: leases granted, and throttles by reason.
+        self._granted: dict[tuple[str, str], int] = defaultdict(int)
+        self._throttled: dict[tuple[str, str, str], int] = defaultdict(int)
 
     def in_use(self, account_id: str, function_name: str) -> int:
         """Invokes of a function counted right now."""
@@ -53,14 +56,16 @@ class CountingService:
         key = (account_id, function_name)
         if reserved is not None:
             if self._function_in_use[key] >= reserved:
-                raise _throttle("ReservedFunctionConcurrentInvocationLimitExceeded")
+                raise self._throttle(key, "ReservedFunctionConcurrentInvocationLimitExceeded")
             self._function_in_use[key] += 1
+            self._granted[key] += 1
             return ConcurrencyLease(account_id, function_name, reserved=True)
         unreserved = self.account_limit - reserved_in_account
         if self._unreserved_in_use[account_id] >= unreserved:
-            raise _throttle("ConcurrentInvocationLimitExceeded")
+            raise self._throttle(key, "ConcurrentInvocationLimitExceeded")
         self._unreserved_in_use[account_id] += 1
         self._function_in_use[key] += 1
+        self._granted[key] += 1
         return ConcurrencyLease(account_id, function_name, reserved=False)
 
     def release(self, lease: ConcurrencyLease) -> None:
@@ -70,6 +75,18 @@ class CountingService:
         if not lease.reserved:
             self._unreserved_in_use[lease.account_id] -= 1
 
+    def _throttle(self, key: tuple[str, str], reason: str) -> TooManyRequestsException:
+        self._throttled[(*key, reason)] += 1
+        return TooManyRequestsException(RATE_EXCEEDED, fields={"Reason": reason})
 
-def _throttle(reason: str) -> TooManyRequestsException:
-    return TooManyRequestsException(RATE_EXCEEDED, fields={"Reason": reason})
+    def in_use_by_function(self) -> dict[tuple[str, str], int]:
+        """Invokes counted right now, by (account, function), for ``/metrics``."""
+        return {key: count for key, count in self._function_in_use.items() if count}
+
+    def granted_by_function(self) -> dict[tuple[str, str], int]:
+        """Invokes counted in since start (sync and async attempts), by (account, function)."""
+        return dict(self._granted)
+
+    def throttled_by_function(self) -> dict[tuple[str, str, str], int]:
+        """Throttles since start, by (account, function, reason)."""
+        return dict(self._throttled)

@@ -28,8 +28,7 @@ from roost.frontend.code_links import CodeLinkSigner
 from roost.frontend.context import RequestContext
 from roost.frontend.http import HttpRequest, HttpResponse
 from roost.frontend.roost_endpoints import MAX_BODY_BYTES as ROOST_MAX_BODY_BYTES
-from roost.frontend.roost_endpoints import PREFIX as ROOST_PREFIX
-from roost.frontend.roost_endpoints import Authenticator, RoostEndpoints
+from roost.frontend.roost_endpoints import Authenticator, RoostEndpoints, is_roost_path
 from roost.frontend.router import PlaneRouter
 from roost.functions.naming import check_region
 from roost.store.errors import StoreUnavailable
@@ -58,16 +57,17 @@ class FrontDoor:
         code: CodeStore,
         code_links: CodeLinkSigner,
         logs: LogStore | None = None,
+        metrics: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self._routers = dict(routers)
         self._authenticator = authenticator
         self._region = region
         self._table = operation_table()
-        self._roost = RoostEndpoints(authenticator, region, health, code, code_links, logs)
+        self._roost = RoostEndpoints(authenticator, region, health, code, code_links, logs, metrics)
 
     def body_limit(self, request: HttpRequest) -> int:
         """The operation's body limit (matching the operation once, for ``handle``)."""
-        if request.raw_path.startswith(ROOST_PREFIX):
+        if is_roost_path(request.raw_path):
             return ROOST_MAX_BODY_BYTES
         query = parse_qs(request.raw_query, keep_blank_values=True)
         match = self._table.match(request.method, request.raw_path, query)
@@ -80,7 +80,7 @@ class FrontDoor:
 
     def too_large(self, request: HttpRequest) -> HttpResponse:
         """RequestTooLargeException (invoke) or RequestEntityTooLargeException."""
-        if request.raw_path.startswith(ROOST_PREFIX):
+        if is_roost_path(request.raw_path):
             error = _too_large(ROOST_MAX_BODY_BYTES, "GetLogs")
         else:
             match = request.route[0] if request.route else None
@@ -99,13 +99,13 @@ class FrontDoor:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request; AWS errors leave in AWS's shape."""
-        if request.raw_path.startswith(ROOST_PREFIX):
+        if is_roost_path(request.raw_path):
             answer = await self._roost.handle(request)
             if answer is not None:
                 return answer
         request_id = new_request_id()
         try:
-            if request.raw_path.startswith(ROOST_PREFIX):
+            if is_roost_path(request.raw_path):
                 wire = await self._roost.logs(request)
             else:
                 wire = await self._serve(request, request_id)

@@ -1,6 +1,8 @@
 """Roost's own endpoints beside the AWS API: health, code download links and logs.
 
 - ``GET /_roost/health``: JSON status (unauthenticated, for probes);
+- ``GET /metrics``: Prometheus's text format (unauthenticated, as scrapers expect;
+  it names accounts and functions, so expose the port only to those who may see them);
 - ``GET /_roost/code/{sha256}?expires=&signature=``: a deployment package, through
   the presigned link GetFunction returned as ``Code.Location``;
 - ``GET /_roost/logs/{FunctionName}?since=<epoch ms>``: the caller's function logs
@@ -21,12 +23,14 @@ from roost.frontend.code_links import PATH_PREFIX as CODE_PREFIX
 from roost.frontend.code_links import CodeLinkSigner
 from roost.frontend.http import HttpRequest, HttpResponse
 from roost.functions.naming import access_denied, check_region, function_arn, parse_function_name
+from roost.observability.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from roost.store.errors import BlobNotFound
 from roost.store.ports import CodeStore
 from roost.worker.log_store import LogStore
 
 PREFIX = "/_roost/"
 HEALTH_PATH = "/_roost/health"
+METRICS_PATH = "/metrics"
 LOGS_PREFIX = "/_roost/logs/"
 LOGS_UNTIL_HEADER = "X-Roost-Logs-Until"
 # The endpoints take no body; anything more than a little is refused.
@@ -38,6 +42,11 @@ class Authenticator(Protocol):
 
     async def authenticate(self, request: SignedRequest) -> tuple[str, str]:
         """Return ``(account_id, access_key_id)`` of a correctly signed request."""
+
+
+def is_roost_path(path: str) -> bool:
+    """Whether ``path`` is one of Roost's own endpoints rather than the AWS API."""
+    return path.startswith(PREFIX) or path == METRICS_PATH
 
 
 def _text(status: int, text: str) -> HttpResponse:
@@ -55,8 +64,10 @@ class RoostEndpoints:
         code: CodeStore,
         code_links: CodeLinkSigner,
         logs: LogStore | None,
+        metrics: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._metrics = metrics
         self._region = region
         self._health = health
         self._code = code
@@ -75,6 +86,11 @@ class RoostEndpoints:
                 return _text(405, "Method Not Allowed")
             body = json.dumps(await self._health()).encode()
             return HttpResponse(200, body, {"Content-Type": "application/json"})
+        if path == METRICS_PATH and self._metrics is not None:
+            if request.method != "GET":
+                return _text(405, "Method Not Allowed")
+            text = await self._metrics()
+            return HttpResponse(200, text.encode(), {"Content-Type": METRICS_CONTENT_TYPE})
         if path.startswith(CODE_PREFIX) and "/" not in path[len(CODE_PREFIX) :]:
             if request.method != "GET":
                 return _text(405, "Method Not Allowed")

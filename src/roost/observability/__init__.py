@@ -1,0 +1,1 @@
+"""What a node exposes about itself: ``/metrics`` in Prometheus's text format."""

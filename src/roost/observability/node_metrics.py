@@ -1,0 +1,199 @@
+"""The node's ``/metrics``: async figures per function and per queue, and a few
+cheap gauges of the sync plane, gathered when scraped.
+
+Counters come from the in-memory registries the node owns (``AsyncMetrics``,
+the counting service); queue depth and oldest age are read from the
+``QueueStore`` at scrape time, a few indexed queries per queue, so they are
+the store's truth rather than an estimate. A store that cannot answer does not
+fail the scrape: ``roost_async_queue_store_up`` says 0 and the queue figures
+are left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from roost.async_invoke.metrics import (
+    AsyncMetrics,
+    DropReason,
+    FunctionFigures,
+    FunctionKey,
+    RetryReason,
+)
+from roost.observability.prometheus import MetricFamily, MetricType, render
+from roost.store.errors import StoreUnavailable
+from roost.store.ports import QueueStore
+
+log = logging.getLogger(__name__)
+
+
+class SyncFigures(Protocol):
+    """What the counting service tells ``/metrics`` (``CountingService``)."""
+
+    def in_use_by_function(self) -> dict[tuple[str, str], int]:
+        """Invokes counted right now, by (account, function)."""
+
+    def granted_by_function(self) -> dict[tuple[str, str], int]:
+        """Invokes counted in since start, by (account, function)."""
+
+    def throttled_by_function(self) -> dict[tuple[str, str, str], int]:
+        """Throttles since start, by (account, function, reason)."""
+
+
+@dataclass(frozen=True)
+class AsyncSource:
+    """The async plane's side: its counters, its queue store and shared queues."""
+
+    metrics: AsyncMetrics
+    queues: QueueStore
+    queue_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SyncSource:
+    """The sync plane's side: counting, and the states of the worker's environments."""
+
+    counting: SyncFigures
+    environment_states: Callable[[], Iterable[str]]
+
+
+def _family(name: str, kind: MetricType, help_text: str) -> MetricFamily:
+    return MetricFamily(name, kind, help_text)
+
+
+class NodeMetrics:
+    """Renders the node's metrics in Prometheus's text format on demand."""
+
+    def __init__(self, async_source: AsyncSource | None, sync_source: SyncSource | None) -> None:
+        self._async = async_source
+        self._sync = sync_source
+
+    async def render(self) -> str:
+        """The exposition text of everything, read now."""
+        families: list[MetricFamily] = []
+        if self._async is not None:
+            families += _function_families(self._async.metrics.functions())
+            families += await _queue_families(self._async)
+        if self._sync is not None:
+            families += _sync_families(self._sync)
+        return render(families)
+
+
+def _function_families(functions: dict[FunctionKey, FunctionFigures]) -> list[MetricFamily]:
+    """One family per async figure, a sample per function (and reason)."""
+    counter, gauge = MetricType.COUNTER, MetricType.GAUGE
+    accepted = _family(
+        "roost_async_events_accepted_total", counter, "Async events made durable and answered 202."
+    )
+    queued = _family(
+        "roost_async_events_queued",
+        gauge,
+        "Async events accepted and not yet finished (estimate since the node started).",
+    )
+    in_flight = _family("roost_async_events_in_flight", gauge, "Async events running now.")
+    started = _family("roost_async_attempts_total", counter, "Attempts pollers started.")
+    succeeded = _family(
+        "roost_async_events_succeeded_total", counter, "Async events that ran without error."
+    )
+    retried = _family(
+        "roost_async_events_retried_total",
+        counter,
+        "Async events to run again, by reason (function-error, throttle, system).",
+    )
+    dropped = _family(
+        "roost_async_events_dropped_total",
+        counter,
+        "Async events given up, by reason (RetriesExhausted, EventAgeExceeded, FunctionDeleted).",
+    )
+    age = _family(
+        "roost_async_event_age_seconds",
+        MetricType.SUMMARY,
+        "Age of async events when an attempt starts (AWS's AsyncEventAge).",
+    )
+    last_age = _family(
+        "roost_async_event_age_last_seconds", gauge, "Age of the last async event started."
+    )
+    for key, figures in functions.items():
+        labels = {"account": key.account_id, "function": key.function_name}
+        accepted.add(figures.accepted, **labels)
+        queued.add(figures.queued, **labels)
+        in_flight.add(figures.in_flight, **labels)
+        started.add(figures.started, **labels)
+        succeeded.add(figures.succeeded, **labels)
+        for reason in RetryReason:
+            retried.add(figures.retried.get(reason, 0), **labels, reason=reason.value)
+        for condition in DropReason:
+            dropped.add(figures.dropped.get(condition, 0), **labels, reason=condition.value)
+        age.add(figures.start_age_sum_s, "_sum", **labels)
+        age.add(figures.started, "_count", **labels)
+        last_age.add(figures.last_start_age_s, **labels)
+    return [accepted, queued, in_flight, started, succeeded, retried, dropped, age, last_age]
+
+
+async def _queue_families(source: AsyncSource) -> list[MetricFamily]:
+    """Depth by state and oldest age per queue, read from the store now."""
+    gauge = MetricType.GAUGE
+    up = _family("roost_async_queue_store_up", gauge, "1 if the queue store answered this scrape.")
+    depth = _family("roost_async_queue_depth", gauge, "Messages in the queue (all states).")
+    visible = _family("roost_async_queue_visible", gauge, "Messages ready to be received.")
+    hidden = _family(
+        "roost_async_queue_in_flight",
+        gauge,
+        "Messages received and hidden (running or backing off).",
+    )
+    delayed = _family("roost_async_queue_delayed", gauge, "Messages sent with a delay (retries).")
+    oldest = _family(
+        "roost_async_queue_oldest_age_seconds", gauge, "Age of the oldest message (0 when empty)."
+    )
+    sent = _family(
+        "roost_async_queue_sent_total", MetricType.COUNTER, "Messages this node sent to the queue."
+    )
+    sent_by_queue = source.metrics.sent_by_queue()
+    try:
+        names = sorted({*source.queue_names, *await source.queues.queues(), *sent_by_queue})
+        for queue in names:
+            counts = await source.queues.depth(queue)
+            age_s = await source.queues.oldest_age_s(queue)
+            depth.add(counts.total, queue=queue)
+            visible.add(counts.visible, queue=queue)
+            hidden.add(counts.in_flight, queue=queue)
+            delayed.add(counts.delayed, queue=queue)
+            oldest.add(age_s or 0.0, queue=queue)
+            sent.add(sent_by_queue.get(queue, 0), queue=queue)
+    except StoreUnavailable:
+        log.warning("/metrics: the queue store is unavailable")
+        up.add(0)
+        return [up]
+    up.add(1)
+    return [up, depth, visible, hidden, delayed, oldest, sent]
+
+
+def _sync_families(source: SyncSource) -> list[MetricFamily]:
+    """Invokes, throttles and concurrency from counting; environments by state."""
+    counting = source.counting
+    invocations = _family(
+        "roost_invocations_total",
+        MetricType.COUNTER,
+        "Invokes counted in (sync invokes and async attempts).",
+    )
+    for (account, function), count in sorted(counting.granted_by_function().items()):
+        invocations.add(count, account=account, function=function)
+    throttles = _family(
+        "roost_throttles_total", MetricType.COUNTER, "Invokes throttled by counting, by reason."
+    )
+    for (account, function, reason), count in sorted(counting.throttled_by_function().items()):
+        throttles.add(count, account=account, function=function, reason=reason)
+    concurrency = _family("roost_concurrent_executions", MetricType.GAUGE, "Invokes running now.")
+    for (account, function), count in sorted(counting.in_use_by_function().items()):
+        concurrency.add(count, account=account, function=function)
+    environments = _family(
+        "roost_environments", MetricType.GAUGE, "Execution environments on this node, by state."
+    )
+    states = Counter(source.environment_states())
+    for state in sorted(states):
+        environments.add(states[state], state=state)
+    return [invocations, throttles, concurrency, environments]
