@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from async_invoke_http import Sent
+from common import ensure_apt_binary
 from invoke_targets import Target
 
 CELERY_REQUIREMENT = "celery[redis]>=5,<6"
@@ -53,20 +53,7 @@ def ensure_celery() -> str:
 
 def ensure_redis_server() -> str:
     """redis-server's path, installing the Debian package if it is missing (needs root)."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise SystemExit("redis-server is missing: `apt-get install redis-server`, then rerun")
-    print("installing redis-server: apt-get install -y redis-server", flush=True)
-    install = ["apt-get", "install", "-y", "-q", "redis-server"]
-    if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, check=True)
-        subprocess.run(install, stdout=subprocess.DEVNULL, check=True)
-    found = shutil.which("redis-server")
-    if not found:
-        raise SystemExit("apt-get install redis-server did not provide redis-server")
-    return found
+    return ensure_apt_binary("redis-server", "redis-server")
 
 
 def redis_version(path: str) -> str:

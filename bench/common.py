@@ -11,6 +11,7 @@ import importlib.metadata
 import io
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import zipfile
@@ -167,3 +168,22 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return 0.0
     rank = max(1, int(-(-q * len(sorted_values) // 100)))  # ceil(q/100 * n)
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def ensure_apt_binary(binary: str, package: str) -> str:
+    """``binary``'s path, installing the Debian ``package`` with apt-get if it is missing
+    (needs root; `apt-get update` only when the first install fails)."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit(f"{binary} is missing: install it (`apt-get install {package}`) and rerun")
+    print(f"installing {binary}: apt-get install -y {package}", flush=True)
+    install = ["apt-get", "install", "-y", "-q", package]
+    if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(install, stdout=subprocess.DEVNULL, check=True)
+    found = shutil.which(binary)
+    if not found:
+        raise SystemExit(f"apt-get install {package} did not provide a {binary} binary")
+    return found

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import resource
-import shutil
 import socket
 import subprocess
 import time
@@ -15,27 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import KEYS, REGION, machine_busy_seconds
+from common import KEYS, REGION, ensure_apt_binary, machine_busy_seconds
 from invoke_proc import processes
 from invoke_targets import PAYLOAD, Target
 
 
 def ensure_wrk() -> str:
     """wrk's path, installing the apt package if it is missing (needs root)."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise SystemExit("wrk is missing: install it (`apt-get install wrk`) and run again")
-    print("installing wrk: apt-get install -y wrk", flush=True)
-    install = ["apt-get", "install", "-y", "-q", "wrk"]
-    if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, check=True)
-        subprocess.run(install, stdout=subprocess.DEVNULL, check=True)
-    found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("apt-get install wrk did not provide a wrk binary")
-    return found
+    return ensure_apt_binary("wrk", "wrk")
 
 
 # --------------------------------------------------------------------------------------------
