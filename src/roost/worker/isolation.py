@@ -101,15 +101,22 @@ def tcp_socket_inode(local: tuple[str, int], remote: tuple[str, int]) -> int | N
     Seen from the worker's network namespace (the one functions share by default).
     """
     wanted = (_hex_endpoint(local), _hex_endpoint(remote))
-    try:
-        lines = _PROC_NET_TCP.read_text().splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 9 and (fields[1], fields[2]) == wanted:
-            return int(fields[9])
+    # The kernel lists the sockets a page at a time, and one that moves in its
+    # hash table while others come and go can be skipped in a read: a socket
+    # that is not found is looked for again before it is given up.
+    for _ in range(_TCP_LOOKUPS):
+        try:
+            lines = _PROC_NET_TCP.read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and (fields[1], fields[2]) == wanted:
+                return int(fields[9])
     return None
+
+
+_TCP_LOOKUPS = 3
 
 
 def holds_socket(pids: Iterable[int], inode: int) -> bool:

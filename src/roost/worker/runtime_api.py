@@ -215,6 +215,7 @@ class _Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         owned = self._trusted or (peer and local and self._handler.owns_peer(peer[:2], local[:2]))
         if not owned:
+            log.warning("refused a Runtime API connection from %s: not the environment's", peer)
             self._transport.close()
             return
         self._live.add(self)
