@@ -239,8 +239,8 @@ def test_empty_queues_do_not_hold_the_slots_a_busy_one_needs() -> None:
             gauge=DepthGauge(store, queues),
         )
         # Fewer slots than queues, and long waits on the empty ones: a loop
-        # waiting on an empty queue must not sit on a batch of slots.
-        settings = PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=30)
+        # waiting on an empty queue must not sit on a slot.
+        settings = PollerSettings(concurrency=2, visibility_timeout_s=5, wait_s=30)
         poller = AsyncPoller("p0", deps, settings)
         poller.start()
         await asyncio.sleep(0.1)  # every queue's loop is waiting now

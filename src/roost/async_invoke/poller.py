@@ -132,30 +132,57 @@ class AsyncPoller:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _poll(self, queue: str) -> None:
-        """Receive from ``queue`` while a slot is free, forever."""
+        """Receive from ``queue`` and start its events within the free slots, forever.
+
+        The wait on a queue holds no slot (a poller may serve more queues than it
+        has slots, and a slot held by a wait on an empty queue starves a busy
+        one): the first message is received without one, kept hidden while it
+        waits for a slot, and then as many more as there are free slots are
+        received at once."""
         while True:
-            held = await self._take_slots()
             try:
-                messages = await self._receive(queue, held, 0.0)
-                if not messages:
-                    # Wait on an empty queue holding one slot, not a batch: other
-                    # queues' events need the rest.
-                    self._release(held - 1)
-                    held = 1
-                    messages = await self._receive(queue, 1, self._settings.wait_s)
-            except BaseException as error:
-                self._release(held)
-                if not isinstance(error, StoreUnavailable):
-                    raise
+                messages = await self._receive(queue, 1, self._settings.wait_s)
+            except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
-            self._release(held - len(messages))
             self._deps.assignment.progress(self.poller_id, queue)
+            if not messages:
+                continue
+            await self._slot_for(queue, messages[0])
+            held = 1 + await self._take_free_slots(RECEIVE_BATCH - 1)
+            try:
+                if held > 1:
+                    messages += await self._receive(queue, held - 1, 0.0)
+            except StoreUnavailable:
+                log.warning("poller %s: queue store unavailable", self.poller_id)
+            except BaseException:
+                self._release(held)  # Cancelled (the queue was lost): the slots go back.
+                raise
+            self._release(held - len(messages))
             for message in messages:
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+
+    async def _slot_for(self, queue: str, message: ReceivedMessage) -> None:
+        """Wait for a free slot, keeping ``message`` hidden meanwhile."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # Free: returns without waiting.
+            return
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, message))
+        try:
+            await self._slots.acquire()
+        finally:
+            heartbeat.cancel()
+
+    async def _take_free_slots(self, most: int) -> int:
+        """Take up to ``most`` slots that are free right now; how many."""
+        taken = 0
+        while taken < most and not self._slots.locked():
+            await self._slots.acquire()  # Free: returns without waiting.
+            taken += 1
+        return taken
 
     async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
         return await self._deps.queues.receive(
@@ -164,16 +191,6 @@ class AsyncPoller:
             visibility_timeout_s=self._settings.visibility_timeout_s,
             wait_s=wait_s,
         )
-
-    async def _take_slots(self) -> int:
-        """Wait for one free slot, then take more that are free right now (up to a
-        receive batch): one receive then serves a backlog ``RECEIVE_BATCH`` at a time."""
-        await self._slots.acquire()
-        held = 1
-        while held < RECEIVE_BATCH and not self._slots.locked():
-            await self._slots.acquire()  # Free: returns without waiting.
-            held += 1
-        return held
 
     def _release(self, count: int) -> None:
         for _ in range(count):
