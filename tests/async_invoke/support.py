@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.fixtures.loopback import LoopbackServer
+
 # Retries in milliseconds instead of minutes, and in-flight events back in 2 s.
 ASYNC_ENV = {
     "ROOST_ASYNC_RETRY_SCALE": "0.001",
@@ -32,28 +34,17 @@ def handler(event, context):
 """
 
 
-class Recorder:
+class Recorder(LoopbackServer):
     """A TCP server on 127.0.0.1 collecting the JSON lines functions send it."""
 
     def __init__(self) -> None:
+        super().__init__(backlog=512)
         self.reports: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._sock = socket.create_server(("127.0.0.1", 0), backlog=512)
-        self._sock.settimeout(0.2)
-        self.port: int = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:
         chunks = []
@@ -74,12 +65,6 @@ class Recorder:
         """Every event id reported so far."""
         with self._lock:
             return {str(r["id"]) for r in self.reports}
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:

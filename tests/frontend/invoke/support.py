@@ -7,10 +7,10 @@ import contextlib
 import json
 import re
 import socket
-import threading
 from typing import Any
 
 from tests.conftest import create_args
+from tests.fixtures.loopback import LoopbackServer
 from tests.fixtures.roost_process import make_zip
 
 
@@ -53,7 +53,7 @@ def cold(response: dict[str, Any]) -> bool:
     return "\tInit Duration: " in report_line(response)
 
 
-class Beacon:
+class Beacon(LoopbackServer):
     """A TCP server on 127.0.0.1 that answers every connection with ``answer``.
 
     Functions reach it over the host's loopback (their network is the host's by
@@ -61,29 +61,12 @@ class Beacon:
     """
 
     def __init__(self, answer: bytes = b"ok") -> None:
+        super().__init__()
         self.answer = answer
         self.hits = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
-        self.port: int = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):
-                self.hits += 1
-                conn.sendall(self.answer)
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            self.hits += 1
+            conn.sendall(self.answer)
