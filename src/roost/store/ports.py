@@ -180,7 +180,11 @@ class QueueStore(Protocol):
     """Durable named queues with SQS standard-queue semantics (at-least-once).
 
     A queue exists once a message is sent to it and is gone when it is empty.
-    Every mutating call returns only once its effect is durable; cancelling the
+    A ``send`` returns only once the message is durable (it survives a crash of
+    the process and of the machine). Every other mutating call returns once its
+    effect is applied and survives a crash of the process; an adapter may let a
+    power loss undo it, because undoing a receive, delete or visibility change
+    only brings a message back (at-least-once), never loses one. Cancelling the
     caller abandons the wait, not the write (a cancelled ``send`` may still land).
     """
 

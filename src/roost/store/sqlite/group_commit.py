@@ -7,6 +7,13 @@ runs on the database thread, whatever arrives waits and then goes into the next
 transaction together. There is no linger: an operation arriving on an idle
 committer starts a transaction at once, so batching costs nothing at low load
 and grows with load by itself.
+
+Not every write needs its own fsync. An operation submitted with
+``durable=False`` (a receive, a delete: undoing one only brings a message back)
+commits with ``synchronous=NORMAL`` when its whole transaction is like it: the
+WAL is written but not fsynced, so it survives a process crash at once and a
+power loss from the next durable commit's fsync on, which flushes the log up to
+it. A transaction holding any durable operation commits with ``FULL``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class _Pending:
     operation: Operation[Any]
     future: asyncio.Future[Any]
     after_commit: Callable[[Any], None] | None
+    durable: bool
 
 
 @dataclass
@@ -46,6 +54,8 @@ class CommitStats:
     transactions: int = 0
     operations: int = 0
     largest_batch: int = 0
+    # Transactions that waited for an fsync (``synchronous=FULL``).
+    synced: int = 0
 
 
 class GroupCommitter:
@@ -75,21 +85,29 @@ class GroupCommitter:
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        # The connection's synchronous setting, as the database thread last set
+        # it (None: not set by this committer yet).
+        self._synchronous: str | None = None
         self.stats = CommitStats()
 
     async def submit(
-        self, operation: Operation[T], *, after_commit: Callable[[T], None] | None = None
+        self,
+        operation: Operation[T],
+        *,
+        after_commit: Callable[[T], None] | None = None,
+        durable: bool = True,
     ) -> T:
         """Run ``operation`` in the next transaction; its result once committed.
 
         ``after_commit(result)`` runs on the loop right after the commit, even
         if the caller was cancelled meanwhile (the operation is not undone).
+        ``durable=False``: the commit need not be fsynced (see the module).
         """
         if self._closed:
             raise StoreUnavailable(f"sqlite database {self._database.path} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Pending(operation, future, cast(Any, after_commit)))
+        self._pending.append(_Pending(operation, future, cast(Any, after_commit), durable))
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return await future
@@ -117,9 +135,10 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         operations = [pending.operation for pending in batch]
+        synchronous = "FULL" if any(pending.durable for pending in batch) else "NORMAL"
         try:
             results = await self._database.run(
-                lambda connection: self._transaction(connection, operations)
+                lambda connection: self._transaction(connection, operations, synchronous)
             )
         except asyncio.CancelledError as exc:
             _fail(batch, exc)
@@ -128,6 +147,7 @@ class GroupCommitter:
             _fail(batch, exc)
             return
         self.stats.transactions += 1
+        self.stats.synced += synchronous == "FULL"
         self.stats.operations += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         for pending, result in zip(batch, results, strict=True):
@@ -141,8 +161,12 @@ class GroupCommitter:
 
     # Runs on the database thread.
     def _transaction(
-        self, connection: sqlite3.Connection, operations: list[Operation[Any]]
+        self, connection: sqlite3.Connection, operations: list[Operation[Any]], synchronous: str
     ) -> list[Any]:
+        if synchronous != self._synchronous:
+            # Outside a transaction: the setting applies to the next commit.
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            self._synchronous = synchronous
         now_ms = to_ms(self._clock())
         connection.execute("BEGIN IMMEDIATE")
         try:

@@ -5,7 +5,9 @@ from the config store, so a flood of events never waits behind control-plane
 writes for SQLite's single writer. Every write (send, receive, delete, change
 of visibility) goes through a ``GroupCommitter``: writes that arrive while a
 transaction commits share the next one, so with WAL and ``synchronous=FULL``
-one fsync makes a whole batch durable.
+one fsync makes a whole batch durable. Only sends wait for an fsync: receives,
+deletes and visibility changes commit without one (the port allows a power loss
+to undo them, which only brings a message back).
 
 A message is one row. Its sequence (the rowid) orders sends and names it in
 receipts; ``visible_at_ms`` is when it may next be received (send time plus
@@ -150,7 +152,8 @@ class SqliteQueueStore:
             return await self._committer.submit(
                 lambda connection, now_ms: _receive(
                     connection, queue, max_messages, hide_ms, now_ms
-                )
+                ),
+                durable=False,
             )
 
         return await long_poll(attempt, self._signals, queue, wait_s, self._clock)
@@ -162,7 +165,8 @@ class SqliteQueueStore:
             return False
         sequence, token = parsed
         return await self._committer.submit(
-            lambda connection, now_ms: _delete(connection, queue, sequence, token)
+            lambda connection, now_ms: _delete(connection, queue, sequence, token),
+            durable=False,
         )
 
     async def change_visibility(self, queue: str, receipt: str, timeout_s: float) -> bool:
@@ -182,6 +186,7 @@ class SqliteQueueStore:
         return await self._committer.submit(
             lambda connection, now_ms: _hide(connection, queue, sequence, token, now_ms + hide_ms),
             after_commit=woken,
+            durable=False,
         )
 
     async def depth(self, queue: str) -> QueueDepth:
