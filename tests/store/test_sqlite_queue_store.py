@@ -199,6 +199,81 @@ def test_only_transactions_holding_a_send_wait_for_an_fsync(tmp_path: Path) -> N
     asyncio.run(main())
 
 
+def test_a_waiting_long_poll_is_handed_the_message_by_the_send_transaction(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            polling = asyncio.create_task(
+                store.receive(Q, max_messages=2, visibility_timeout_s=30, wait_s=5)
+            )
+            await _until_waiting(store)
+            ids = await store.send_batch(Q, [b"a", b"b", b"c"])
+
+            received = await polling
+            assert [m.message_id for m in received] == ids[:2]
+            assert [m.receive_count for m in received] == [1, 1]
+            # The poll's empty first look, then the send that also received.
+            assert store.stats.transactions == 2
+            assert await store.depth(Q) == QueueDepth(visible=1, in_flight=2, delayed=0)
+            assert await store.delete(Q, received[0].receipt) is True
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_poll_that_stopped_waiting_gets_nothing_and_its_message_shows_again(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            polling = asyncio.create_task(store.receive(Q, wait_s=5))
+            await _until_waiting(store)
+            sending = asyncio.create_task(store.send(Q, b"m"))
+            await asyncio.sleep(0)  # Claimed, not committed yet.
+            polling.cancel()
+            message_id = await sending
+
+            for _ in range(100):  # The release is a write of its own.
+                if (await store.depth(Q)).visible == 1:
+                    break
+                await asyncio.sleep(0.01)
+            (again,) = await store.receive(Q)
+            assert again.message_id == message_id
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_delayed_message_is_not_handed_to_a_waiting_poll(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            polling = asyncio.create_task(store.receive(Q, wait_s=0.3))
+            await _until_waiting(store)
+            await store.send(Q, b"later", delay_s=60)
+
+            assert await polling == []
+            assert (await store.depth(Q)).delayed == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+async def _until_waiting(store: SqliteQueueStore) -> None:
+    """Let a started long poll make its first (empty) attempt and go to sleep."""
+    for _ in range(500):
+        if store._signals.waiting(Q):
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the long poll never waited")
+
+
 def test_long_polls_of_an_empty_queue_do_not_hammer_the_database(tmp_path: Path) -> None:
     async def main() -> None:
         store = await SqliteQueueStore.open(tmp_path / "queues.db", clock=FakeClock())

@@ -134,55 +134,41 @@ class AsyncPoller:
     async def _poll(self, queue: str) -> None:
         """Receive from ``queue`` and start its events within the free slots, forever.
 
-        The wait on a queue holds no slot (a poller may serve more queues than it
-        has slots, and a slot held by a wait on an empty queue starves a busy
-        one): the first message is received without one, kept hidden while it
-        waits for a slot, and then as many more as there are free slots are
-        received at once."""
+        A receive takes as many messages as there are free slots (at least one,
+        at most a batch), so a busy queue fills the slots in one store write and
+        a quiet one costs one receive per event. The wait on a queue holds no
+        slot (a poller may serve more queues than it has slots, and a slot held
+        by a wait on an empty queue starves a busy one): messages received while
+        other queues took the slots are kept hidden until slots free up."""
         while True:
             try:
-                messages = await self._receive(queue, 1, self._settings.wait_s)
+                messages = await self._receive(queue, self._batch(), self._settings.wait_s)
             except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
             self._deps.assignment.progress(self.poller_id, queue)
-            if not messages:
-                continue
-            await self._slot_for(queue, messages[0])
-            held = 1 + await self._take_free_slots(RECEIVE_BATCH - 1)
-            try:
-                if held > 1:
-                    messages += await self._receive(queue, held - 1, 0.0)
-            except StoreUnavailable:
-                log.warning("poller %s: queue store unavailable", self.poller_id)
-            except BaseException:
-                self._release(held)  # Cancelled (the queue was lost): the slots go back.
-                raise
-            self._release(held - len(messages))
-            for message in messages:
+            for index, message in enumerate(messages):
+                await self._slot_for(queue, messages[index:])
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
 
-    async def _slot_for(self, queue: str, message: ReceivedMessage) -> None:
-        """Wait for a free slot, keeping ``message`` hidden meanwhile."""
+    def _batch(self) -> int:
+        """Messages the next receive may take: the slots free now, 1 to a batch."""
+        free = self._settings.concurrency - len(self._running)
+        return max(1, min(RECEIVE_BATCH, free))
+
+    async def _slot_for(self, queue: str, waiting: list[ReceivedMessage]) -> None:
+        """Wait for a free slot for ``waiting[0]``, keeping all of ``waiting`` hidden."""
         if not self._slots.locked():
             await self._slots.acquire()  # Free: returns without waiting.
             return
-        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, message))
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, waiting))
         try:
             await self._slots.acquire()
         finally:
             heartbeat.cancel()
-
-    async def _take_free_slots(self, most: int) -> int:
-        """Take up to ``most`` slots that are free right now; how many."""
-        taken = 0
-        while taken < most and not self._slots.locked():
-            await self._slots.acquire()  # Free: returns without waiting.
-            taken += 1
-        return taken
 
     async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
         return await self._deps.queues.receive(
@@ -191,10 +177,6 @@ class AsyncPoller:
             visibility_timeout_s=self._settings.visibility_timeout_s,
             wait_s=wait_s,
         )
-
-    def _release(self, count: int) -> None:
-        for _ in range(count):
-            self._slots.release()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -216,7 +198,7 @@ class AsyncPoller:
             await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
             await self._delete(queue, message)
             return
-        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, message))
+        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, [message]))
         metrics.started(account, name, event.age_s(self._clock_ms()))
         try:
             attempt = await self._attempt(event)
@@ -288,18 +270,25 @@ class AsyncPoller:
         else:
             await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
 
-    async def _keep_hidden(self, queue: str, message: ReceivedMessage) -> None:
-        """Extend the message's visibility while its event runs (a heartbeat)."""
+    async def _keep_hidden(self, queue: str, messages: list[ReceivedMessage]) -> None:
+        """Extend the messages' visibility while they wait or run (a heartbeat)."""
         timeout_s = self._settings.visibility_timeout_s
-        while True:
+        while messages:
             await asyncio.sleep(timeout_s / 3)
-            try:
-                kept = await self._deps.queues.change_visibility(queue, message.receipt, timeout_s)
-            except StoreUnavailable:
-                continue  # The next beat may get through before the timeout runs out.
-            if not kept:
-                log.warning("async message %s was redelivered while running", message.message_id)
-                return
+            kept = []
+            for message in messages:
+                try:
+                    if not await self._deps.queues.change_visibility(
+                        queue, message.receipt, timeout_s
+                    ):
+                        log.warning(
+                            "async message %s was redelivered meanwhile", message.message_id
+                        )
+                        continue
+                except StoreUnavailable:
+                    pass  # The next beat may get through before the timeout runs out.
+                kept.append(message)
+            messages = kept
 
     async def _delete(self, queue: str, message: ReceivedMessage) -> None:
         if await self._deps.queues.delete(queue, message.receipt):

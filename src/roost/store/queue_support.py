@@ -1,23 +1,14 @@
-"""What every ``QueueStore`` adapter shares: argument checks, receipts, long polls.
+"""What every ``QueueStore`` adapter shares: argument checks, receipts, receive attempts.
 
-A long poll must not query the store in a loop while the queue is empty (an
-empty poll competes with producers for SQLite's single writer), so adapters
-wake waiters from ``send`` through ``QueueSignals`` and otherwise sleep until
-the next hidden message is due to become visible.
+Long polls, which adapters share too, are in ``roost.store.long_poll``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from roost.store.ports import ReceivedMessage
-
-# A waiter never sleeps less than this before asking again, so a clock that
-# disagrees with the store's timestamps cannot turn a long poll into a spin.
-MIN_POLL_SLEEP_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -71,75 +62,3 @@ def parse_receipt(receipt: str) -> tuple[int, str] | None:
     if not dot or not token or not sequence.isdigit():
         return None
     return int(sequence), token
-
-
-class QueueSignals:
-    """Per-queue wake-ups for long polls, on one event loop.
-
-    Every ``notify`` bumps the queue's generation, so a poller that read the
-    generation before its receive and sees it changed afterwards asks again
-    instead of sleeping through a message that landed in between.
-    """
-
-    def __init__(self) -> None:
-        self._generations: dict[str, int] = {}
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
-
-    def generation(self, queue: str) -> int:
-        """A number that changes whenever the queue may have a new visible message."""
-        return self._generations.get(queue, 0)
-
-    def notify(self, queue: str) -> None:
-        """Wake every long poll of ``queue``; they re-check the store."""
-        self._generations[queue] = self.generation(queue) + 1
-        for waiter in self._waiters.pop(queue, set()):
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def notify_all(self) -> None:
-        """Wake every long poll of every queue (the store is closing)."""
-        for queue in list(self._waiters):
-            self.notify(queue)
-
-    async def wait(self, queue: str, generation: int, timeout_s: float) -> None:
-        """Sleep until ``notify(queue)`` or ``timeout_s``; at once if ``generation`` is old."""
-        if self.generation(queue) != generation:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._waiters.setdefault(queue, set())
-        waiters.add(waiter)
-        try:
-            await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            pass
-        finally:
-            waiters.discard(waiter)
-            if not waiters and self._waiters.get(queue) is waiters:
-                del self._waiters[queue]
-
-
-async def long_poll(
-    attempt: Callable[[], Awaitable[ReceiveAttempt]],
-    signals: QueueSignals,
-    queue: str,
-    wait_s: float,
-    clock: Callable[[], float],
-) -> list[ReceivedMessage]:
-    """Repeat ``attempt`` until it returns messages or ``wait_s`` (event-loop time) passes.
-
-    Between attempts it sleeps until a ``send`` notifies the queue or the next
-    hidden message is due (by ``clock``, the store's clock), whichever is first.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while True:
-        generation = signals.generation(queue)
-        result = await attempt()
-        remaining_s = deadline - loop.time()
-        if result.messages or remaining_s <= 0:
-            return result.messages
-        sleep_s = remaining_s
-        if result.next_visible_at_ms is not None:
-            due_in_s = result.next_visible_at_ms / 1000 - clock()
-            sleep_s = min(sleep_s, max(due_in_s, MIN_POLL_SLEEP_S))
-        await signals.wait(queue, generation, sleep_s)

@@ -9,14 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from roost.store.errors import StoreUnavailable
+from roost.store.long_poll import QueueSignals, long_poll
 from roost.store.ports import QueueDepth, ReceivedMessage
 from roost.store.queue_support import (
-    QueueSignals,
     ReceiveAttempt,
     check_receive,
     check_send,
     check_timeout,
-    long_poll,
     make_receipt,
     new_receipt_token,
     parse_receipt,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,6 +61,19 @@ class SqliteDatabase:
             if self._closed:
                 raise StoreUnavailable(f"sqlite database {self.path} is closed") from exc
             raise
+
+    def call_soon(self, work: Callable[[sqlite3.Connection], None]) -> Future[None]:
+        """Queue ``work(connection)`` on the database thread without waiting for it.
+
+        The returned future fails with ``StoreUnavailable`` if the connection
+        could not be opened (errors inside ``work`` are its own to handle).
+        """
+        if self._closed:
+            raise StoreUnavailable(f"sqlite database {self.path} is closed")
+        try:
+            return self._executor.submit(self._call, work)
+        except RuntimeError as exc:
+            raise StoreUnavailable(f"sqlite database {self.path} is closed") from exc
 
     async def close(self) -> None:
         """Close the connection after the work already queued; idempotent."""

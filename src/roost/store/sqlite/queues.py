@@ -17,7 +17,9 @@ latest receive, so an older receipt no longer matches.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import logging
 import sqlite3
 import time
 import uuid
@@ -25,14 +27,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from roost.store.errors import StoreUnavailable
+from roost.store.long_poll import Claim, QueueSignals, Waiter, long_poll
 from roost.store.ports import QueueDepth, ReceivedMessage
 from roost.store.queue_support import (
-    QueueSignals,
     ReceiveAttempt,
     check_receive,
     check_send,
     check_timeout,
-    long_poll,
     make_receipt,
     new_receipt_token,
     parse_receipt,
@@ -40,6 +41,8 @@ from roost.store.queue_support import (
 )
 from roost.store.sqlite.database import SqliteDatabase
 from roost.store.sqlite.group_commit import DEFAULT_MAX_BATCH_OPS, CommitStats, GroupCommitter
+
+log = logging.getLogger(__name__)
 
 # The queue database's file name in a data directory, beside the config store's.
 QUEUE_DATABASE_NAME = "queues.db"
@@ -88,6 +91,8 @@ class SqliteQueueStore:
         self._db = SqliteDatabase(path, MIGRATIONS)
         self._committer = GroupCommitter(self._db, clock, max_batch_ops=max_batch_ops)
         self._signals = QueueSignals()
+        # Releases of handed-off messages nobody took (kept so they finish).
+        self._releasing: set[asyncio.Task[bool]] = set()
         self._closed = False
 
     @classmethod
@@ -129,11 +134,50 @@ class SqliteQueueStore:
         if not rows:
             return []
         delay_ms = to_ms(delay_s)
-        await self._committer.submit(
-            lambda connection, now_ms: _insert(connection, queue, rows, now_ms, delay_ms),
-            after_commit=lambda _: self._signals.notify(queue),
-        )
+        # Long polls waiting on the queue get the new messages from this very
+        # transaction (a delayed message is nobody's yet).
+        waiters = [] if delay_ms else self._signals.claim(queue, len(rows))
+        claims = [waiter.claim for waiter in waiters if waiter.claim is not None]
+        try:
+            await self._committer.submit(
+                lambda connection, now_ms: _insert(
+                    connection, queue, rows, now_ms, delay_ms, claims
+                ),
+                after_commit=lambda handed: self._hand_off(queue, waiters, handed),
+            )
+        except BaseException:
+            # Not committed (or not known to be): the claimed polls look again.
+            for waiter in waiters:
+                self._signals.hand_off(waiter, [])
+            raise
         return [message_id for message_id, _ in rows]
+
+    def _hand_off(
+        self,
+        queue: str,
+        waiters: builtins.list[Waiter],
+        handed: builtins.list[builtins.list[ReceivedMessage]],
+    ) -> None:
+        for waiter, messages in zip(waiters, handed, strict=True):
+            if not self._signals.hand_off(waiter, messages):
+                # The poll ended meanwhile (timed out, cancelled): its messages
+                # would stay hidden for a whole visibility timeout otherwise.
+                self._release(queue, messages)
+        self._signals.notify(queue)
+
+    def _release(self, queue: str, messages: builtins.list[ReceivedMessage]) -> None:
+        for message in messages:
+            task = asyncio.get_running_loop().create_task(
+                self.change_visibility(queue, message.receipt, 0)
+            )
+            self._releasing.add(task)
+            task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[bool]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Not lost: the message shows again when its visibility timeout ends.
+            log.warning("a handed-off message was not released: %r", task.exception())
 
     async def receive(
         self,
@@ -156,7 +200,8 @@ class SqliteQueueStore:
                 durable=False,
             )
 
-        return await long_poll(attempt, self._signals, queue, wait_s, self._clock)
+        claim = Claim(max_messages, hide_ms)
+        return await long_poll(attempt, self._signals, queue, wait_s, self._clock, claim)
 
     async def delete(self, queue: str, receipt: str) -> bool:
         self._check_open()
@@ -228,12 +273,40 @@ def _insert(
     rows: list[tuple[str, bytes]],
     now_ms: int,
     delay_ms: int,
-) -> None:
+    claims: Sequence[Claim] = (),
+) -> list[list[ReceivedMessage]]:
+    """Store ``rows``; the first ones go, already received, to ``claims`` in turn."""
+    handed: list[list[ReceivedMessage]] = []
+    start = 0
+    for claim in claims:
+        taken = rows[start : start + claim.max_messages]
+        start += len(taken)
+        handed.append([_insert_received(connection, queue, row, now_ms, claim) for row in taken])
     connection.executemany(
         "INSERT INTO queue_messages (queue, message_id, body, sent_at_ms, visible_at_ms) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(queue, message_id, body, now_ms, now_ms + delay_ms) for message_id, body in rows],
+        [(queue, message_id, body, now_ms, now_ms + delay_ms) for message_id, body in rows[start:]],
     )
+    return handed
+
+
+def _insert_received(
+    connection: sqlite3.Connection,
+    queue: str,
+    row: tuple[str, bytes],
+    now_ms: int,
+    claim: Claim,
+) -> ReceivedMessage:
+    message_id, body = row
+    token = new_receipt_token()
+    cursor = connection.execute(
+        "INSERT INTO queue_messages (queue, message_id, body, sent_at_ms, visible_at_ms, "
+        "receive_count, first_received_at_ms, token) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+        (queue, message_id, body, now_ms, now_ms + claim.hide_ms, now_ms, token),
+    )
+    sequence = cursor.lastrowid
+    assert sequence is not None
+    return ReceivedMessage(message_id, body, make_receipt(sequence, token), 1, now_ms, now_ms)
 
 
 def _receive(

@@ -1,0 +1,159 @@
+"""Long polls of a ``QueueStore``: sleep while a queue is empty, wake on ``send``.
+
+A long poll must not query the store in a loop while the queue is empty (an
+empty poll competes with producers for SQLite's single writer), so adapters
+wake waiters from ``send`` through ``QueueSignals`` and otherwise sleep until
+the next hidden message is due to become visible.
+
+A waiter may also leave a *claim* (how many messages it takes and for how
+long it hides them). An adapter that can ``claim`` waiters when it sends hands
+them the new messages, received in the very transaction that stores them: at
+low load an event then costs one write less, and the next send does not queue
+behind a receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from roost.store.ports import ReceivedMessage
+from roost.store.queue_support import ReceiveAttempt
+
+# A waiter never sleeps less than this before asking again, so a clock that
+# disagrees with the store's timestamps cannot turn a long poll into a spin.
+MIN_POLL_SLEEP_S = 0.001
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a waiting receive takes when a send hands it messages."""
+
+    max_messages: int
+    hide_ms: int
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One sleeping long poll; its future gets handed messages, or None to look again."""
+
+    claim: Claim | None
+    future: asyncio.Future[list[ReceivedMessage] | None] = field(repr=False)
+
+
+class QueueSignals:
+    """Per-queue wake-ups and hand-offs for long polls, on one event loop.
+
+    Every ``notify`` bumps the queue's generation, so a poller that read the
+    generation before its receive and sees it changed afterwards asks again
+    instead of sleeping through a message that landed in between.
+    """
+
+    def __init__(self) -> None:
+        self._generations: dict[str, int] = {}
+        self._waiters: dict[str, list[Waiter]] = {}
+
+    def generation(self, queue: str) -> int:
+        """A number that changes whenever the queue may have a new visible message."""
+        return self._generations.get(queue, 0)
+
+    def notify(self, queue: str) -> None:
+        """Wake every long poll of ``queue``; they re-check the store."""
+        self._generations[queue] = self.generation(queue) + 1
+        for waiter in self._waiters.pop(queue, []):
+            if not waiter.future.done():
+                waiter.future.set_result(None)
+
+    def notify_all(self) -> None:
+        """Wake every long poll of every queue (the store is closing)."""
+        for queue in list(self._waiters):
+            self.notify(queue)
+
+    def waiting(self, queue: str) -> int:
+        """How many long polls of ``queue`` are asleep."""
+        return len(self._waiters.get(queue, ()))
+
+    def claim(self, queue: str, messages: int) -> list[Waiter]:
+        """Take waiters of ``queue`` with a claim, oldest first, for up to ``messages``.
+
+        They leave the queue's waiters: the caller must ``hand_off`` to each, or
+        ``notify`` the queue if its send failed. The generation moves on, so a
+        poll about to sleep looks again.
+        """
+        waiting = self._waiters.get(queue, [])
+        taken: list[Waiter] = []
+        for waiter in waiting:
+            if messages <= 0:
+                break
+            if waiter.claim is not None and not waiter.future.done():
+                taken.append(waiter)
+                messages -= waiter.claim.max_messages
+        if taken:
+            self._generations[queue] = self.generation(queue) + 1
+            rest = [waiter for waiter in waiting if waiter not in taken]
+            if rest:
+                self._waiters[queue] = rest
+            else:
+                del self._waiters[queue]
+        return taken
+
+    @staticmethod
+    def hand_off(waiter: Waiter, messages: list[ReceivedMessage]) -> bool:
+        """Give ``messages`` to a claimed waiter; False if it stopped waiting meanwhile."""
+        if waiter.future.done():
+            return False
+        waiter.future.set_result(messages)
+        return True
+
+    async def wait(
+        self, queue: str, generation: int, timeout_s: float, claim: Claim | None = None
+    ) -> list[ReceivedMessage] | None:
+        """Sleep until ``notify(queue)`` or ``timeout_s`` (None), or until messages are
+        handed to ``claim`` (them); at once (None) if ``generation`` is old."""
+        if self.generation(queue) != generation:
+            return None
+        waiter = Waiter(claim, asyncio.get_running_loop().create_future())
+        waiters = self._waiters.setdefault(queue, [])
+        waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter.future, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._waiters.get(queue, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[queue]
+
+
+async def long_poll(
+    attempt: Callable[[], Awaitable[ReceiveAttempt]],
+    signals: QueueSignals,
+    queue: str,
+    wait_s: float,
+    clock: Callable[[], float],
+    claim: Claim | None = None,
+) -> list[ReceivedMessage]:
+    """Repeat ``attempt`` until it returns messages or ``wait_s`` (event-loop time) passes.
+
+    Between attempts it sleeps until a ``send`` notifies the queue (or hands
+    messages to ``claim``) or the next hidden message is due (by ``clock``, the
+    store's clock), whichever is first.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        generation = signals.generation(queue)
+        result = await attempt()
+        remaining_s = deadline - loop.time()
+        if result.messages or remaining_s <= 0:
+            return result.messages
+        sleep_s = remaining_s
+        if result.next_visible_at_ms is not None:
+            due_in_s = result.next_visible_at_ms / 1000 - clock()
+            sleep_s = min(sleep_s, max(due_in_s, MIN_POLL_SLEEP_S))
+        handed = await signals.wait(queue, generation, sleep_s, claim)
+        if handed:
+            return handed
