@@ -26,6 +26,8 @@ from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
+from roost.esm.lifecycle import MappingActivator
+from roost.esm.repository import MappingRepository
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
 from roost.frontend.control.account import AccountHandlers
@@ -35,6 +37,7 @@ from roost.frontend.control.deps import AccountLimits, ControlPlane
 from roost.frontend.control.event_invoke_config import EventInvokeConfigHandlers
 from roost.frontend.control.functions import FunctionHandlers
 from roost.frontend.control.invalidation import invalidating_routes
+from roost.frontend.control.mappings import EventSourceMappingHandlers
 from roost.frontend.control.permissions import PermissionHandlers
 from roost.frontend.control.provisioned_concurrency import ProvisionedConcurrencyHandlers
 from roost.frontend.control.tags import TagHandlers
@@ -45,7 +48,8 @@ from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
 from roost.observability.node_metrics import AsyncSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
-from roost.store.sqlite import SqliteConfigStore
+from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
+from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
 from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
 from roost.worker.isolation import Isolation
 
@@ -64,6 +68,7 @@ class Stores:
     code: FileCodeStore
     secrets: SecretBox
     queues: SqliteQueueStore
+    mappings: SqliteMappingStore
 
     @classmethod
     async def open(cls, data_dir: Path) -> Stores:
@@ -75,15 +80,24 @@ class Stores:
         except BaseException:
             await config.close()
             raise
+        try:
+            mappings = await SqliteMappingStore.open(data_dir / MAPPING_DATABASE_NAME)
+        except BaseException:
+            await queues.close()
+            await config.close()
+            raise
         code = FileCodeStore(data_dir / "code")
-        return cls(config, code, SecretBox.in_data_dir(data_dir), queues)
+        return cls(config, code, SecretBox.in_data_dir(data_dir), queues, mappings)
 
     async def close(self) -> None:
         """Close the databases (the queue store finishes the writes it accepted)."""
         try:
             await self.queues.close()
         finally:
-            await self.config.close()
+            try:
+                await self.mappings.close()
+            finally:
+                await self.config.close()
 
 
 def control_plane_routes(cp: ControlPlane) -> dict[str, Handler]:
@@ -111,6 +125,7 @@ class Node:
         self._stores: Stores | None = None
         self._control: ControlPlane | None = None
         self._collector: CodeCollector | None = None
+        self._mapping_activator: MappingActivator | None = None
         self._invoke: InvokePlane | None = None
         self._async: AsyncPlane | None = None
         self._server: HttpServer | None = None
@@ -157,8 +172,9 @@ class Node:
         self._async = async_plane
         async_plane.start()
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
+        mappings = await self._mapping_routes(control, stores.mappings)
         control_routes = invalidating_routes(
-            {**control_plane_routes(control), **provisioned.routes()}, invoke.cache
+            {**control_plane_routes(control), **provisioned.routes(), **mappings}, invoke.cache
         )
         routers = {
             Plane.CONTROL: PlaneRouter(
@@ -183,6 +199,18 @@ class Node:
             invoke.logs,
             self._metrics(async_plane, stores.queues, invoke).render,
         )
+
+    async def _mapping_routes(
+        self, control: ControlPlane, store: SqliteMappingStore
+    ) -> dict[str, Handler]:
+        """The event source mapping API, after finishing transitions a crash left open."""
+        repository = MappingRepository(store)
+        activator = MappingActivator(repository)
+        self._mapping_activator = activator
+        settled = await activator.recover()
+        if settled:
+            log.info("completed %d pending event source mapping transitions", settled)
+        return EventSourceMappingHandlers(control, repository, activator).routes()
 
     def _metrics(
         self, plane: AsyncPlane, queues: SqliteQueueStore, invoke: InvokePlane
@@ -287,5 +315,7 @@ class Node:
             await self._collector.stop()
         if self._control is not None:
             await self._control.activator.stop()
+        if self._mapping_activator is not None:
+            await self._mapping_activator.stop()
         if self._stores is not None:
             await self._stores.close()

@@ -91,6 +91,12 @@ class ResourceConflictException(AwsError):
     code = "ResourceConflictException"
 
 
+class ResourceInUseException(AwsError):
+    """The resource is busy with another change (an event source mapping in transition)."""
+
+    code = "ResourceInUseException"
+
+
 class PreconditionFailedException(AwsError):
     """The RevisionId given does not match the current one."""
 

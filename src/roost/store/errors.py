@@ -18,6 +18,18 @@ class ConditionFailed(StoreError):
         self.key = key
 
 
+class DuplicateMapping(StoreError):
+    """Another event source mapping already links that source to that function.
+
+    Not a ``ConditionFailed``: re-reading and retrying cannot make it succeed.
+    """
+
+    def __init__(self, uuid: str, existing_uuid: str) -> None:
+        super().__init__(f"mapping {uuid!r} duplicates mapping {existing_uuid!r}")
+        self.uuid = uuid
+        self.existing_uuid = existing_uuid
+
+
 class StoreUnavailable(StoreError):
     """The store cannot be reached or is closed; the caller may retry later."""
 

@@ -12,6 +12,10 @@ between every version that uses the same bytes.
 ``QueueStore`` holds the internal queues of the async data plane (the talk's
 internal SQS): named queues of opaque bodies with delays, visibility timeouts,
 receive counts and per-receive receipt handles, as SQS standard queues behave.
+
+``EventSourceMappingStore`` keeps event source mappings: one document per
+mapping UUID, indexed by account, function and source, with compare-and-set on a
+revision and a uniqueness rule (one mapping per source, topic and function).
 """
 
 from __future__ import annotations
@@ -238,3 +242,58 @@ class QueueStore(Protocol):
 
         Later calls raise ``StoreUnavailable``; pending long polls end with it.
         """
+
+
+@dataclass(frozen=True)
+class MappingRecord:
+    """A stored event source mapping: its index columns, its document and revision.
+
+    ``source_key`` is the source's identity (its ARN, or a Kafka cluster and
+    topic); no two records of one account share ``function_arn`` and
+    ``source_key``. ``revision`` is set by the store (empty on a record to write).
+    """
+
+    uuid: str
+    account_id: str
+    function_arn: str
+    source_key: str
+    document: Document
+    revision: str = ""
+
+
+@runtime_checkable
+class EventSourceMappingStore(Protocol):
+    """Durable event source mappings, keyed by UUID, with compare-and-set writes."""
+
+    async def put(self, record: MappingRecord, *, expected_revision: str | None = None) -> str:
+        """Write ``record``; its new revision once durable.
+
+        ``expected_revision=None`` creates: ``ConditionFailed`` if the UUID exists.
+        Otherwise the record must exist with that revision (``ConditionFailed``
+        if not). Either way ``DuplicateMapping`` if another record of the account
+        has the same ``function_arn`` and ``source_key``.
+        """
+
+    async def get(self, uuid: str) -> MappingRecord | None:
+        """The record with this UUID, or None. Safe to cancel."""
+
+    async def list(
+        self,
+        *,
+        account_id: str | None = None,
+        function_arn: str | None = None,
+        source_key: str | None = None,
+        start_after: str | None = None,
+        limit: int | None = None,
+    ) -> list[MappingRecord]:
+        """Records matching every filter given, in UUID order, after ``start_after``."""
+
+    async def delete(self, uuid: str, *, expected_revision: str | None = None) -> bool:
+        """Remove the record; whether it existed. Idempotent without a revision.
+
+        With ``expected_revision``, ``ConditionFailed`` if the record is missing or
+        has another revision (nothing is removed).
+        """
+
+    async def close(self) -> None:
+        """Release resources; later calls raise ``StoreUnavailable``."""

@@ -2,6 +2,7 @@
 
 from roost.store.memory.code import MemoryCodeStore
 from roost.store.memory.config import MemoryConfigStore
+from roost.store.memory.mappings import MemoryMappingStore
 from roost.store.memory.queues import MemoryQueueStore
 
-__all__ = ["MemoryCodeStore", "MemoryConfigStore", "MemoryQueueStore"]
+__all__ = ["MemoryCodeStore", "MemoryConfigStore", "MemoryMappingStore", "MemoryQueueStore"]

@@ -1,12 +1,14 @@
 """SQLite adapters of the store port: the embedded default, nothing to install.
 
 Open the config store with ``await SqliteConfigStore.open(path)`` and the
-internal queues with ``await SqliteQueueStore.open(path)``; all SQLite
+internal queues with ``await SqliteQueueStore.open(path)``, and the event source
+mappings with ``await SqliteMappingStore.open(path)``; all SQLite
 work runs on a thread owned by the store, never on the event loop.
 """
 
 from roost.store.sqlite.config import SqliteConfigStore
 from roost.store.sqlite.database import SqliteDatabase
+from roost.store.sqlite.mappings import SqliteMappingStore
 from roost.store.sqlite.queues import SqliteQueueStore
 
-__all__ = ["SqliteConfigStore", "SqliteDatabase", "SqliteQueueStore"]
+__all__ = ["SqliteConfigStore", "SqliteDatabase", "SqliteMappingStore", "SqliteQueueStore"]
