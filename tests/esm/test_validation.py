@@ -177,6 +177,16 @@ def test_filter_criteria_structure_and_count() -> None:
         {"Filters": ["x"]},
         {"Filters": [{}]},
         {"Filters": [{"Pattern": " "}]},
+        {"Filters": [{"Pattern": '{"body": "not-an-array"}'}]},
+        {"Filters": [{"Pattern": '{"body": {"a": [{"numeric": [">", "x"]}]}}'}]},
     ):
         with pytest.raises(InvalidParameterValueException, match="Invalid filter pattern"):
             validate_filter_criteria(bad)
+
+
+def test_a_valid_pattern_compiles_to_criteria_that_match_records() -> None:
+    criteria = validate_filter_criteria(
+        {"Filters": [{"Pattern": '{"body": {"size": [{"numeric": [">", 10]}]}}'}]}
+    )
+    assert criteria.matches({"body": '{"size": 11}'})
+    assert not criteria.matches({"body": '{"size": 3}'})

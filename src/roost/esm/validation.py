@@ -15,11 +15,24 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from roost.api.errors import InvalidParameterValueException
+from roost.esm.filtering import (
+    INVALID_FILTER_PATTERN_MESSAGE,
+    EventSourceKind,
+    FilterCriteria,
+    parse_filter_criteria,
+)
 from roost.esm.mapping import WIRE_NAMES, MappingSettings
 from roost.esm.sources import EventSource, SourceType
 
 # AWS's default quota of filters per mapping (it can be raised to 10 on request).
 MAX_FILTERS = 5
+# Whose record shape each source's filters are matched against.
+FILTER_KINDS = {
+    SourceType.SQS: EventSourceKind.SQS,
+    SourceType.KINESIS: EventSourceKind.KINESIS,
+    SourceType.DYNAMODB_STREAMS: EventSourceKind.DYNAMODB,
+    SourceType.KAFKA: EventSourceKind.KAFKA,
+}
 SQS_FIFO_MAX_BATCH_SIZE = 10
 # Above this SQS batch size a batching window of at least 1 s is required.
 SQS_UNWINDOWED_MAX_BATCH_SIZE = 10
@@ -78,28 +91,20 @@ def with_defaults(source: EventSource, uuid: str, given: Mapping[str, Any]) -> M
     return merged
 
 
-def validate_filter_criteria(criteria: Mapping[str, Any] | None) -> None:
-    """Check ``FilterCriteria``'s structure and the number of filters.
+def validate_filter_criteria(
+    criteria: Mapping[str, Any] | None, source: SourceType = SourceType.SQS
+) -> FilterCriteria:
+    """Check ``FilterCriteria`` as Lambda does at create and update: at most
+    ``MAX_FILTERS`` filters, each an EventBridge pattern valid for ``source``.
 
-    The patterns' syntax (EventBridge's pattern language) is checked by
-    ``roost.esm.filtering``; this is only the shape every criteria must have.
+    Returns the compiled criteria (what a poller matches records with).
     """
-    if criteria is None:
-        return
-    filters = criteria.get("Filters")
-    if filters is None:
-        return
-    if not isinstance(filters, list) or not all(isinstance(f, Mapping) for f in filters):
-        raise InvalidParameterValueException("Invalid filter pattern definition.")
-    if len(filters) > MAX_FILTERS:
-        raise InvalidParameterValueException(
-            f"The number of filters in FilterCriteria ({len(filters)}) exceeds the limit "
-            f"of {MAX_FILTERS} filters per event source mapping."
-        )
-    for item in filters:
-        pattern = item.get("Pattern")
-        if not isinstance(pattern, str) or not pattern.strip():
-            raise InvalidParameterValueException("Invalid filter pattern definition.")
+    if criteria is not None and not isinstance(criteria, Mapping):
+        raise InvalidParameterValueException(INVALID_FILTER_PATTERN_MESSAGE)
+    filters = (criteria or {}).get("Filters")
+    if isinstance(filters, list) and not all(isinstance(item, Mapping) for item in filters):
+        raise InvalidParameterValueException(INVALID_FILTER_PATTERN_MESSAGE)
+    return parse_filter_criteria(criteria, FILTER_KINDS[source], max_filters=MAX_FILTERS)
 
 
 def unsupported(member: str) -> InvalidParameterValueException:
@@ -221,6 +226,6 @@ _RULES: tuple[Callable[[EventSource, MappingSettings], None], ...] = (
 
 def check_settings(source: EventSource, settings: MappingSettings) -> None:
     """Refuse settings Lambda would refuse for a mapping of ``source``."""
-    validate_filter_criteria(settings.filter_criteria)
+    validate_filter_criteria(settings.filter_criteria, source.type)
     for rule in _RULES:
         rule(source, settings)

@@ -275,6 +275,16 @@ INVALID_CREATES: list[tuple[dict[str, Any], str, str]] = [
         "exceeds the limit of 5",
     ),
     ({"FilterCriteria": {"Filters": [{}]}}, "InvalidParameterValueException", "Invalid filter"),
+    (
+        {"FilterCriteria": {"Filters": [{"Pattern": '{"body": {"n": [{"numeric": [">"]}]}}'}]}},
+        "InvalidParameterValueException",
+        "Invalid filter pattern definition.",
+    ),
+    (
+        {"FilterCriteria": {"Filters": [{"Pattern": '{"body": "order"}'}]}},
+        "InvalidParameterValueException",
+        "Invalid filter pattern definition.",
+    ),
     ({"Topics": ["orders"]}, "InvalidParameterValueException", "Unsupported Topics"),
     (
         {"ProvisionedPollerConfig": {"MinimumPollers": 10, "MaximumPollers": 5}},
@@ -418,7 +428,7 @@ def test_update_function_and_filters(lambda_client: Any, function: str, function
     uuid = lambda_client.create_event_source_mapping(
         FunctionName=function,
         EventSourceArn=queue_arn(),
-        FilterCriteria={"Filters": [{"Pattern": "{}"}]},
+        FilterCriteria={"Filters": [{"Pattern": '{"body": {"k": ["v"]}}'}]},
         ScalingConfig={"MaximumConcurrency": 3},
     )["UUID"]
     wait_stable(lambda_client, uuid)
