@@ -43,6 +43,8 @@ def _async_settings_from_env() -> dict[str, object]:
         "ROOST_ASYNC_EXPRESS_RATE": ("async_express_rate_per_s", float),
         "ROOST_ASYNC_EXPRESS_WINDOW_S": ("async_express_window_s", float),
         "ROOST_ASYNC_EXPRESS_QUIET_S": ("async_express_quiet_s", float),
+        "ROOST_ASYNC_SHARE_WHILE_SYNC": ("async_share_while_sync", int),
+        "ROOST_SYNC_QUIET_S": ("sync_quiet_s", float),
     }
     return {
         field_name: kind(os.environ[variable])
@@ -83,6 +85,11 @@ class RoostConfig:
     async_express_rate_per_s: float = 500.0
     async_express_window_s: float = 5.0
     async_express_quiet_s: float = 60.0
+    # Sync first (flow/sync_first.py): while sync invokes run (or ran within
+    # sync_quiet_s), the async plane accepts and runs at most this many at once
+    # (None: one per core).
+    async_share_while_sync: int | None = None
+    sync_quiet_s: float = 1.0
     # --- end of async invokes ---
 
     @classmethod

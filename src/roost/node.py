@@ -28,6 +28,7 @@ from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
 from roost.esm.lifecycle import MappingActivator
 from roost.esm.repository import MappingRepository
+from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
 from roost.frontend.control.account import AccountHandlers
@@ -160,6 +161,8 @@ class Node:
             delivery = DestinationDelivery(aws, invoker=frontend)
             return DestinationOutcomes(DestinationSink(stores.config, delivery))
 
+        invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight)
+        sync_first = SyncFirst(invoke_router, self._sync_first_settings())
         async_plane = AsyncPlane(
             self._async_settings(),
             stores.queues,
@@ -168,6 +171,7 @@ class Node:
             sink_for=destinations_of,
             lease_store=stores.config,
             metrics=self.async_metrics,
+            limit=sync_first.limit,
         )
         self._async = async_plane
         async_plane.start()
@@ -180,12 +184,14 @@ class Node:
             Plane.CONTROL: PlaneRouter(
                 Plane.CONTROL, control_routes, self.config.control_max_in_flight
             ),
-            Plane.INVOKE: PlaneRouter(
-                Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight
-            ),
-            # Its own bound: an async flood must not take the sync plane's slots.
+            Plane.INVOKE: invoke_router,
+            # Its own bound, narrowed while sync invokes run: an async flood must
+            # neither take the sync plane's slots nor its CPU.
             Plane.ASYNC: PlaneRouter(
-                Plane.ASYNC, async_plane.routes(), self.config.async_max_in_flight
+                Plane.ASYNC,
+                async_plane.routes(),
+                self.config.async_max_in_flight,
+                limit=sync_first.limit,
             ),
         }
         authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
@@ -197,7 +203,7 @@ class Node:
             stores.code,
             control.code_links,
             invoke.logs,
-            self._metrics(async_plane, stores.queues, invoke).render,
+            self._metrics(async_plane, stores.queues, invoke, sync_first).render,
         )
 
     async def _mapping_routes(
@@ -213,11 +219,22 @@ class Node:
         return EventSourceMappingHandlers(control, repository, activator).routes()
 
     def _metrics(
-        self, plane: AsyncPlane, queues: SqliteQueueStore, invoke: InvokePlane
+        self,
+        plane: AsyncPlane,
+        queues: SqliteQueueStore,
+        invoke: InvokePlane,
+        sync_first: SyncFirst,
     ) -> NodeMetrics:
         host = invoke.placement.host
         return NodeMetrics(
-            AsyncSource(self.async_metrics, queues, plane.queue_names),
+            AsyncSource(
+                self.async_metrics,
+                queues,
+                plane.queue_names,
+                sync_first,
+                plane.running,
+                plane.running_max,
+            ),
             SyncSource(
                 invoke.counting,
                 lambda: [env.status.value for env in list(host.environments.values())],
@@ -241,6 +258,12 @@ class Node:
             network=config.function_network,
             region=config.region,
         )
+
+    def _sync_first_settings(self) -> SyncFirstSettings:
+        config = self.config
+        if config.async_share_while_sync is None:
+            return SyncFirstSettings(quiet_s=config.sync_quiet_s)
+        return SyncFirstSettings(config.async_share_while_sync, config.sync_quiet_s)
 
     def _async_settings(self) -> AsyncSettings:
         config = self.config

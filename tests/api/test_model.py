@@ -234,16 +234,16 @@ def test_operation_table_is_built_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("operation", "params", "plane"),
+    ("operation", "invocation_type", "plane"),
     [
-        ("Invoke", {"InvocationType": "Event"}, Plane.ASYNC),
-        ("InvokeAsync", {}, Plane.ASYNC),
-        ("Invoke", {}, Plane.INVOKE),
-        ("Invoke", {"InvocationType": "DryRun"}, Plane.INVOKE),
-        ("GetFunction", {}, Plane.CONTROL),
+        ("Invoke", "Event", Plane.ASYNC),
+        ("InvokeAsync", None, Plane.ASYNC),
+        ("Invoke", None, Plane.INVOKE),
+        ("Invoke", "DryRun", Plane.INVOKE),
+        ("GetFunction", None, Plane.CONTROL),
     ],
 )
 def test_async_invokes_are_dispatched_to_their_own_plane(
-    operation: str, params: dict[str, str], plane: Plane
+    operation: str, invocation_type: str | None, plane: Plane
 ) -> None:
-    assert dispatch_plane(operation, params) is plane
+    assert dispatch_plane(operation, invocation_type) is plane

@@ -14,6 +14,7 @@ from roost.async_invoke.event import AsyncEvent, encode
 from roost.async_invoke.outcome import InvokeResult
 from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, RetryLimits, RetryPolicy
+from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.store.memory import MemoryQueueStore
 
 QUEUE = "async-000"
@@ -251,3 +252,48 @@ def test_empty_queues_do_not_hold_the_slots_a_busy_one_needs() -> None:
         return len(sink.succeeded_events)
 
     assert asyncio.run(asyncio.wait_for(scenario(), 10)) == 20
+
+
+def test_the_nodes_gate_bounds_events_running_across_all_pollers() -> None:
+    async def scenario() -> tuple[int, int]:
+        store = MemoryQueueStore()
+        queues = ["async-000", "async-001"]
+        running = peak = 0
+
+        class CountingInvoker:
+            async def invoke(self, event: AsyncEvent) -> InvokeResult:
+                nonlocal running, peak
+                running += 1
+                peak = max(peak, running)
+                await asyncio.sleep(0.005)
+                running -= 1
+                return OK
+
+        sink = RecordingSink()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment(queues, ["p0", "p1"]),
+            invoker=CountingInvoker(),
+            limits=FixedLimits(),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, queues),
+            gate=AdaptiveSemaphore(lambda: 3),
+        )
+        settings = PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.2)
+        pollers = [AsyncPoller(pid, deps, settings) for pid in ("p0", "p1")]
+        for queue in queues:
+            await store.send_batch(queue, [encode(event()) for _ in range(20)])
+        for poller in pollers:
+            poller.start()
+        while len(sink.succeeded_events) < 40:
+            await asyncio.sleep(0.01)
+        for poller in pollers:
+            await poller.stop(grace_s=1)
+        return len(sink.succeeded_events), peak
+
+    succeeded, peak = asyncio.run(asyncio.wait_for(scenario(), 10))
+
+    # Two pollers with 8 slots each, but never more than the node's 3 at once.
+    assert succeeded == 40
+    assert peak == 3

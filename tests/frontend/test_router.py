@@ -229,3 +229,40 @@ def test_planes_do_not_share_slots() -> None:
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
+
+
+def test_idle_for_is_zero_while_a_request_is_in_flight_then_counts_from_its_end() -> None:
+    clock = [100.0]
+
+    async def main() -> None:
+        handler = GatedHandler()
+        router = PlaneRouter(Plane.INVOKE, {"Invoke": handler}, 4, clock=lambda: clock[0])
+        assert router.idle_for() == float("inf")  # never used
+        call = asyncio.ensure_future(router.dispatch(context("Invoke"), {"n": 1}))
+        while not handler.started:
+            await asyncio.sleep(0)
+        clock[0] = 101.0
+        assert router.idle_for() == 0.0
+        handler.gate.set()
+        await call
+        clock[0] = 103.5
+        assert router.idle_for() == 2.5
+
+    asyncio.run(main())
+
+
+def test_a_limit_narrows_the_bound_while_it_says_so() -> None:
+    async def main() -> int:
+        handler = GatedHandler()
+        router = PlaneRouter(Plane.ASYNC, {"Invoke": handler}, 8, limit=lambda full: 2)
+        calls = [
+            asyncio.ensure_future(router.dispatch(context("Invoke"), {"n": n})) for n in range(6)
+        ]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        peak = handler.peak
+        handler.gate.set()
+        await asyncio.gather(*calls)
+        return peak
+
+    assert asyncio.run(main()) == 2

@@ -25,11 +25,12 @@ class Plane(enum.Enum):
     ASYNC = "async"
 
 
-def dispatch_plane(operation: str, params: dict[str, Any]) -> Plane:
-    """The plane whose router serves this request (the header decides for ``Invoke``)."""
+def dispatch_plane(operation: str, invocation_type: str | None) -> Plane:
+    """The plane whose router serves this request (``X-Amz-Invocation-Type`` decides
+    for ``Invoke``), known from the head alone, before anything else is done."""
     if operation == "InvokeAsync":
         return Plane.ASYNC
-    if operation == "Invoke" and params.get("InvocationType") == "Event":
+    if operation == "Invoke" and invocation_type == "Event":
         return Plane.ASYNC
     return Plane.INVOKE if operation in INVOKE_OPERATIONS else Plane.CONTROL
 

@@ -27,6 +27,7 @@ from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
 from roost.async_invoke.ring import HashRing, shared_queue_names
 from roost.async_invoke.router import QueueRouter
+from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.router import Handler
 from roost.functions.attachments import AttachmentRepository
@@ -71,12 +72,15 @@ class AsyncPlane:
         assignment: QueueAssignment | None = None,
         lease_store: ConfigStore | None = None,
         metrics: AsyncMetrics | None = None,
+        limit: Callable[[int], int] | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
         Queue leases live in ``lease_store`` (the node's config store, shared by
         every node), in memory when None; ``assignment`` replaces them (tests).
-        ``metrics`` receives the plane's counters (the node's registry)."""
+        ``metrics`` receives the plane's counters (the node's registry). ``limit``
+        narrows the bound on events running at once across the pollers while the
+        node needs it (``flow.sync_first``)."""
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
@@ -92,6 +96,11 @@ class AsyncPlane:
         self.router = QueueRouter(HashRing(names), self.gauge, self.express)
         self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge, metrics=self.metrics)
         poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
+        self.running_max = settings.pollers * settings.poller_concurrency
+        narrow, running_max = limit, self.running_max
+        self.running = (
+            AdaptiveSemaphore(lambda: narrow(running_max)) if narrow is not None else None
+        )
         deps = PollerDeps(
             queues=queues,
             assignment=assignment or self.leases,
@@ -101,6 +110,7 @@ class AsyncPlane:
             sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
             gauge=self.gauge,
             metrics=self.metrics,
+            gate=self.running,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,

@@ -31,6 +31,7 @@ from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
 from roost.async_invoke.metrics import AsyncMetrics, DropReason, RetryReason
 from roost.async_invoke.outcome import InvokeResult, OutcomeSink
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
+from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore, ReceivedMessage
 
@@ -68,6 +69,10 @@ class PollerDeps:
     sink: OutcomeSink
     gauge: DepthGauge
     metrics: AsyncMetrics = field(default_factory=AsyncMetrics)
+    # The node's bound on async events running at once, across its pollers
+    # (narrowed while sync invokes run: ``flow.sync_first``); None: only each
+    # poller's own ``concurrency``.
+    gate: AdaptiveSemaphore | None = None
 
 
 @dataclass(frozen=True)
@@ -157,18 +162,32 @@ class AsyncPoller:
     def _batch(self) -> int:
         """Messages the next receive may take: the slots free now, 1 to a batch."""
         free = self._settings.concurrency - len(self._running)
+        if self._deps.gate is not None:
+            free = min(free, self._deps.gate.free())
         return max(1, min(RECEIVE_BATCH, free))
 
     async def _slot_for(self, queue: str, waiting: list[ReceivedMessage]) -> None:
-        """Wait for a free slot for ``waiting[0]``, keeping all of ``waiting`` hidden."""
-        if not self._slots.locked():
-            await self._slots.acquire()  # Free: returns without waiting.
+        """Wait for a free slot (the poller's and the node's) for ``waiting[0]``,
+        keeping all of ``waiting`` hidden meanwhile."""
+        gate = self._deps.gate
+        if not self._slots.locked() and (gate is None or not gate.locked()):
+            await self._take_slot()  # Free: returns without waiting.
             return
         heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, waiting))
         try:
-            await self._slots.acquire()
+            await self._take_slot()
         finally:
             heartbeat.cancel()
+
+    async def _take_slot(self) -> None:
+        await self._slots.acquire()
+        if self._deps.gate is None:
+            return
+        try:
+            await self._deps.gate.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
 
     async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
         return await self._deps.queues.receive(
@@ -181,6 +200,8 @@ class AsyncPoller:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._slots.release()
+        if self._deps.gate is not None:
+            self._deps.gate.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("poller %s: event handling failed", self.poller_id, exc_info=task.exception())
 

@@ -124,12 +124,24 @@ class FrontDoor:
         return _http(wire, request_id)
 
     async def _serve(self, request: HttpRequest, request_id: str) -> WireResponse:
-        match, query = request.route
+        match, _ = request.route
         if match is None:
             raise AwsError(
                 f"No Lambda operation matches {request.method} {request.raw_path}.",
                 code="UnknownOperationException",
             )
+        operation = match.operation
+        plane = dispatch_plane(operation.name, request.headers.get("x-amz-invocation-type"))
+        router = self._routers.get(plane)
+        if router is None:  # No async plane on this node: the invoke plane answers.
+            router = self._routers[operation.plane]
+        async with router.admission:
+            return await self._serve_admitted(request, request_id, router)
+
+    async def _serve_admitted(
+        self, request: HttpRequest, request_id: str, router: PlaneRouter
+    ) -> WireResponse:
+        match, query = request.route
         operation = match.operation
         headers = request.headers
         body = request.body
@@ -147,10 +159,7 @@ class FrontDoor:
         ctx = RequestContext(
             account_id, access_key_id, request_id, self._region, operation.name, request.base_url
         )
-        router = self._routers.get(dispatch_plane(operation.name, params))
-        if router is None:  # No async plane on this node: the invoke plane answers.
-            router = self._routers[operation.plane]
-        output = await router.dispatch(ctx, params)
+        output = await router.dispatch_admitted(ctx, params)
         return render_output(operation, output)
 
 

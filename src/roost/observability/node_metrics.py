@@ -24,6 +24,8 @@ from roost.async_invoke.metrics import (
     FunctionKey,
     RetryReason,
 )
+from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.sync_first import SyncFirst
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
@@ -51,6 +53,11 @@ class AsyncSource:
     metrics: AsyncMetrics
     queues: QueueStore
     queue_names: tuple[str, ...]
+    # Sync first (flow.sync_first): whether the async plane is narrowed, and its
+    # bound on events running at once (``running`` holds them).
+    sync_first: SyncFirst | None = None
+    running: AdaptiveSemaphore | None = None
+    running_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class NodeMetrics:
         if self._async is not None:
             families += _function_families(self._async.metrics.functions())
             families += await _queue_families(self._async)
+            families += _flow_families(self._async)
         if self._sync is not None:
             families += _sync_families(self._sync)
         return render(families)
@@ -170,6 +178,29 @@ async def _queue_families(source: AsyncSource) -> list[MetricFamily]:
         return [up]
     up.add(1)
     return [up, depth, visible, hidden, delayed, oldest, sent]
+
+
+def _flow_families(source: AsyncSource) -> list[MetricFamily]:
+    """Sync first: whether the async plane keeps to its share, and what it runs."""
+    if source.sync_first is None:
+        return []
+    gauge = MetricType.GAUGE
+    narrowed = _family(
+        "roost_async_sync_first_narrowed",
+        gauge,
+        "1 while sync invokes run and the async plane keeps to its share, else 0.",
+    )
+    narrowed.add(int(source.sync_first.sync_busy()))
+    families = [narrowed]
+    if source.running is not None:
+        running = _family("roost_async_events_running", gauge, "Async events running now.")
+        running.add(source.running.in_use)
+        limit = _family(
+            "roost_async_events_running_limit", gauge, "Async events allowed to run at once now."
+        )
+        limit.add(source.sync_first.limit(source.running_max))
+        families += [running, limit]
+    return families
 
 
 def _sync_families(source: SyncSource) -> list[MetricFamily]:
