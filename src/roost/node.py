@@ -159,7 +159,9 @@ class Node:
 
         def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
             delivery = DestinationDelivery(aws, invoker=frontend)
-            return DestinationOutcomes(DestinationSink(stores.config, delivery))
+            return DestinationOutcomes(
+                DestinationSink(stores.config, delivery, configs=invoke.cache)
+            )
 
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight)
         sync_first = SyncFirst(invoke_router, self._sync_first_settings())
@@ -167,7 +169,7 @@ class Node:
             self._async_settings(),
             stores.queues,
             invoke.handlers,
-            control.attachments,
+            invoke.cache,
             sink_for=destinations_of,
             lease_store=stores.config,
             metrics=self.async_metrics,

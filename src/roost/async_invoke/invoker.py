@@ -16,7 +16,7 @@ from roost.async_invoke.outcome import InvokeResult
 from roost.async_invoke.retry import RetryLimits
 from roost.frontend.context import RequestContext
 from roost.frontend.invoke.handler import InvokeHandlers
-from roost.functions.attachments import AttachmentKind, AttachmentRepository
+from roost.functions.attachments import EventInvokeConfigSource
 from roost.functions.naming import LATEST
 
 
@@ -58,17 +58,14 @@ class SyncPathInvoker:
 
 
 class EventInvokeConfigLimits:
-    """``RetryLimitsSource`` over the stored EventInvokeConfig documents."""
+    """``RetryLimitsSource`` over the EventInvokeConfig documents."""
 
-    def __init__(self, attachments: AttachmentRepository) -> None:
-        self._attachments = attachments
+    def __init__(self, configs: EventInvokeConfigSource) -> None:
+        self._configs = configs
 
     async def limits(self, event: AsyncEvent) -> RetryLimits:
         """The config of the event's qualifier (``$LATEST`` when unqualified)."""
-        item = await self._attachments.get(
-            AttachmentKind.EVENT_INVOKE_CONFIG,
-            event.account_id,
-            event.function_name,
-            event.qualifier or LATEST,
+        document = await self._configs.event_invoke_config(
+            event.account_id, event.function_name, event.qualifier or LATEST
         )
-        return RetryLimits.from_document(item.value if item is not None else None)
+        return RetryLimits.from_document(document)

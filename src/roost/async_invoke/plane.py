@@ -30,7 +30,7 @@ from roost.async_invoke.router import QueueRouter
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.router import Handler
-from roost.functions.attachments import AttachmentRepository
+from roost.functions.attachments import EventInvokeConfigSource
 from roost.leasing import KeeperConfig, LeaseTable
 from roost.store.memory import MemoryConfigStore
 from roost.store.ports import ConfigStore, QueueStore
@@ -67,7 +67,7 @@ class AsyncPlane:
         settings: AsyncSettings,
         queues: QueueStore,
         invoke: InvokeHandlers,
-        attachments: AttachmentRepository,
+        configs: EventInvokeConfigSource,
         sink_for: Callable[[AsyncFrontEnd], OutcomeSink] | None = None,
         assignment: QueueAssignment | None = None,
         lease_store: ConfigStore | None = None,
@@ -105,7 +105,7 @@ class AsyncPlane:
             queues=queues,
             assignment=assignment or self.leases,
             invoker=SyncPathInvoker(invoke),
-            limits=EventInvokeConfigLimits(attachments),
+            limits=EventInvokeConfigLimits(configs),
             policy=RetryPolicy(settings.retry_scale),
             sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
             gauge=self.gauge,

@@ -30,7 +30,11 @@ from roost.destinations.records import (
     invocation_record,
 )
 from roost.functions.aliases import AliasRepository
-from roost.functions.attachments import AttachmentKind, AttachmentRepository
+from roost.functions.attachments import (
+    AttachmentRepository,
+    EventInvokeConfigSource,
+    StoredEventInvokeConfigs,
+)
 from roost.functions.model import FunctionConfig
 from roost.functions.naming import LATEST, is_version, parse_function_name
 from roost.functions.repository import FunctionRepository
@@ -57,8 +61,11 @@ class DestinationSink:
         delivery: RecordDelivery,
         *,
         clock: Callable[[], dt.datetime] = _utc_now,
+        configs: EventInvokeConfigSource | None = None,
     ) -> None:
-        self._attachments = AttachmentRepository(store)
+        # ``configs``: where DestinationConfig is read (the node's L1 function
+        # cache, so a success with no destination reads no store); the store by default.
+        self._configs = configs or StoredEventInvokeConfigs(AttachmentRepository(store))
         self._functions = FunctionRepository(store)
         self._aliases = AliasRepository(store)
         self._delivery = delivery
@@ -113,12 +120,12 @@ class DestinationSink:
         """``DestinationConfig.{when}.Destination`` of the invoked qualifier, or None."""
         ref = parse_function_name(event.function_arn)
         account_id = ref.account_id or ""
-        item = await self._attachments.get(
-            AttachmentKind.EVENT_INVOKE_CONFIG, account_id, ref.name, ref.qualifier or LATEST
+        document = await self._configs.event_invoke_config(
+            account_id, ref.name, ref.qualifier or LATEST
         )
-        if item is None:
+        if document is None:
             return None
-        config = item.value.get("DestinationConfig") or {}
+        config = document.get("DestinationConfig") or {}
         destination = (config.get(when) or {}).get("Destination")
         return str(destination) if destination else None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from roost.store.ports import ConfigStore, Delete, Item, Put
 
@@ -69,3 +69,29 @@ class AttachmentRepository:
         """The write that removes an attachment (with ``if_revision``, only that revision)."""
         key = attachment_key(kind, account_id, function, qualifier)
         return Delete(key, if_revision=if_revision)
+
+
+class EventInvokeConfigSource(Protocol):
+    """Where the async plane reads a qualifier's EventInvokeConfig (retries, destinations)."""
+
+    async def event_invoke_config(
+        self, account_id: str, function: str, qualifier: str
+    ) -> Mapping[str, Any] | None:
+        """The stored document of ``qualifier`` (``$LATEST``, a version or an alias), or None."""
+
+
+class StoredEventInvokeConfigs:
+    """``EventInvokeConfigSource`` reading the store each time (tests, tools); the
+    node uses the L1 function cache instead, which reads it once per function."""
+
+    def __init__(self, attachments: AttachmentRepository) -> None:
+        self._attachments = attachments
+
+    async def event_invoke_config(
+        self, account_id: str, function: str, qualifier: str
+    ) -> Mapping[str, Any] | None:
+        """The document, read now."""
+        item = await self._attachments.get(
+            AttachmentKind.EVENT_INVOKE_CONFIG, account_id, function, qualifier
+        )
+        return item.value if item is not None else None

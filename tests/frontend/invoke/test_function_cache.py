@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from roost.frontend.invoke.function_cache import FunctionCache
 from roost.functions.aliases import AliasRepository
+from roost.functions.attachments import AttachmentKind, AttachmentRepository
 from roost.functions.model import State
 from roost.functions.repository import FunctionRecord, FunctionRepository
 from roost.store.memory.config import MemoryConfigStore
@@ -73,5 +74,29 @@ def test_a_view_is_kept_until_the_function_changes() -> None:
 
         assert first is unchanged
         assert changed is not None and "1" in changed.versions
+
+    asyncio.run(scenario())
+
+
+def test_event_invoke_configs_are_read_with_the_function_and_kept_until_it_changes() -> None:
+    async def scenario() -> None:
+        store = MemoryConfigStore()
+        functions = FunctionRepository(store)
+        attachments = AttachmentRepository(store)
+        cache = FunctionCache(functions, AliasRepository(store), attachments)
+        await functions.create(active("f"))
+        kind = AttachmentKind.EVENT_INVOKE_CONFIG
+        await store.commit([attachments.put(kind, ACCOUNT, "f", "$LATEST", {"A": 1})])
+
+        first = await cache.event_invoke_config(ACCOUNT, "f", "$LATEST")
+        await store.commit([attachments.put(kind, ACCOUNT, "f", "live", {"B": 2})])
+        before = await cache.event_invoke_config(ACCOUNT, "f", "live")
+        cache.invalidate(ACCOUNT, "f")
+        after = await cache.event_invoke_config(ACCOUNT, "f", "live")
+
+        assert first == {"A": 1}
+        assert before is None  # Not read again until the control plane says so.
+        assert after == {"B": 2}
+        assert await cache.event_invoke_config(ACCOUNT, "missing", "$LATEST") is None
 
     asyncio.run(scenario())

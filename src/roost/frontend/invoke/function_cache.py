@@ -1,18 +1,21 @@
 """The L1 function cache: what the invoke path knows of functions, in memory.
 
 A warm invoke reads nothing from the store: the function record, its published
-versions and aliases are loaded once and kept until the control plane changes
-the function (``invalidate``), which it does after every successful write. An
+versions, aliases and EventInvokeConfigs are loaded once and kept until the
+control plane changes the function (``invalidate``), which it does after every
+successful write. An
 entry caught mid-transition (Pending, InProgress) is re-read, since the
 background activator completes those without going through the API.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from roost.functions.aliases import Alias, AliasRepository
+from roost.functions.attachments import AttachmentKind, AttachmentRepository
 from roost.functions.lifecycle import needs_activation
 from roost.functions.model import FunctionConfig
 from roost.functions.repository import FunctionRecord, FunctionRepository
@@ -27,6 +30,8 @@ class FunctionView:
     record: FunctionRecord
     versions: dict[str, FunctionConfig]
     aliases: dict[str, Alias]
+    # EventInvokeConfig documents by qualifier, read by the async plane.
+    event_invoke_configs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def network(self) -> bool:
@@ -42,9 +47,15 @@ class FunctionView:
 class FunctionCache:
     """Function views by (account, name), plus each account's reserved total."""
 
-    def __init__(self, functions: FunctionRepository, aliases: AliasRepository) -> None:
+    def __init__(
+        self,
+        functions: FunctionRepository,
+        aliases: AliasRepository,
+        attachments: AttachmentRepository | None = None,
+    ) -> None:
         self._functions = functions
         self._aliases = aliases
+        self._attachments = attachments
         self._views: dict[tuple[str, str], FunctionView] = {}
         self._reserved: dict[str, int] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -68,10 +79,25 @@ class FunctionCache:
             return None
         versions = {v.version: v for v in await self._functions.list_versions(account_id, name)}
         aliases = {a.name: a for a in await self._aliases.list(account_id, name)}
-        view = FunctionView(record, versions, aliases)
+        configs: dict[str, Mapping[str, Any]] = {}
+        if self._attachments is not None:
+            for item in await self._attachments.list(
+                AttachmentKind.EVENT_INVOKE_CONFIG, account_id, name
+            ):
+                configs[item.key.rsplit("/", 1)[1]] = item.value
+        view = FunctionView(record, versions, aliases, configs)
         if generation == self._generation:
             self._views[(account_id, name)] = view
         return view
+
+    async def event_invoke_config(
+        self, account_id: str, function: str, qualifier: str
+    ) -> Mapping[str, Any] | None:
+        """``EventInvokeConfigSource``: the qualifier's document from the function's view."""
+        view = await self.get(account_id, function)
+        if view is None:
+            return None
+        return view.event_invoke_configs.get(qualifier)
 
     async def reserved_in_account(self, account_id: str) -> int:
         """Concurrency reserved by all the account's functions (one document, not a scan)."""

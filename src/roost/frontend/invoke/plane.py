@@ -71,7 +71,7 @@ class InvokePlane:
                 region=settings.region,
             ),
         )
-        self.cache = FunctionCache(control.functions, control.aliases)
+        self.cache = FunctionCache(control.functions, control.aliases, control.attachments)
         self.counting = CountingService(settings.account_concurrency)
         self.placement = PlacementService(host, settings.lease_s, settings.keep_alive_s)
         scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
