@@ -31,6 +31,7 @@ from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
 from roost.async_invoke.metrics import AsyncMetrics, DropReason, RetryReason
 from roost.async_invoke.outcome import InvokeResult, OutcomeSink
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
+from roost.async_invoke.visibility import VisibilityKeeper
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore, ReceivedMessage
@@ -102,9 +103,11 @@ class AsyncPoller:
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
+        self._visibility = VisibilityKeeper(deps.queues, settings.visibility_timeout_s)
 
     def start(self) -> None:
         """Begin polling (on the running loop): the assignment hands queues over."""
+        self._visibility.start()
         self._main = asyncio.get_running_loop().create_task(
             self._deps.assignment.attach(self.poller_id, self)
         )
@@ -122,6 +125,7 @@ class AsyncPoller:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._visibility.stop()
 
     async def on_acquired(self, queue: str) -> None:
         """The poller holds ``queue`` now: poll it."""
@@ -153,8 +157,14 @@ class AsyncPoller:
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
             self._deps.assignment.progress(self.poller_id, queue)
+            self._visibility.hold(queue, messages)
             for index, message in enumerate(messages):
-                await self._slot_for(queue, messages[index:])
+                try:
+                    await self._slot_for()
+                except BaseException:
+                    for waiting in messages[index:]:
+                        self._visibility.release(waiting)  # Back after their timeout.
+                    raise
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
@@ -166,20 +176,9 @@ class AsyncPoller:
             free = min(free, self._deps.gate.free())
         return max(1, min(RECEIVE_BATCH, free))
 
-    async def _slot_for(self, queue: str, waiting: list[ReceivedMessage]) -> None:
-        """Wait for a free slot (the poller's and the node's) for ``waiting[0]``,
-        keeping all of ``waiting`` hidden meanwhile."""
-        gate = self._deps.gate
-        if not self._slots.locked() and (gate is None or not gate.locked()):
-            await self._take_slot()  # Free: returns without waiting.
-            return
-        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, waiting))
-        try:
-            await self._take_slot()
-        finally:
-            heartbeat.cancel()
-
-    async def _take_slot(self) -> None:
+    async def _slot_for(self) -> None:
+        """Wait for a free slot: the poller's, then the node's (the messages waiting
+        are held by the visibility keeper meanwhile)."""
         await self._slots.acquire()
         if self._deps.gate is None:
             return
@@ -206,25 +205,27 @@ class AsyncPoller:
             log.error("poller %s: event handling failed", self.poller_id, exc_info=task.exception())
 
     async def _handle(self, queue: str, message: ReceivedMessage) -> None:
-        """Run one received event and settle its message."""
+        """Run one received event and settle its message (no longer kept hidden
+        from then on: settling sets its fate)."""
         try:
             event = decode(message.body)
         except MalformedEvent:
             log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
+            self._visibility.release(message)
             await self._delete(queue, message)
             return
         metrics, account, name = self._deps.metrics, event.account_id, event.function_name
         if await self._expired(event):
             metrics.dropped(account, name, DropReason.EVENT_AGE_EXCEEDED)
+            self._visibility.release(message)
             await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
             await self._delete(queue, message)
             return
-        heartbeat = asyncio.get_running_loop().create_task(self._keep_hidden(queue, [message]))
         metrics.started(account, name, event.age_s(self._clock_ms()))
         try:
             attempt = await self._attempt(event)
         finally:
-            heartbeat.cancel()
+            self._visibility.release(message)
             metrics.ended(account, name)
         if attempt is None:
             metrics.dropped(account, name, DropReason.FUNCTION_DELETED)
@@ -290,26 +291,6 @@ class AsyncPoller:
             await self._delete(queue, message)
         else:
             await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
-
-    async def _keep_hidden(self, queue: str, messages: list[ReceivedMessage]) -> None:
-        """Extend the messages' visibility while they wait or run (a heartbeat)."""
-        timeout_s = self._settings.visibility_timeout_s
-        while messages:
-            await asyncio.sleep(timeout_s / 3)
-            kept = []
-            for message in messages:
-                try:
-                    if not await self._deps.queues.change_visibility(
-                        queue, message.receipt, timeout_s
-                    ):
-                        log.warning(
-                            "async message %s was redelivered meanwhile", message.message_id
-                        )
-                        continue
-                except StoreUnavailable:
-                    pass  # The next beat may get through before the timeout runs out.
-                kept.append(message)
-            messages = kept
 
     async def _delete(self, queue: str, message: ReceivedMessage) -> None:
         if await self._deps.queues.delete(queue, message.receipt):
