@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from roost.store.ports import ReceivedMessage
-from roost.store.queue_support import ReceiveAttempt
+from roost.store.queue_support import ReceiveAttempt, to_ms
 
 # A waiter never sleeps less than this before asking again, so a clock that
 # disagrees with the store's timestamps cannot turn a long poll into a spin.
@@ -53,6 +53,23 @@ class QueueSignals:
     def __init__(self) -> None:
         self._generations: dict[str, int] = {}
         self._waiters: dict[str, list[Waiter]] = {}
+        # Queues a receive found with nothing visible: the generation it saw and
+        # when the next hidden message is due (Unix ms, None: none hidden).
+        self._empty: dict[str, tuple[int, int | None]] = {}
+
+    def mark_empty(self, queue: str, generation: int, next_visible_at_ms: int | None) -> None:
+        """A receive that started at ``generation`` found nothing visible in ``queue``."""
+        self._empty[queue] = (generation, next_visible_at_ms)
+
+    def known_empty(self, queue: str, now_ms: int) -> tuple[bool, int | None]:
+        """Whether ``queue`` has had nothing visible since its last empty receive
+        (nothing sent or made visible since, nothing due yet), and when the next
+        hidden message is due: a receive then need not ask the store."""
+        mark = self._empty.get(queue)
+        if mark is None or mark[0] != self.generation(queue):
+            return False, None
+        due = mark[1]
+        return due is None or now_ms < due, due
 
     def generation(self, queue: str) -> int:
         """A number that changes whenever the queue may have a new visible message."""
@@ -77,9 +94,10 @@ class QueueSignals:
     def claim(self, queue: str, messages: int) -> list[Waiter]:
         """Take waiters of ``queue`` with a claim, oldest first, for up to ``messages``.
 
-        They leave the queue's waiters: the caller must ``hand_off`` to each, or
-        ``notify`` the queue if its send failed. The generation moves on, so a
-        poll about to sleep looks again.
+        They leave the queue's waiters: the caller must ``hand_off`` to each (an
+        empty list if its send failed: they look again). The generation does not
+        move: messages handed off are nobody else's, so the caller ``notify``s
+        only if its send leaves some visible.
         """
         waiting = self._waiters.get(queue, [])
         taken: list[Waiter] = []
@@ -90,7 +108,6 @@ class QueueSignals:
                 taken.append(waiter)
                 messages -= waiter.claim.max_messages
         if taken:
-            self._generations[queue] = self.generation(queue) + 1
             rest = [waiter for waiter in waiting if waiter not in taken]
             if rest:
                 self._waiters[queue] = rest
@@ -146,7 +163,15 @@ async def long_poll(
     deadline = loop.time() + wait_s
     while True:
         generation = signals.generation(queue)
-        result = await attempt()
+        empty, due_ms = signals.known_empty(queue, to_ms(clock()))
+        if empty and wait_s > 0:
+            # Nothing visible since the last look: wait without a store query
+            # (each one is a write on SQLite, in line with the senders).
+            result = ReceiveAttempt([], due_ms)
+        else:
+            result = await attempt()
+            if not result.messages:
+                signals.mark_empty(queue, generation, result.next_visible_at_ms)
         remaining_s = deadline - loop.time()
         if result.messages or remaining_s <= 0:
             return result.messages

@@ -143,7 +143,7 @@ class SqliteQueueStore:
                 lambda connection, now_ms: _insert(
                     connection, queue, rows, now_ms, delay_ms, claims
                 ),
-                after_commit=lambda handed: self._hand_off(queue, waiters, handed),
+                after_commit=lambda handed: self._hand_off(queue, waiters, handed, len(rows)),
             )
         except BaseException:
             # Not committed (or not known to be): the claimed polls look again.
@@ -157,13 +157,15 @@ class SqliteQueueStore:
         queue: str,
         waiters: builtins.list[Waiter],
         handed: builtins.list[builtins.list[ReceivedMessage]],
+        sent: int,
     ) -> None:
         for waiter, messages in zip(waiters, handed, strict=True):
             if not self._signals.hand_off(waiter, messages):
                 # The poll ended meanwhile (timed out, cancelled): its messages
                 # would stay hidden for a whole visibility timeout otherwise.
                 self._release(queue, messages)
-        self._signals.notify(queue)
+        if sum(map(len, handed)) < sent:
+            self._signals.notify(queue)  # Some are visible: wake the other polls.
 
     def _release(self, queue: str, messages: builtins.list[ReceivedMessage]) -> None:
         for message in messages:
