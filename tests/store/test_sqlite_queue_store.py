@@ -301,6 +301,29 @@ async def _until_waiting(store: SqliteQueueStore) -> None:
     raise AssertionError("the long poll never waited")
 
 
+def test_a_delete_rides_in_the_next_send_s_transaction_or_commits_alone_soon_after(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db")
+        try:
+            await store.send_batch(Q, [b"a", b"b"])
+            first, second = await store.receive(Q, max_messages=2)
+            before = store.stats.transactions
+
+            deleted, _ = await asyncio.gather(store.delete(Q, first.receipt), store.send(Q, b"c"))
+            assert deleted is True
+            assert store.stats.transactions == before + 1  # One commit for both.
+
+            # With no other write coming, it still commits (after a short linger).
+            assert await asyncio.wait_for(store.delete(Q, second.receipt), 1) is True
+            assert store.stats.transactions == before + 2
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
 def test_long_polls_of_an_empty_queue_do_not_hammer_the_database(tmp_path: Path) -> None:
     async def main() -> None:
         store = await SqliteQueueStore.open(tmp_path / "queues.db", clock=FakeClock())

@@ -102,6 +102,8 @@ class GroupCommitter:
         self._draining = False
         self._drained: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The timer that commits lingering operations nobody else carried.
+        self._lingering: asyncio.TimerHandle | None = None
         self._closed = False
         # The connection's synchronous setting, as the database thread last set
         # it (None: not set by this committer yet).
@@ -114,12 +116,17 @@ class GroupCommitter:
         *,
         after_commit: Callable[[T], None] | None = None,
         durable: bool = True,
+        linger_s: float = 0.0,
     ) -> T:
         """Run ``operation`` in the next transaction; its result once committed.
 
         ``after_commit(result)`` runs on the loop right after the commit, even
         if the caller was cancelled meanwhile (the operation is not undone).
         ``durable=False``: the commit need not be fsynced (see the module).
+        ``linger_s`` > 0: the operation does not start a transaction itself but
+        rides in the next one another operation starts, or in one of its own
+        after ``linger_s`` (for writes nobody waits on, such as a delete after
+        an event ran: at low load they then never hold up the next send).
         """
         if self._closed:
             raise StoreUnavailable(f"sqlite database {self._database.path} is closed")
@@ -128,18 +135,35 @@ class GroupCommitter:
         pending = _Pending(operation, future, cast(Any, after_commit), durable)
         with self._lock:
             self._pending.append(pending)
-            start = not self._draining
-            self._draining = True
+            start = not self._draining and linger_s <= 0
+            self._draining = self._draining or start
         if start:
-            self._drained = asyncio.Event()
-            # At the end of this turn of the loop, so that the writes arriving
-            # together (the requests one poll of the sockets brought) share a commit.
-            loop.call_soon(self._start_turn)
+            self._begin_draining()
+        elif linger_s > 0 and self._lingering is None:
+            self._lingering = loop.call_later(linger_s, self._linger_over)
         return await future
+
+    def _begin_draining(self) -> None:
+        assert self._loop is not None
+        self._drained = asyncio.Event()
+        # At the end of this turn of the loop, so that the writes arriving
+        # together (the requests one poll of the sockets brought) share a commit.
+        self._loop.call_soon(self._start_turn)
+
+    def _linger_over(self) -> None:
+        self._lingering = None
+        with self._lock:
+            start = bool(self._pending) and not self._draining
+            self._draining = self._draining or start
+        if start:
+            self._begin_draining()
 
     async def close(self) -> None:
         """Refuse new operations and wait until the ones accepted are committed or failed."""
         self._closed = True
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._linger_over()
         with self._lock:
             draining = self._draining
         if draining and self._drained is not None:

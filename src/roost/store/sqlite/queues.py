@@ -44,6 +44,10 @@ from roost.store.sqlite.group_commit import DEFAULT_MAX_BATCH_OPS, CommitStats, 
 
 log = logging.getLogger(__name__)
 
+# A delete rides in the next transaction another write starts, or commits on its
+# own after this long: at low load it then never holds up the next send.
+DELETE_LINGER_S = 0.005
+
 # The queue database's file name in a data directory, beside the config store's.
 QUEUE_DATABASE_NAME = "queues.db"
 
@@ -214,6 +218,7 @@ class SqliteQueueStore:
         return await self._committer.submit(
             lambda connection, now_ms: _delete(connection, queue, sequence, token),
             durable=False,
+            linger_s=DELETE_LINGER_S,
         )
 
     async def change_visibility(self, queue: str, receipt: str, timeout_s: float) -> bool:
