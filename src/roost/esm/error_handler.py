@@ -15,8 +15,11 @@ Queues (AWS's documented SQS behaviour):
 
 Ordered sources (SQS FIFO): once a record of a group fails, every later record
 of that group in the batch fails with it, so a group is never processed out of
-order; the queue keeps the group blocked while its records are in flight, and
-other groups go on.
+order. The first failed record of each group stays hidden until the queue's
+visibility timeout (and counts towards its redrive policy); the group's later
+records are handed back at once (``release``): the queue keeps the group
+blocked behind its hidden record and delivers them after it, in order. Other
+groups go on meanwhile.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ class Disposition:
 
     ``commit``: done (delete, checkpoint past). ``retry``: invoke again after
     ``retry_delay_s`` while still hidden. ``leave``: back to the source, which
-    delivers them again after their visibility timeout.
+    delivers them again after their visibility timeout. ``release``: handed
+    back now (an ordered group's records behind its failed one).
     """
 
     commit: tuple[SourceRecord, ...] = ()
     retry: tuple[SourceRecord, ...] = ()
     leave: tuple[SourceRecord, ...] = ()
+    release: tuple[SourceRecord, ...] = ()
     retry_delay_s: float = 0.0
 
 
@@ -59,6 +64,19 @@ def failed_in_order(batch: Sequence[SourceRecord], failed_ids: frozenset[str]) -
             failed.add(record.record_id)
             blocked.add(record.group)
     return frozenset(failed)
+
+
+def heads_of_groups(
+    records: Sequence[SourceRecord],
+) -> tuple[tuple[SourceRecord, ...], tuple[SourceRecord, ...]]:
+    """``(first record of each group, the rest)``, each in batch order."""
+    seen: set[str | None] = set()
+    heads: list[SourceRecord] = []
+    rest: list[SourceRecord] = []
+    for record in records:
+        (rest if record.group in seen else heads).append(record)
+        seen.add(record.group)
+    return tuple(heads), tuple(rest)
 
 
 class ErrorHandler:
@@ -93,7 +111,10 @@ class ErrorHandler:
             delay_s = self.retry_delay_s(attempt)
             if self._still_hidden(failed, delay_s):
                 return Disposition(commit=commit, retry=failed, retry_delay_s=delay_s)
-        return Disposition(commit=commit, leave=failed)
+        if not ordered:
+            return Disposition(commit=commit, leave=failed)
+        leave, release = heads_of_groups(failed)
+        return Disposition(commit=commit, leave=leave, release=release)
 
     def _still_hidden(self, records: Sequence[SourceRecord], delay_s: float) -> bool:
         deadlines = [r.visible_until_s for r in records if r.visible_until_s is not None]

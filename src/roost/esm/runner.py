@@ -18,7 +18,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from roost.esm.autoscaler import Autoscaler, ScalingLimits, ScalingSettings
@@ -129,6 +129,10 @@ class MappingRunner:
         self.open_error: str | None = None
         self._draining = False
         self._scaled_at = clock()
+        # Ordered sources: the batch loop each message group is with right now.
+        self._claimed: dict[str | None, int] = {}
+        # ... and the groups whose failed records are still hidden in the source, until when.
+        self._blocked_until: dict[str | None, float] = {}
 
     @property
     def uuid(self) -> str:
@@ -240,13 +244,55 @@ class MappingRunner:
             if not self._deps.shedder.admit():
                 await asyncio.sleep(self._settings.shed_wait_s)
                 continue
-            batch = await self._fill(buffer, stop_early=index >= self._wanted())
-            if batch:
-                await self._process(batch)
+            try:
+                batch = await self._fill(index, buffer, stop_early=index >= self._wanted())
+                if batch:
+                    await self._process(batch)
+            finally:
+                self._unclaim(index, buffer)
         if not buffer.pending:
             self._buffers.pop(index, None)
 
-    async def _fill(self, buffer: RecordBuffer, *, stop_early: bool) -> list[SourceRecord]:
+    def _claim(self, index: int, records: list[SourceRecord]) -> list[SourceRecord]:
+        """Keep the records of groups no other loop holds; return the others.
+
+        SQS keeps a FIFO group from two consumers at once, but a receive that
+        started before a group went in flight may still hand out its next
+        message (moto's server does): such records go back to the queue, which
+        delivers them again after the group's earlier messages.
+        """
+        if not self.connector.ordered:
+            return []
+        now = self._clock()
+        deferred: list[SourceRecord] = []
+        for record in records:
+            if self._blocked_until.get(record.group, now) > now:
+                deferred.append(record)  # its group's failed records come back first
+                continue
+            owner = self._claimed.setdefault(record.group, index)
+            if owner != index:
+                deferred.append(record)
+        return deferred
+
+    def _block(self, records: Sequence[SourceRecord]) -> None:
+        """Failed records of an ordered source: their groups wait until they are back."""
+        if not self.connector.ordered:
+            return
+        now = self._clock()
+        self._blocked_until = {g: t for g, t in self._blocked_until.items() if t > now}
+        for record in records:
+            until = record.visible_until_s or now
+            self._blocked_until[record.group] = max(until, self._blocked_until.get(record.group, 0))
+
+    def _unclaim(self, index: int, buffer: RecordBuffer) -> None:
+        if buffer.pending:
+            return  # records of its groups still wait in the loop's buffer
+        for group in [g for g, owner in self._claimed.items() if owner == index]:
+            del self._claimed[group]
+
+    async def _fill(
+        self, index: int, buffer: RecordBuffer, *, stop_early: bool
+    ) -> list[SourceRecord]:
         """Read until a batch is ready; [] after an empty read with nothing buffered."""
         while not buffer.ready():
             if stop_early:
@@ -264,6 +310,11 @@ class MappingRunner:
             if records:
                 self.autoscaler.records_seen()
                 self._resize()
+            deferred = self._claim(index, records)
+            if deferred:
+                await self.checkpoint.release(deferred)
+                held_back = {r.record_id for r in deferred}
+                records = [r for r in records if r.record_id not in held_back]
             await self.checkpoint.commit(buffer.add(records))
             if not records and not buffer.pending:
                 return []
@@ -285,7 +336,9 @@ class MappingRunner:
                 batch, outcome, ordered=self.connector.ordered, attempt=attempt
             )
             await self.checkpoint.commit(disposition.commit)
+            await self.checkpoint.release(disposition.release)
             if disposition.leave:
+                self._block(disposition.leave)
                 log.info(
                     "mapping %s: %d records failed (%s: %s); the source redelivers them",
                     self.uuid,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import site
+import socket
+import threading
 import time
 import uuid
 import zipfile
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.async_invoke.support import Recorder
+from tests.fixtures.loopback import LoopbackServer
 from tests.fixtures.moto_server import MOTO_CREDENTIALS, MotoServer
 from tests.frontend.invoke.support import deploy_code
 
@@ -28,20 +32,28 @@ ESM_ENV = {
 
 # Reports every invoke to the recorder: when it ran, the ids and groups of its
 # records and their receive counts; fails records whose body asks for it
-# ("fail": n fails the first n receives), by raising (MODE=raise) or with a
-# partial batch response (MODE=partial).
+# ("fail": n fails the first n receives; "fail_once": the port of a FailOnce
+# server, which says yes the first time it is asked about an id), by raising
+# (MODE=raise) or with a partial batch response (MODE=partial).
 REPORTING_HANDLER = """
 import json, os, socket, time
+
+def first_time(port, record_id):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall((record_id + "\\n").encode())
+        return conn.makefile().readline().strip() == "1"
+
+def fails(record, body):
+    if "fail_once" in body:
+        return first_time(body["fail_once"], body["id"])
+    return int(record["attributes"]["ApproximateReceiveCount"]) <= body.get("fail", 0)
 
 def handler(event, context):
     start = time.time()
     records = event["Records"]
     bodies = [json.loads(r["body"]) for r in records]
     time.sleep(max(b.get("sleep", 0) for b in bodies))
-    failed = [
-        (r, b) for r, b in zip(records, bodies)
-        if int(r["attributes"]["ApproximateReceiveCount"]) <= b.get("fail", 0)
-    ]
+    failed = [(r, b) for r, b in zip(records, bodies) if fails(r, b)]
     report = {
         "id": "batch",
         "t": start,
@@ -83,6 +95,26 @@ def handler(event, context):
         event=event, record_handler=record_handler, processor=processor, context=context
     )
 """
+
+
+class FailOnce(LoopbackServer):
+    """Answers ``1`` the first time a function asks about one of ``ids``, ``0`` after:
+    a failure that does not depend on receive counts."""
+
+    def __init__(self, ids: set[str]) -> None:
+        super().__init__()
+        self._pending = set(ids)
+        self._lock = threading.Lock()
+        self.start()
+
+    def handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(10)
+            asked = conn.makefile().readline().strip()
+            with self._lock:
+                first = asked in self._pending
+                self._pending.discard(asked)
+            conn.sendall(b"1\n" if first else b"0\n")
 
 
 def esm_env(moto_server: MotoServer) -> dict[str, str]:
