@@ -248,6 +248,8 @@ class MappingRunner:
                 batch = await self._fill(index, buffer, stop_early=index >= self._wanted())
                 if batch:
                     await self._process(batch)
+                else:
+                    await asyncio.sleep(0)  # an empty read must not starve the loop
             finally:
                 self._unclaim(index, buffer)
         if not buffer.pending:
