@@ -53,6 +53,25 @@ def _async_settings_from_env() -> dict[str, object]:
     }
 
 
+def _esm_settings_from_env() -> dict[str, object]:
+    """The event source mapping pollers' ``ROOST_ESM_*`` variables (issue 5), where set."""
+    names: dict[str, tuple[str, type[int] | type[float]]] = {
+        "ROOST_ESM_POLLERS": ("esm_pollers", int),
+        "ROOST_ESM_LEASE_TTL_S": ("esm_lease_ttl_s", float),
+        "ROOST_ESM_STALL_AFTER_S": ("esm_stall_after_s", float),
+        "ROOST_ESM_SCALE_INTERVAL_S": ("esm_scale_interval_s", float),
+        "ROOST_ESM_MAX_BATCHES": ("esm_max_batches", int),
+        "ROOST_ESM_MAX_IN_FLIGHT": ("esm_max_in_flight", int),
+        "ROOST_ESM_SQS_THREADS": ("esm_sqs_threads", int),
+        "ROOST_ESM_POLL_WAIT_S": ("esm_poll_wait_s", float),
+    }
+    return {
+        field_name: kind(os.environ[variable])
+        for variable, (field_name, kind) in names.items()
+        if variable in os.environ
+    }
+
+
 @dataclass(frozen=True)
 class RoostConfig:
     """Everything a node needs to start."""
@@ -91,6 +110,24 @@ class RoostConfig:
     async_share_while_sync: int | None = None
     sync_quiet_s: float = 1.0
     # --- end of async invokes ---
+    # --- Event source mapping pollers (issue 5). ---
+    # Pollers of this node (0: none; mappings are then only settled, never run).
+    esm_pollers: int = 1
+    # A crashed poller's mappings move after the lease ttl; a mapping whose
+    # poller reports no progress for stall_after_s is re-assigned.
+    esm_lease_ttl_s: float = 10.0
+    esm_stall_after_s: float = 120.0
+    # AWS adds up to 300 concurrent batches per minute to a backlogged SQS mapping.
+    esm_scale_interval_s: float = 60.0
+    # Concurrent batches of one mapping without a MaximumConcurrency (AWS: 1,000).
+    esm_max_batches: int = 1000
+    # Batches in flight at once in one poller (the load shedder's budget).
+    esm_max_in_flight: int = 1000
+    # Threads for SQS long polls (each waiting receive holds one).
+    esm_sqs_threads: int = 64
+    # Longest ReceiveMessage wait (SQS allows 0-20 s).
+    esm_poll_wait_s: float = 20.0
+    # --- end of event source mapping pollers ---
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -110,6 +147,7 @@ class RoostConfig:
         }
         values["aws_endpoint_url"] = os.environ.get("ROOST_AWS_ENDPOINT_URL") or None
         values.update(_async_settings_from_env())
+        values.update(_esm_settings_from_env())
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -26,8 +26,14 @@ from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
+from roost.esm.autoscaler import ScalingSettings
 from roost.esm.lifecycle import MappingActivator
+from roost.esm.orchestrator import SyncPathBatchInvoker
+from roost.esm.plane import EsmPlane, EsmSettings
 from roost.esm.repository import MappingRepository
+from roost.esm.runner import RunnerSettings
+from roost.esm.sources import SourceType
+from roost.esm.sqs import SqsClients, SqsConnectorFactory
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
@@ -129,6 +135,8 @@ class Node:
         self._mapping_activator: MappingActivator | None = None
         self._invoke: InvokePlane | None = None
         self._async: AsyncPlane | None = None
+        self._esm: EsmPlane | None = None
+        self._sqs_clients: SqsClients | None = None
         self._server: HttpServer | None = None
         self._stopping = asyncio.Event()
         self._started_at = time.time()
@@ -178,7 +186,7 @@ class Node:
         self._async = async_plane
         async_plane.start()
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
-        mappings = await self._mapping_routes(control, stores.mappings)
+        mappings = await self._mapping_routes(control, stores, invoke)
         control_routes = invalidating_routes(
             {**control_plane_routes(control), **provisioned.routes(), **mappings}, invoke.cache
         )
@@ -209,16 +217,51 @@ class Node:
         )
 
     async def _mapping_routes(
-        self, control: ControlPlane, store: SqliteMappingStore
+        self, control: ControlPlane, stores: Stores, invoke: InvokePlane
     ) -> dict[str, Handler]:
-        """The event source mapping API, after finishing transitions a crash left open."""
-        repository = MappingRepository(store)
-        activator = MappingActivator(repository)
+        """The event source mapping API and its pollers, after finishing deletions a
+        crash left open (the pollers' reconciler settles the other transitions)."""
+        repository = MappingRepository(stores.mappings)
+        esm = self._esm_plane(repository, stores.config, invoke)
+        activator = MappingActivator(
+            repository, auto_settle=esm is None, on_change=esm.nudge if esm else None
+        )
         self._mapping_activator = activator
         settled = await activator.recover()
         if settled:
-            log.info("completed %d pending event source mapping transitions", settled)
+            log.info("found %d pending event source mapping transitions", settled)
+        if esm is not None:
+            await esm.start()
         return EventSourceMappingHandlers(control, repository, activator).routes()
+
+    def _esm_plane(
+        self, repository: MappingRepository, lease_store: SqliteConfigStore, invoke: InvokePlane
+    ) -> EsmPlane | None:
+        """The node's event source mapping pollers (None with ``esm_pollers`` 0)."""
+        config = self.config
+        if config.esm_pollers <= 0:
+            return None
+        self._sqs_clients = SqsClients(
+            config.aws_endpoint_url, receive_threads=config.esm_sqs_threads
+        )
+        settings = EsmSettings(
+            pollers=config.esm_pollers,
+            lease_ttl_s=config.esm_lease_ttl_s,
+            stall_after_s=config.esm_stall_after_s,
+            max_in_flight_batches=config.esm_max_in_flight,
+            scaling=ScalingSettings(
+                interval_s=config.esm_scale_interval_s, max_batches=config.esm_max_batches
+            ),
+            runner=RunnerSettings(poll_wait_s=config.esm_poll_wait_s),
+        )
+        self._esm = EsmPlane(
+            settings,
+            repository,
+            lease_store,
+            SyncPathBatchInvoker(invoke.handlers),
+            {SourceType.SQS: SqsConnectorFactory(self._sqs_clients)},
+        )
+        return self._esm
 
     def _metrics(
         self,
@@ -332,6 +375,10 @@ class Node:
 
     async def _close(self) -> None:
         # Pollers first: their events still need the invoke plane's environments.
+        if self._esm is not None:
+            await self._esm.stop()
+        if self._sqs_clients is not None:
+            self._sqs_clients.close()
         if self._async is not None:
             await self._async.stop(SHUTDOWN_GRACE_S)
         if self._invoke is not None:

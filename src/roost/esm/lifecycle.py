@@ -10,10 +10,10 @@ carry it out and say so:
   write (``schedule``) and, at start-up, for whatever a crash left open
   (``recover``).
 
-Until the pollers exist, the activator settles at once. The poller framework can
-then start the activator with ``auto_settle=False`` and call ``settle`` itself once
-a poller really runs (or has stopped) the mapping; ``recover`` still finishes
-deletions.
+Without pollers the activator settles at once. With them (``esm/plane.py``) the
+node starts it with ``auto_settle=False`` and an ``on_change`` hook that wakes
+the ESM plane's reconciler, which settles a mapping once a poller really runs
+it (or nobody runs it any more); ``recover`` still finishes deletions.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.repository import MappingRepository
@@ -76,18 +77,23 @@ class MappingActivator:
         mappings: MappingRepository,
         *,
         auto_settle: bool = True,
+        on_change: Callable[[str], None] | None = None,
         first_retry_delay_s: float = FIRST_RETRY_DELAY_S,
         max_retry_delay_s: float = MAX_RETRY_DELAY_S,
     ) -> None:
         self._mappings = mappings
         self.auto_settle = auto_settle
+        self._on_change = on_change
         self._first_delay_s = first_retry_delay_s
         self._max_delay_s = max_retry_delay_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
     def schedule(self, uuid: str) -> None:
-        """A control-plane write left ``uuid`` transitional: settle it soon (if auto)."""
+        """A control-plane write left ``uuid`` transitional: settle it soon (if auto),
+        and tell ``on_change`` (the pollers' reconciler) either way."""
+        if self._on_change is not None:
+            self._on_change(uuid)
         if not self.auto_settle:
             return
         task = asyncio.get_running_loop().create_task(self.settle(uuid))

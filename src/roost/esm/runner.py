@@ -1,0 +1,354 @@
+"""``MappingRunner``: one mapping at work inside a poller, its parts composed.
+
+connector -> buffer (filter, batch) -> invoke orchestrator -> error handler ->
+checkpoint manager, run by as many batch loops as the autoscaler wants and the
+load shedder allows. Each batch loop reads until its buffer holds a batch,
+invokes it, and commits what is done; the supervisor task opens the connector,
+moves the number of loops, and reports progress for anti-entropy.
+
+An invoke only starts through the runner's ``ConcurrencyGate``, whose limit is
+the mapping's ceiling (``MaximumConcurrency``): lowering it with an update
+holds new invokes back until enough running ones ended, so the cap holds even
+while loops are being scaled down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from roost.esm.autoscaler import Autoscaler, ScalingLimits, ScalingSettings
+from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy, RecordBuffer
+from roost.esm.checkpoint import CheckpointManager
+from roost.esm.connector import SourceConnector, SourceRecord
+from roost.esm.error_handler import ErrorHandler
+from roost.esm.filtering import FilterCriteria, parse_filter_criteria
+from roost.esm.health import MappingHealth, PollerHealth
+from roost.esm.load_shedder import LoadShedder
+from roost.esm.mapping import EventSourceMapping
+from roost.esm.orchestrator import InvokeOrchestrator
+from roost.esm.validation import FILTER_KINDS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Timing of a runner."""
+
+    poll_wait_s: float = 20.0
+    supervise_interval_s: float = 0.5
+    shed_wait_s: float = 0.1
+    open_retry_s: float = 1.0
+    max_open_retry_s: float = 30.0
+    poll_error_retry_s: float = 1.0
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+
+
+@dataclass(frozen=True)
+class RunnerDeps:
+    """What every runner of a poller shares."""
+
+    orchestrator: InvokeOrchestrator
+    errors: ErrorHandler
+    shedder: LoadShedder
+    poller_health: PollerHealth
+    scaling: ScalingSettings
+    progress: Callable[[str], None]
+    holds: Callable[[str], bool]
+
+
+class ConcurrencyGate:
+    """A semaphore whose limit can change while it is held."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self.in_use = 0
+        self.peak = 0
+        self._changed = asyncio.Condition()
+
+    async def set_limit(self, limit: int) -> None:
+        """Change the limit; waiters re-check it."""
+        async with self._changed:
+            self._limit = limit
+            self._changed.notify_all()
+
+    async def acquire(self) -> None:
+        """Wait until fewer than ``limit`` are in use, then take one."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use < self._limit)
+            self.in_use += 1
+            self.peak = max(self.peak, self.in_use)
+
+    async def release(self) -> None:
+        """Give one back."""
+        async with self._changed:
+            self.in_use -= 1
+            self._changed.notify_all()
+
+
+def filter_criteria(mapping: EventSourceMapping) -> FilterCriteria | None:
+    """The mapping's compiled filters (None: no filtering)."""
+    raw = mapping.settings.filter_criteria
+    if not raw or not raw.get("Filters"):
+        return None
+    return parse_filter_criteria(raw, FILTER_KINDS[mapping.source.type])
+
+
+class MappingRunner:
+    """Runs one mapping until ``stop``; ``update`` applies new settings live."""
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        connector: SourceConnector,
+        deps: RunnerDeps,
+        settings: RunnerSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mapping = mapping
+        self.connector = connector
+        self._deps = deps
+        self._settings = settings or RunnerSettings()
+        self._clock = clock
+        self.health = MappingHealth(clock)
+        limits = ScalingLimits.of(mapping.settings, deps.scaling)
+        self.autoscaler = Autoscaler(limits, deps.scaling)
+        self.gate = ConcurrencyGate(limits.ceiling)
+        self._criteria = filter_criteria(mapping)
+        self._policy = BatchPolicy.of(mapping.settings, self._settings.max_payload_bytes)
+        self.checkpoint = CheckpointManager(connector, self._may_commit)
+        self._loops: dict[int, asyncio.Task[None]] = {}
+        self._buffers: dict[int, RecordBuffer] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._opened = asyncio.Event()
+        self.open_error: str | None = None
+        self._draining = False
+        self._scaled_at = clock()
+        # Ordered sources: the batch loop each message group is with right now.
+        self._claimed: dict[str | None, int] = {}
+        # ... and the groups whose failed records are still hidden in the source, until when.
+        self._blocked_until: dict[str | None, float] = {}
+
+    @property
+    def uuid(self) -> str:
+        """The mapping's UUID."""
+        return self.mapping.uuid
+
+    @property
+    def loops(self) -> int:
+        """Batch loops running now."""
+        return len(self._loops)
+
+    def _may_commit(self) -> bool:
+        # While draining (the lease is being given up, not yet released) the
+        # batches already invoked may still commit: nobody else holds the mapping.
+        return self._draining or self._deps.holds(self.uuid)
+
+    async def start(self) -> None:
+        """Open the connector (the first attempt is awaited) and start working."""
+        self._deps.poller_health.track(self.uuid, self.health)
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name=f"esm-runner {self.uuid}"
+        )
+        await self._opened.wait()
+
+    async def update(self, mapping: EventSourceMapping) -> None:
+        """New settings (batch size, window, filters, scaling): the next batches use them."""
+        self.mapping = mapping
+        self._criteria = filter_criteria(mapping)
+        self._policy = BatchPolicy.of(mapping.settings, self._settings.max_payload_bytes)
+        for buffer in self._buffers.values():
+            buffer.reconfigure(self._policy, self._criteria)
+        limits = ScalingLimits.of(mapping.settings, self._deps.scaling)
+        self.autoscaler.reconfigure(limits)
+        await self.gate.set_limit(limits.ceiling)
+        self._resize()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop reading; let invokes in flight finish and commit for up to ``grace_s``,
+        then cancel the rest (their records come back from the source)."""
+        self._draining = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        loops = list(self._loops.values())
+        if loops:
+            _, pending = await asyncio.wait(loops, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+        leftovers = [r for buffer in self._buffers.values() for r in buffer.drain()]
+        if leftovers and self._deps.holds(self.uuid):
+            await self.checkpoint.release(leftovers)
+        self._deps.poller_health.untrack(self.uuid)
+        await self.connector.close()
+
+    async def _supervise(self) -> None:
+        try:
+            await self._open()
+        finally:
+            self._opened.set()
+        while True:
+            now = self._clock()
+            if now - self._scaled_at >= self._deps.scaling.interval_s:
+                self._scaled_at = now
+                self.autoscaler.decide(self.health.roll())
+            self._resize()
+            if self.health.in_flight:
+                self._deps.progress(self.uuid)  # a long invoke is progress too
+            await asyncio.sleep(self._settings.supervise_interval_s)
+
+    async def _open(self) -> None:
+        delay_s = self._settings.open_retry_s
+        while True:
+            try:
+                await self.connector.open()
+                self.open_error = None
+                return
+            except Exception as error:
+                self.open_error = f"PROBLEM: {error}"
+                log.warning("mapping %s: cannot open its source: %s", self.uuid, error)
+            self._opened.set()  # the first attempt is over: the mapping is started
+            self._deps.progress(self.uuid)
+            await asyncio.sleep(delay_s)
+            delay_s = min(self._settings.max_open_retry_s, delay_s * 2)
+
+    def _wanted(self) -> int:
+        return 0 if self._draining else self._deps.shedder.limit(self.autoscaler.target)
+
+    def _resize(self) -> None:
+        """Start loops up to the wanted number; loops above it end after their batch."""
+        if self._draining or not self._opened.is_set() or self.open_error:
+            return
+        for index in range(self._wanted()):
+            if index not in self._loops:
+                task = asyncio.get_running_loop().create_task(self._loop(index))
+                self._loops[index] = task
+                task.add_done_callback(functools.partial(self._loop_done, index))
+
+    def _loop_done(self, index: int, _: asyncio.Task[None]) -> None:
+        task = self._loops.pop(index, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("mapping %s: batch loop failed", self.uuid, exc_info=task.exception())
+
+    async def _loop(self, index: int) -> None:
+        buffer = self._buffers.setdefault(index, RecordBuffer(self._policy, self._criteria))
+        # Scaled down, a loop still invokes what it buffered; stopping, it does not
+        # (``stop`` hands those records back to the source).
+        while not self._draining and (index < self._wanted() or buffer.pending):
+            if not self._deps.shedder.admit():
+                await asyncio.sleep(self._settings.shed_wait_s)
+                continue
+            try:
+                batch = await self._fill(index, buffer, stop_early=index >= self._wanted())
+                if batch:
+                    await self._process(batch)
+                else:
+                    await asyncio.sleep(0)  # an empty read must not starve the loop
+            finally:
+                self._unclaim(index, buffer)
+        if not buffer.pending:
+            self._buffers.pop(index, None)
+
+    def _claim(self, index: int, records: list[SourceRecord]) -> list[SourceRecord]:
+        """Keep the records of groups no other loop holds; return the others.
+
+        SQS keeps a FIFO group from two consumers at once, but a receive that
+        started before a group went in flight may still hand out its next
+        message (moto's server does): such records go back to the queue, which
+        delivers them again after the group's earlier messages.
+        """
+        if not self.connector.ordered:
+            return []
+        now = self._clock()
+        deferred: list[SourceRecord] = []
+        for record in records:
+            if self._blocked_until.get(record.group, now) > now:
+                deferred.append(record)  # its group's failed records come back first
+                continue
+            owner = self._claimed.setdefault(record.group, index)
+            if owner != index:
+                deferred.append(record)
+        return deferred
+
+    def _block(self, records: Sequence[SourceRecord]) -> None:
+        """Failed records of an ordered source: their groups wait until they are back."""
+        if not self.connector.ordered:
+            return
+        now = self._clock()
+        self._blocked_until = {g: t for g, t in self._blocked_until.items() if t > now}
+        for record in records:
+            until = record.visible_until_s or now
+            self._blocked_until[record.group] = max(until, self._blocked_until.get(record.group, 0))
+
+    def _unclaim(self, index: int, buffer: RecordBuffer) -> None:
+        if buffer.pending:
+            return  # records of its groups still wait in the loop's buffer
+        for group in [g for g, owner in self._claimed.items() if owner == index]:
+            del self._claimed[group]
+
+    async def _fill(
+        self, index: int, buffer: RecordBuffer, *, stop_early: bool
+    ) -> list[SourceRecord]:
+        """Read until a batch is ready; [] after an empty read with nothing buffered."""
+        while not buffer.ready():
+            if stop_early:
+                return buffer.take()
+            wait_s = buffer.remaining_window_s() if buffer.pending else self._settings.poll_wait_s
+            asked = max(1, min(buffer.room(), self.connector.max_records_per_poll))
+            try:
+                records = await self.connector.poll(asked, wait_s)
+            except Exception as error:
+                log.warning("mapping %s: polling failed: %s", self.uuid, error)
+                await asyncio.sleep(self._settings.poll_error_retry_s)
+                return []
+            self._deps.progress(self.uuid)
+            self.health.polled(asked, len(records))
+            if records:
+                self.autoscaler.records_seen()
+                self._resize()
+            deferred = self._claim(index, records)
+            if deferred:
+                await self.checkpoint.release(deferred)
+                held_back = {r.record_id for r in deferred}
+                records = [r for r in records if r.record_id not in held_back]
+            await self.checkpoint.commit(buffer.add(records))
+            if not records and not buffer.pending:
+                return []
+        return buffer.take()
+
+    async def _process(self, batch: list[SourceRecord]) -> None:
+        """Invoke ``batch`` (and retry what the error handler says), commit what is done."""
+        attempt = 1
+        while batch:
+            await self.gate.acquire()
+            self.health.in_flight += 1
+            try:
+                outcome = await self._deps.orchestrator.run(self.mapping, self.connector, batch)
+            finally:
+                self.health.in_flight -= 1
+                await self.gate.release()
+            self.health.invoked(len(batch), outcome)
+            disposition = self._deps.errors.dispose(
+                batch, outcome, ordered=self.connector.ordered, attempt=attempt
+            )
+            await self.checkpoint.commit(disposition.commit)
+            await self.checkpoint.release(disposition.release)
+            if disposition.leave:
+                self._block(disposition.leave)
+                log.info(
+                    "mapping %s: %d records failed (%s: %s); the source redelivers them",
+                    self.uuid,
+                    len(disposition.leave),
+                    outcome.verdict.value,
+                    outcome.detail,
+                )
+            if not disposition.retry:
+                return
+            await asyncio.sleep(disposition.retry_delay_s)
+            batch, attempt = list(disposition.retry), attempt + 1

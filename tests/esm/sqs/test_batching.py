@@ -1,0 +1,115 @@
+"""SQS mappings end to end: batching by size and by window, filtering, updates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.async_invoke.support import Recorder
+from tests.esm.sqs.support import (
+    batches,
+    create_queue,
+    deploy_reporter,
+    map_queue,
+    processed_ids,
+    queue_depth,
+    send,
+    wait_for,
+    wait_state,
+)
+from tests.fixtures.moto_server import MotoServer
+from tests.fixtures.roost_process import RoostProcess
+
+
+def bodies(recorder: Recorder, count: int, prefix: str = "m", **extra: Any) -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i}", "port": recorder.port, **extra} for i in range(count)]
+
+
+def test_a_batch_is_invoked_once_it_holds_batch_size_records(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    # Given 20 messages waiting and a mapping of batch size 10 with a long window
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server)
+    send(moto_server, url, bodies(recorder, 20))
+    map_queue(
+        client,
+        function_name,
+        arn,
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=60,
+        ScalingConfig={"MaximumConcurrency": 2},
+    )
+    # Then the function gets two full batches long before the window closes
+    wait_for(lambda: len(processed_ids(recorder)) >= 20, 45)
+    assert sorted(len(b["ids"]) for b in batches(recorder)) == [10, 10]
+    assert sorted(processed_ids(recorder)) == sorted(f"m{i}" for i in range(20))
+    wait_for(lambda: queue_depth(moto_server, url) == 0)
+
+
+def test_a_batch_is_invoked_when_its_window_closes(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server)
+    map_queue(
+        client,
+        function_name,
+        arn,
+        BatchSize=100,
+        MaximumBatchingWindowInSeconds=2,
+        ScalingConfig={"MaximumConcurrency": 2},
+    )
+    # When fewer messages than the batch size arrive
+    send(moto_server, url, bodies(recorder, 7))
+    # Then the window closes the batch (at most one per batch loop)
+    wait_for(lambda: len(processed_ids(recorder)) >= 7)
+    assert 1 <= len(batches(recorder)) <= 2
+    assert sorted(processed_ids(recorder)) == sorted(f"m{i}" for i in range(7))
+
+
+def test_records_no_filter_accepts_are_deleted_without_an_invoke(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server)
+    map_queue(
+        client,
+        function_name,
+        arn,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"keep": [True]}})}]},
+    )
+    send(moto_server, url, bodies(recorder, 4, "drop", keep=False))
+    send(moto_server, url, bodies(recorder, 3, "keep", keep=True))
+    wait_for(lambda: len(processed_ids(recorder)) >= 3)
+    wait_for(lambda: queue_depth(moto_server, url) == 0)
+    assert sorted(processed_ids(recorder)) == ["keep0", "keep1", "keep2"]
+
+
+def test_a_batch_size_update_takes_effect_while_running(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server)
+    uuid = map_queue(
+        client, function_name, arn, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2}
+    )
+    send(moto_server, url, bodies(recorder, 4, "before"))
+    wait_for(lambda: len(processed_ids(recorder)) >= 4)
+    assert {len(b["ids"]) for b in batches(recorder)} == {1}
+
+    # When the batch size grows (with a window to gather it)
+    client.update_event_source_mapping(UUID=uuid, BatchSize=10, MaximumBatchingWindowInSeconds=3)
+    wait_state(client, uuid, "Enabled")
+    seen = len(batches(recorder))
+    send(moto_server, url, bodies(recorder, 10, "after"))
+
+    # Then later batches hold several records, without a restart
+    wait_for(lambda: len(processed_ids(recorder)) >= 14)
+    after = batches(recorder)[seen:]
+    assert max(len(b["ids"]) for b in after) > 1
+    assert client.get_event_source_mapping(UUID=uuid)["BatchSize"] == 10
