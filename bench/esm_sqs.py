@@ -134,6 +134,7 @@ def latencies(recorder: RecorderClient, sent: dict[str, float], timeout: float) 
 
 def roost_phase(args: argparse.Namespace, workdir: Path, moto: Server, rec: RecorderClient) -> dict:
     """Roost: a function and a mapping; the backlog drained, then the probe."""
+    workdir.mkdir(parents=True, exist_ok=True)
     server = roost_server(workdir)
     server.argv += ["--aws-endpoint-url", moto.endpoint]
     sqs = sqs_client(moto.endpoint)
@@ -204,7 +205,11 @@ def baseline_phase(args: argparse.Namespace, moto: Server, rec: RecorderClient) 
         return {"throughput": run, "latency": latencies(rec, sent, args.timeout)}
     finally:
         os.killpg(consumer.pid, signal.SIGTERM)
-        consumer.wait(15)
+        try:
+            consumer.wait(30)  # Its threads finish their long polls first.
+        except subprocess.TimeoutExpired:
+            os.killpg(consumer.pid, signal.SIGKILL)
+            consumer.wait()
 
 
 def report(args: argparse.Namespace, roost: dict, base: dict, info: dict) -> None:
