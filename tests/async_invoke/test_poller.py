@@ -53,6 +53,22 @@ class ScriptedInvoker:
 
 
 @dataclass
+class CountingInvoker:
+    """Succeeds after ``seconds``; counts the most attempts running at once."""
+
+    seconds: float
+    running: int = 0
+    peak: int = 0
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(self.seconds)
+        self.running -= 1
+        return OK
+
+
+@dataclass
 class FixedLimits:
     value: RetryLimits = field(default_factory=RetryLimits)
 
@@ -189,22 +205,12 @@ def test_an_event_of_a_deleted_function_is_dropped() -> None:
 def test_a_backlog_is_drained_in_batches_within_the_concurrency() -> None:
     async def scenario() -> tuple[int, int]:
         store = MemoryQueueStore()
-        running = peak = 0
-
-        class CountingInvoker:
-            async def invoke(self, event: AsyncEvent) -> InvokeResult:
-                nonlocal running, peak
-                running += 1
-                peak = max(peak, running)
-                await asyncio.sleep(0.01)
-                running -= 1
-                return OK
-
+        invoker = CountingInvoker(0.01)
         sink = RecordingSink()
         deps = PollerDeps(
             queues=store,
             assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=CountingInvoker(),
+            invoker=invoker,
             limits=FixedLimits(),
             policy=RetryPolicy(scale=0.001),
             sink=sink,
@@ -217,7 +223,7 @@ def test_a_backlog_is_drained_in_batches_within_the_concurrency() -> None:
         while len(sink.succeeded_events) < 25:
             await asyncio.sleep(0.01)
         await poller.stop(grace_s=1)
-        return len(sink.succeeded_events), peak
+        return len(sink.succeeded_events), invoker.peak
 
     succeeded, peak = asyncio.run(asyncio.wait_for(scenario(), 10))
 
@@ -258,22 +264,12 @@ def test_the_nodes_gate_bounds_events_running_across_all_pollers() -> None:
     async def scenario() -> tuple[int, int]:
         store = MemoryQueueStore()
         queues = ["async-000", "async-001"]
-        running = peak = 0
-
-        class CountingInvoker:
-            async def invoke(self, event: AsyncEvent) -> InvokeResult:
-                nonlocal running, peak
-                running += 1
-                peak = max(peak, running)
-                await asyncio.sleep(0.005)
-                running -= 1
-                return OK
-
+        invoker = CountingInvoker(0.005)
         sink = RecordingSink()
         deps = PollerDeps(
             queues=store,
             assignment=StaticAssignment(queues, ["p0", "p1"]),
-            invoker=CountingInvoker(),
+            invoker=invoker,
             limits=FixedLimits(),
             policy=RetryPolicy(scale=0.001),
             sink=sink,
@@ -290,7 +286,7 @@ def test_the_nodes_gate_bounds_events_running_across_all_pollers() -> None:
             await asyncio.sleep(0.01)
         for poller in pollers:
             await poller.stop(grace_s=1)
-        return len(sink.succeeded_events), peak
+        return len(sink.succeeded_events), invoker.peak
 
     succeeded, peak = asyncio.run(asyncio.wait_for(scenario(), 10))
 
