@@ -34,6 +34,7 @@ from roost.esm.repository import MappingRepository
 from roost.esm.runner import RunnerSettings
 from roost.esm.sources import SourceType
 from roost.esm.sqs import SqsClients, SqsConnectorFactory
+from roost.esm.sqs.visibility_check import SqsQueueInspector
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
@@ -232,7 +233,8 @@ class Node:
             log.info("found %d pending event source mapping transitions", settled)
         if esm is not None:
             await esm.start()
-        return EventSourceMappingHandlers(control, repository, activator).routes()
+        inspector = SqsQueueInspector(self._sqs_clients) if self._sqs_clients else None
+        return EventSourceMappingHandlers(control, repository, activator, inspector).routes()
 
     def _esm_plane(
         self, repository: MappingRepository, lease_store: SqliteConfigStore, invoke: InvokePlane

@@ -144,19 +144,22 @@ def powertools_zip(handler: str) -> bytes:
     return buffer.getvalue()
 
 
-def deploy_reporter(client: Any, name: str, mode: str = "partial", **overrides: Any) -> None:
-    """The reporting function, failing by ``mode``."""
+def deploy_reporter(
+    client: Any, name: str, mode: str = "partial", timeout_s: int = 30, **overrides: Any
+) -> None:
+    """The reporting function, failing by ``mode``. Its timeout may not exceed the
+    visibility timeout of a queue it is mapped to (Lambda refuses the mapping)."""
     deploy_code(
         client,
         name,
         {"app.py": REPORTING_HANDLER},
         Environment={"Variables": {"MODE": mode}},
-        Timeout=30,
+        Timeout=timeout_s,
         **overrides,
     )
 
 
-def deploy_zip(client: Any, name: str, code: bytes) -> None:
+def deploy_zip(client: Any, name: str, code: bytes, timeout_s: int = 30) -> None:
     """A python3.12 function of ``code`` (handler ``app.handler``), active."""
     client.create_function(
         FunctionName=name,
@@ -164,7 +167,7 @@ def deploy_zip(client: Any, name: str, code: bytes) -> None:
         Role="arn:aws:iam::000000000000:role/lambda-role",
         Handler="app.handler",
         Code={"ZipFile": code},
-        Timeout=30,
+        Timeout=timeout_s,
     )
     client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 400}

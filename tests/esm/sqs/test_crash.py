@@ -29,7 +29,7 @@ def test_a_killed_pollers_mapping_is_taken_over_and_no_message_is_lost(
     second = RoostProcess(data, env=esm_env(moto_server))
     try:
         client = first.client()
-        deploy_reporter(client, function_name)
+        deploy_reporter(client, function_name, timeout_s=3)
         url, arn = create_queue(moto_server, VisibilityTimeout="3")
         map_queue(client, function_name, arn, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2})
         send(moto_server, url, [{"id": "warm", "port": recorder.port}])

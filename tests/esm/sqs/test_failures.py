@@ -32,7 +32,7 @@ def test_powertools_partial_batch_response_retries_only_the_failed_messages(
 ) -> None:
     # Given a handler using Powertools' BatchProcessor, and 3 of 10 messages failing once
     client = esm_roost.client()
-    deploy_zip(client, function_name, powertools_zip(POWERTOOLS_HANDLER))
+    deploy_zip(client, function_name, powertools_zip(POWERTOOLS_HANDLER), timeout_s=2)
     url, arn = create_queue(moto_server, VisibilityTimeout="2")
     map_queue(
         client,
@@ -63,7 +63,7 @@ def test_fifo_groups_stay_in_order_and_a_failed_group_blocks_only_itself(
     esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
 ) -> None:
     client = esm_roost.client()
-    deploy_reporter(client, function_name, mode="partial")
+    deploy_reporter(client, function_name, mode="partial", timeout_s=4)
     url, arn = create_queue(moto_server, fifo=True, VisibilityTimeout="4")
     map_queue(
         client, function_name, arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
@@ -115,7 +115,7 @@ def test_a_message_failing_every_time_lands_in_the_queue_dead_letter_queue(
     esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
 ) -> None:
     client = esm_roost.client()
-    deploy_reporter(client, function_name, mode="raise")
+    deploy_reporter(client, function_name, mode="raise", timeout_s=1)
     dlq_url, dlq_arn = create_queue(moto_server)
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
     url, arn = create_queue(moto_server, VisibilityTimeout="1", RedrivePolicy=redrive)

@@ -26,6 +26,7 @@ from roost.esm.lifecycle import MappingActivator
 from roost.esm.mapping import EventSourceMapping, MappingSettings, settings_from_wire
 from roost.esm.repository import MappingRepository
 from roost.esm.sources import EventSource, SourceType, source_of_arn, source_of_kafka
+from roost.esm.sqs.visibility_check import QueueInspector, check_visibility_timeout
 from roost.esm.states import (
     USER_INITIATED,
     IllegalTransition,
@@ -95,11 +96,18 @@ class EventSourceMappingHandlers:
     """Handlers of the event source mapping resource."""
 
     def __init__(
-        self, cp: ControlPlane, mappings: MappingRepository, activator: MappingActivator
+        self,
+        cp: ControlPlane,
+        mappings: MappingRepository,
+        activator: MappingActivator,
+        queues: QueueInspector | None = None,
     ) -> None:
+        """``queues`` reads SQS queues for AWS's create-time visibility check
+        (skipped without it: a node with no event source pollers)."""
         self._cp = cp
         self._mappings = mappings
         self._activator = activator
+        self._queues = queues
 
     def routes(self) -> dict[str, Handler]:
         """Operation name -> handler."""
@@ -117,23 +125,31 @@ class EventSourceMappingHandlers:
         AWS answers a missing function or qualifier with InvalidParameterValueException
         here, not with the 404 other operations give.
         """
+        name, arn, _ = await self._function_and_timeout(ctx, value)
+        return name, arn
+
+    async def _function_and_timeout(self, ctx: RequestContext, value: str) -> tuple[str, str, int]:
+        """``_function``, and the timeout of the version the mapping would invoke."""
         check_region(value, ctx.region)
         ref = function_ref(ctx, value)
         record = await self._cp.functions.get(ctx.account_id, ref.name)
-        qualifier = ref.qualifier
-        exists = record is not None
-        if exists and qualifier is not None and qualifier != LATEST:
-            if is_version(qualifier):
-                version = await self._cp.functions.get_version(
-                    ctx.account_id, ref.name, int(qualifier)
-                )
-                exists = version is not None
-            else:
-                alias = await self._cp.aliases.get(ctx.account_id, ref.name, qualifier)
-                exists = alias is not None
-        if not exists:
+        if record is None:
             raise InvalidParameterValueException("Function does not exist")
-        return ref.name, function_arn(ctx.region, ctx.account_id, ref.name, qualifier)
+        qualifier = ref.qualifier
+        config = record.latest
+        version: str | None = qualifier
+        if qualifier is not None and qualifier != LATEST and not is_version(qualifier):
+            alias = await self._cp.aliases.get(ctx.account_id, ref.name, qualifier)
+            if alias is None:
+                raise InvalidParameterValueException("Function does not exist")
+            version = alias.function_version
+        if version is not None and version != LATEST:
+            found = await self._cp.functions.get_version(ctx.account_id, ref.name, int(version))
+            if found is None:
+                raise InvalidParameterValueException("Function does not exist")
+            config = found
+        arn = function_arn(ctx.region, ctx.account_id, ref.name, qualifier)
+        return ref.name, arn, config.timeout_s
 
     async def _owned(self, ctx: RequestContext, uuid: str) -> EventSourceMapping:
         """The caller's mapping; another account's is as missing as a deleted one."""
@@ -143,8 +159,11 @@ class EventSourceMappingHandlers:
         return mapping
 
     async def create(self, ctx: RequestContext, params: Params) -> Output:
-        name, target = await self._function(ctx, params["FunctionName"])
+        name, target, timeout_s = await self._function_and_timeout(ctx, params["FunctionName"])
         source = _source(params)
+        if source.type is SourceType.SQS and self._queues is not None and source.arn:
+            visibility_s = await self._queues.visibility_timeout_s(source.arn)
+            check_visibility_timeout(visibility_s, timeout_s)
         uuid = str(uuid_module.uuid4())
         settings = with_defaults(source, uuid, _normalised(settings_from_wire(params)))
         check_settings(source, settings)
