@@ -53,3 +53,35 @@ def test_a_backlog_starts_at_five_concurrent_batches_and_gets_more_each_interval
     later = max(running_at(intervals, s) for s in starts if s >= first + FIRST_INTERVAL_S - 1)
     assert early == START_BATCHES
     assert later > START_BATCHES
+
+
+def test_provisioned_pollers_start_at_the_minimum_and_never_pass_the_maximum(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server)
+    count = 48
+    send(
+        moto_server,
+        url,
+        [{"id": f"p{i}", "port": recorder.port, "sleep": SLEEP_S} for i in range(count)],
+    )
+
+    map_queue(
+        client,
+        function_name,
+        arn,
+        BatchSize=1,
+        ProvisionedPollerConfig={"MinimumPollers": 8, "MaximumPollers": 8},
+    )
+    wait_for(lambda: len(done_ids(recorder)) == count)
+
+    intervals = [(b["start"], b["end"]) for b in batches(recorder)]
+    first = min(start for start, _ in intervals)
+    starts = sorted(start for start, _ in intervals)
+    early = max(running_at(intervals, s) for s in starts if s < first + FIRST_INTERVAL_S - 1)
+    # Eight from the start (not AWS's default five), and never more, not even once
+    # the scaling interval passed with a backlog left.
+    assert early == 8
+    assert max(running_at(intervals, s) for s in starts) == 8
