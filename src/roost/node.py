@@ -54,6 +54,7 @@ from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
 from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
+from roost.leasing.liveness import LockFileLiveness
 from roost.observability.node_metrics import AsyncSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
@@ -138,6 +139,9 @@ class Node:
         self._async: AsyncPlane | None = None
         self._esm: EsmPlane | None = None
         self._sqs_clients: SqsClients | None = None
+        # Pollers sharing this data directory tell a crashed one's leases from a
+        # live one's (flocks under owners/), so a restart need not wait them out.
+        self._liveness = LockFileLiveness(config.data_dir / "owners")
         self._server: HttpServer | None = None
         self._stopping = asyncio.Event()
         self._started_at = time.time()
@@ -183,6 +187,7 @@ class Node:
             lease_store=stores.config,
             metrics=self.async_metrics,
             limit=sync_first.limit,
+            liveness=self._liveness,
         )
         self._async = async_plane
         async_plane.start()
@@ -262,6 +267,7 @@ class Node:
             lease_store,
             SyncPathBatchInvoker(invoke.handlers),
             {SourceType.SQS: SqsConnectorFactory(self._sqs_clients)},
+            liveness=self._liveness,
         )
         return self._esm
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from roost.leasing import KeeperConfig, LeaseKeeper, LeaseListener, LeaseTable, new_owner_id
 from roost.leasing.keeper import ResourceSource
+from roost.leasing.liveness import OwnerLiveness
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,10 @@ class LeasedAssignment:
         config: KeeperConfig | None = None,
         *,
         heartbeats: bool = True,
+        liveness: OwnerLiveness | None = None,
     ) -> None:
         self._table = table
+        self._liveness = liveness
         self._heartbeats = heartbeats
         self._resources = resources
         self.config = config or KeeperConfig()
@@ -106,7 +109,9 @@ class LeasedAssignment:
         if poller_id in self._keepers:
             raise RuntimeError(f"poller {poller_id} is already attached")
         owner = new_owner_id(f"async-{poller_id}")
-        keeper = LeaseKeeper(self._table, owner, self._resources, listener, self.config)
+        keeper = LeaseKeeper(
+            self._table, owner, self._resources, listener, self.config, self._liveness
+        )
         self._keepers[poller_id] = keeper
         if self._heartbeats:
             await keeper.start()

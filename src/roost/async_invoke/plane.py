@@ -32,6 +32,7 @@ from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.router import Handler
 from roost.functions.attachments import EventInvokeConfigSource
 from roost.leasing import KeeperConfig, LeaseTable
+from roost.leasing.liveness import OwnerLiveness
 from roost.store.memory import MemoryConfigStore
 from roost.store.ports import ConfigStore, QueueStore
 
@@ -73,6 +74,7 @@ class AsyncPlane:
         lease_store: ConfigStore | None = None,
         metrics: AsyncMetrics | None = None,
         limit: Callable[[int], int] | None = None,
+        liveness: OwnerLiveness | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
@@ -80,7 +82,8 @@ class AsyncPlane:
         every node), in memory when None; ``assignment`` replaces them (tests).
         ``metrics`` receives the plane's counters (the node's registry). ``limit``
         narrows the bound on events running at once across the pollers while the
-        node needs it (``flow.sync_first``)."""
+        node needs it (``flow.sync_first``). ``liveness`` frees a crashed poller's
+        queue leases at once instead of at their expiry."""
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
@@ -91,6 +94,7 @@ class AsyncPlane:
             LeaseTable(lease_store or MemoryConfigStore(), ASYNC_QUEUES_LEASE_PREFIX),
             self.queues_to_poll,
             settings.keeper_config(),
+            liveness=liveness,
         )
         self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
         self.router = QueueRouter(HashRing(names), self.gauge, self.express)

@@ -39,6 +39,7 @@ from roost.esm.runner import RunnerSettings
 from roost.esm.sources import SourceType
 from roost.esm.work_acquirer import lease_table, live_lease
 from roost.leasing import KeeperConfig
+from roost.leasing.liveness import OwnerLiveness
 from roost.store.ports import ConfigStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class EsmPlane:
         lease_store: ConfigStore,
         invoker: BatchInvoker,
         factories: Mapping[SourceType, ConnectorFactory],
+        liveness: OwnerLiveness | None = None,
     ) -> None:
         self.settings = settings
         self._mappings = mappings
@@ -87,6 +89,7 @@ class EsmPlane:
             runner=settings.runner,
             max_in_flight_batches=settings.max_in_flight_batches,
             stop_grace_s=settings.stop_grace_s,
+            liveness=liveness,
         )
         self.pollers = [EsmPoller(f"esm-poller-{i}", config) for i in range(settings.pollers)]
         self._tables = {t: lease_table(lease_store, t) for t in self._factories}

@@ -32,6 +32,7 @@ from roost.esm.sources import SourceType
 from roost.esm.states import MappingState
 from roost.esm.work_acquirer import WorkAcquirer
 from roost.leasing import KeeperConfig
+from roost.leasing.liveness import OwnerLiveness
 from roost.store.ports import ConfigStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class PollerConfig:
     runner: RunnerSettings = dataclasses.field(default_factory=RunnerSettings)
     max_in_flight_batches: int = MAX_IN_FLIGHT_BATCHES
     stop_grace_s: float = 5.0
+    # Frees a crashed poller's mapping leases at once (None: at their expiry).
+    liveness: OwnerLiveness | None = None
 
 
 class EsmPoller:
@@ -92,6 +95,7 @@ class EsmPoller:
             config.mappings,
             self,
             config.keeper,
+            liveness=config.liveness,
         )
         self._deps = RunnerDeps(
             orchestrator=config.orchestrator,

@@ -23,6 +23,7 @@ from roost.esm.repository import MappingRepository
 from roost.esm.sources import SourceType
 from roost.leasing import KeeperConfig, Lease, LeaseKeeper, LeaseListener, LeaseTable, new_owner_id
 from roost.leasing.keeper import ResourceSource
+from roost.leasing.liveness import OwnerLiveness
 from roost.store.ports import ConfigStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class WorkAcquirer:
         config: KeeperConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        liveness: OwnerLiveness | None = None,
     ) -> None:
         self._mappings = mappings
         self.keepers: dict[SourceType, LeaseKeeper] = {}
@@ -68,7 +70,7 @@ class WorkAcquirer:
             table = lease_table(store, source_type, clock)
             owner = new_owner_id(f"esm-{poller_id}")
             self.keepers[source_type] = LeaseKeeper(
-                table, owner, self._resources_of(source_type), listener, config
+                table, owner, self._resources_of(source_type), listener, config, liveness
             )
         self._nudges: set[asyncio.Task[None]] = set()
         self._stopping = False

@@ -40,10 +40,14 @@ from typing import Protocol, TypeVar
 
 from roost.leasing.lease import Lease
 from roost.leasing.leases import LeaseLost, LeaseTable
+from roost.leasing.liveness import OwnerLiveness, UnknownLiveness
 from roost.leasing.shares import by_affinity, fair_share, surplus
 from roost.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+# A dead owner's lease is revoked to expire at once: nobody is left to stop.
+DEAD_OWNER_GRACE_S = 0.0
 
 T = TypeVar("T")
 
@@ -158,9 +162,12 @@ class LeaseKeeper:
         resources: ResourceSource,
         listener: LeaseListener,
         config: KeeperConfig | None = None,
+        liveness: OwnerLiveness | None = None,
     ) -> None:
         self.owner = owner
         self.config = config or KeeperConfig()
+        # Frees the leases of owners known dead at once, rather than at expiry.
+        self._liveness = liveness or UnknownLiveness()
         self._work = table.scoped("work")
         self._members = table.scoped("members")
         self._resources = resources
@@ -197,6 +204,7 @@ class LeaseKeeper:
         """Heartbeat in the background every ``heartbeat_interval_s`` until ``stop()``."""
         if self._task is not None or self._stopped:
             raise RuntimeError("a lease keeper starts once")
+        self._liveness.register(self.owner)
         self._task = asyncio.create_task(self._run(), name=f"lease-keeper {self.owner}")
 
     async def stop(self) -> None:
@@ -220,6 +228,7 @@ class LeaseKeeper:
                 with contextlib.suppress(StoreUnavailable):
                     await self._guard(self._members.release(self._member))
                 self._member = None
+            self._liveness.unregister(self.owner)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -239,8 +248,8 @@ class LeaseKeeper:
             try:
                 await self._heartbeat(result)
                 wanted = set(await self._guard(self._resources()))
-                members = await self._guard(self._members.list())
-                leases = await self._guard(self._work.list())
+                members = await self._free_dead(await self._guard(self._members.list()))
+                leases = await self._free_dead(await self._guard(self._work.list()), result)
                 await self._anti_entropy(leases, result)
                 await self._rebalance(wanted, members, leases, result)
             except StoreUnavailable as error:
@@ -248,6 +257,30 @@ class LeaseKeeper:
                 result.store_available = False
                 await self._drop_expiring(result)
             return result
+
+    async def _free_dead(
+        self, leases: list[Lease], result: TickResult | None = None
+    ) -> list[Lease]:
+        """Expire, now, the leases (``result`` given: work; else membership) of owners
+        known dead (a crashed process on this machine); the others as they are."""
+        kept = []
+        table = self._work if result is not None else self._members
+        for lease in leases:
+            if (
+                lease.owner == self.owner
+                or lease.revoked
+                or lease.is_expired(table.now_ms())
+                or not self._liveness.is_dead(lease.owner)
+            ):
+                kept.append(lease)
+                continue
+            if await self._guard(table.revoke(lease, DEAD_OWNER_GRACE_S)):
+                log.info(
+                    "lease keeper %s: freed %s of dead %s", self.owner, lease.resource, lease.owner
+                )
+                if result is not None:
+                    result.revoked.append(lease.resource)
+        return kept
 
     async def _guard(self, awaitable: Awaitable[T]) -> T:
         try:

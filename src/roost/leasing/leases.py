@@ -180,7 +180,9 @@ class LeaseTable:
         before anyone else can take the resource. A heartbeat that lands first
         changes the revision, and the revoke fails (False).
         """
-        expires = min(lease.expires_at_ms, self.now_ms() + _ttl_ms(grace_s))
+        # A grace of 0 frees it now (its holder is known to be dead).
+        grace_ms = 0 if grace_s == 0 else _ttl_ms(grace_s)
+        expires = min(lease.expires_at_ms, self.now_ms() + grace_ms)
         revoked = replace(lease, revoked=True, expires_at_ms=expires)
         key = self.key(lease.resource)
         try:
