@@ -55,7 +55,7 @@ from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
 from roost.leasing.liveness import LockFileLiveness
-from roost.observability.node_metrics import AsyncSource, NodeMetrics, SyncSource
+from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
 from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
@@ -292,6 +292,7 @@ class Node:
                 invoke.counting,
                 lambda: [env.status.value for env in list(host.environments.values())],
             ),
+            EsmSource(self._esm.metrics, self._esm.running) if self._esm is not None else None,
         )
 
     @property

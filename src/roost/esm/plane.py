@@ -32,6 +32,7 @@ from roost.esm.autoscaler import ScalingSettings
 from roost.esm.connector import ConnectorFactory
 from roost.esm.lifecycle import settle_mapping
 from roost.esm.mapping import EventSourceMapping
+from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import BatchInvoker, InvokeOrchestrator
 from roost.esm.poller import EsmPoller, PollerConfig, should_run
 from roost.esm.repository import MappingRepository
@@ -74,8 +75,10 @@ class EsmPlane:
         invoker: BatchInvoker,
         factories: Mapping[SourceType, ConnectorFactory],
         liveness: OwnerLiveness | None = None,
+        metrics: EsmMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or EsmMetrics()
         self._mappings = mappings
         self._lease_store = lease_store
         self._factories = dict(factories)
@@ -90,12 +93,21 @@ class EsmPlane:
             max_in_flight_batches=settings.max_in_flight_batches,
             stop_grace_s=settings.stop_grace_s,
             liveness=liveness,
+            metrics=self.metrics,
         )
         self.pollers = [EsmPoller(f"esm-poller-{i}", config) for i in range(settings.pollers)]
         self._tables = {t: lease_table(lease_store, t) for t in self._factories}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._to_run: frozenset[str] = frozenset()
+
+    def running(self) -> dict[MappingKey, RunningFigures]:
+        """Every mapping running on this node's pollers, with its gauges now."""
+        return {
+            runner.key: runner.running()
+            for poller in self.pollers
+            for runner in list(poller.runners.values())
+        }
 
     @property
     def handled(self) -> frozenset[SourceType]:

@@ -25,6 +25,7 @@ from roost.esm.health import PollerHealth
 from roost.esm.lifecycle import settled
 from roost.esm.load_shedder import MAX_IN_FLIGHT_BATCHES, LoadShedder
 from roost.esm.mapping import EventSourceMapping
+from roost.esm.metrics import EsmMetrics
 from roost.esm.orchestrator import InvokeOrchestrator
 from roost.esm.repository import MappingRepository
 from roost.esm.runner import MappingRunner, RunnerDeps, RunnerSettings
@@ -78,6 +79,7 @@ class PollerConfig:
     stop_grace_s: float = 5.0
     # Frees a crashed poller's mapping leases at once (None: at their expiry).
     liveness: OwnerLiveness | None = None
+    metrics: EsmMetrics = dataclasses.field(default_factory=EsmMetrics)
 
 
 class EsmPoller:
@@ -105,6 +107,7 @@ class EsmPoller:
             scaling=config.scaling,
             progress=self.acquirer.progress,
             holds=self.acquirer.holds,
+            metrics=config.metrics,
         )
         self.runners: dict[str, MappingRunner] = {}
 

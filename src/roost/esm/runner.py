@@ -19,7 +19,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roost.esm.autoscaler import Autoscaler, ScalingLimits, ScalingSettings
 from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy, RecordBuffer
@@ -30,6 +30,7 @@ from roost.esm.filtering import FilterCriteria, parse_filter_criteria
 from roost.esm.health import MappingHealth, PollerHealth
 from roost.esm.load_shedder import LoadShedder
 from roost.esm.mapping import EventSourceMapping
+from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import InvokeOrchestrator
 from roost.esm.validation import FILTER_KINDS
 
@@ -60,6 +61,7 @@ class RunnerDeps:
     scaling: ScalingSettings
     progress: Callable[[str], None]
     holds: Callable[[str], bool]
+    metrics: EsmMetrics = field(default_factory=EsmMetrics)
 
 
 class ConcurrencyGate:
@@ -143,6 +145,15 @@ class MappingRunner:
     def loops(self) -> int:
         """Batch loops running now."""
         return len(self._loops)
+
+    @property
+    def key(self) -> MappingKey:
+        """The mapping as ``/metrics`` labels it."""
+        return MappingKey(self.uuid, self.mapping.function_arn)
+
+    def running(self) -> RunningFigures:
+        """Batches invoking now, and how many loops the autoscaler wants."""
+        return RunningFigures(self.health.in_flight, self._wanted())
 
     def _may_commit(self) -> bool:
         # While draining (the lease is being given up, not yet released) the
@@ -317,7 +328,9 @@ class MappingRunner:
                 await self.checkpoint.release(deferred)
                 held_back = {r.record_id for r in deferred}
                 records = [r for r in records if r.record_id not in held_back]
-            await self.checkpoint.commit(buffer.add(records))
+            filtered = buffer.add(records)
+            self._deps.metrics.filtered(self.key, len(filtered))
+            await self.checkpoint.commit(filtered)
             if not records and not buffer.pending:
                 return []
         return buffer.take()
@@ -334,6 +347,8 @@ class MappingRunner:
                 self.health.in_flight -= 1
                 await self.gate.release()
             self.health.invoked(len(batch), outcome)
+            failed = sum(1 for record in batch if outcome.failed(record))
+            self._deps.metrics.invoked(self.key, len(batch), outcome.verdict, failed)
             disposition = self._deps.errors.dispose(
                 batch, outcome, ordered=self.connector.ordered, attempt=attempt
             )

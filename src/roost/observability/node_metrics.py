@@ -24,6 +24,7 @@ from roost.async_invoke.metrics import (
     FunctionKey,
     RetryReason,
 )
+from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.sync_first import SyncFirst
 from roost.observability.prometheus import MetricFamily, MetricType, render
@@ -68,6 +69,14 @@ class SyncSource:
     environment_states: Callable[[], Iterable[str]]
 
 
+@dataclass(frozen=True)
+class EsmSource:
+    """The event source mapping pollers' side: counters, and the mappings running now."""
+
+    metrics: EsmMetrics
+    running: Callable[[], dict[MappingKey, RunningFigures]]
+
+
 def _family(name: str, kind: MetricType, help_text: str) -> MetricFamily:
     return MetricFamily(name, kind, help_text)
 
@@ -75,9 +84,15 @@ def _family(name: str, kind: MetricType, help_text: str) -> MetricFamily:
 class NodeMetrics:
     """Renders the node's metrics in Prometheus's text format on demand."""
 
-    def __init__(self, async_source: AsyncSource | None, sync_source: SyncSource | None) -> None:
+    def __init__(
+        self,
+        async_source: AsyncSource | None,
+        sync_source: SyncSource | None,
+        esm_source: EsmSource | None = None,
+    ) -> None:
         self._async = async_source
         self._sync = sync_source
+        self._esm = esm_source
 
     async def render(self) -> str:
         """The exposition text of everything, read now."""
@@ -88,6 +103,8 @@ class NodeMetrics:
             families += _flow_families(self._async)
         if self._sync is not None:
             families += _sync_families(self._sync)
+        if self._esm is not None:
+            families += _esm_families(self._esm)
         return render(families)
 
 
@@ -228,3 +245,34 @@ def _sync_families(source: SyncSource) -> list[MetricFamily]:
     for state in sorted(states):
         environments.add(states[state], state=state)
     return [invocations, throttles, concurrency, environments]
+
+
+def _esm_families(source: EsmSource) -> list[MetricFamily]:
+    """Per mapping: batches by verdict, records by fate, batches in flight, the target."""
+    counter, gauge = MetricType.COUNTER, MetricType.GAUGE
+    batches = _family(
+        "roost_esm_batches_total", counter, "Batches a mapping invoked, by how the invoke went."
+    )
+    records = _family(
+        "roost_esm_records_total",
+        counter,
+        "Records of a mapping: invoked, failed (to be tried again), filtered (no invoke).",
+    )
+    for key, figures in sorted(source.metrics.mappings().items(), key=lambda kv: kv[0].uuid):
+        labels = {"mapping": key.uuid, "function": key.function_arn}
+        for verdict, count in sorted(figures.batches.items(), key=lambda kv: kv[0].value):
+            batches.add(count, **labels, outcome=verdict.value)
+        records.add(figures.records_invoked, **labels, fate="invoked")
+        records.add(figures.records_failed, **labels, fate="failed")
+        records.add(figures.records_filtered, **labels, fate="filtered")
+    in_flight = _family(
+        "roost_esm_batches_in_flight", gauge, "Batches of a mapping being invoked now."
+    )
+    target = _family(
+        "roost_esm_concurrency_target", gauge, "Concurrent batches the autoscaler wants now."
+    )
+    for key, running in sorted(source.running().items(), key=lambda kv: kv[0].uuid):
+        labels = {"mapping": key.uuid, "function": key.function_arn}
+        in_flight.add(running.in_flight, **labels)
+        target.add(running.target_batches, **labels)
+    return [batches, records, in_flight, target]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
+from roost.observability.prometheus import parse
 from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import (
     batches,
@@ -76,7 +78,7 @@ def test_records_no_filter_accepts_are_deleted_without_an_invoke(
     client = esm_roost.client()
     deploy_reporter(client, function_name)
     url, arn = create_queue(moto_server)
-    map_queue(
+    uuid = map_queue(
         client,
         function_name,
         arn,
@@ -87,6 +89,23 @@ def test_records_no_filter_accepts_are_deleted_without_an_invoke(
     wait_for(lambda: len(processed_ids(recorder)) >= 3)
     wait_for(lambda: queue_depth(moto_server, url) == 0)
     assert sorted(processed_ids(recorder)) == ["keep0", "keep1", "keep2"]
+
+    # /metrics counts the mapping's records by fate and its batches by outcome.
+    records = mapping_samples(esm_roost, "roost_esm_records_total", uuid)
+    assert (records["invoked"], records["filtered"], records["failed"]) == (3, 4, 0)
+    assert sum(mapping_samples(esm_roost, "roost_esm_batches_total", uuid).values()) >= 1
+
+
+def mapping_samples(roost: RoostProcess, name: str, uuid: str) -> dict[str, float]:
+    """One mapping's samples of ``name``, by their ``fate`` or ``outcome`` label."""
+    with urllib.request.urlopen(roost.endpoint + "/metrics", timeout=10) as reply:
+        samples = parse(reply.read().decode())
+    found = {}
+    for sample in samples:
+        labels = dict(sample.labels)
+        if sample.name == name and labels.get("mapping") == uuid:
+            found[labels.get("fate") or labels.get("outcome") or ""] = sample.value
+    return found
 
 
 def test_a_batch_size_update_takes_effect_while_running(
