@@ -168,29 +168,9 @@ class Node:
         invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
         self._invoke = invoke
         invoke.start()
-        aws = AwsClients(self.config.aws_endpoint_url)
-
-        def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
-            delivery = DestinationDelivery(aws, invoker=frontend)
-            return DestinationOutcomes(
-                DestinationSink(stores.config, delivery, configs=invoke.cache)
-            )
-
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight)
         sync_first = SyncFirst(invoke_router, self._sync_first_settings())
-        async_plane = AsyncPlane(
-            self._async_settings(),
-            stores.queues,
-            invoke.handlers,
-            invoke.cache,
-            sink_for=destinations_of,
-            lease_store=stores.config,
-            metrics=self.async_metrics,
-            limit=sync_first.limit,
-            liveness=self._liveness,
-        )
-        self._async = async_plane
-        async_plane.start()
+        async_plane = self._async_plane(stores, invoke, sync_first)
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
         mappings = await self._mapping_routes(control, stores, invoke)
         control_routes = invalidating_routes(
@@ -221,6 +201,34 @@ class Node:
             invoke.logs,
             self._metrics(async_plane, stores.queues, invoke, sync_first).render,
         )
+
+    def _async_plane(
+        self, stores: Stores, invoke: InvokePlane, sync_first: SyncFirst
+    ) -> AsyncPlane:
+        """The async plane, started: its pollers run through ``invoke``'s sync path, and
+        its outcomes go to destinations through the AWS endpoint."""
+        aws = AwsClients(self.config.aws_endpoint_url)
+
+        def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
+            delivery = DestinationDelivery(aws, invoker=frontend)
+            return DestinationOutcomes(
+                DestinationSink(stores.config, delivery, configs=invoke.cache)
+            )
+
+        async_plane = AsyncPlane(
+            self._async_settings(),
+            stores.queues,
+            invoke.handlers,
+            invoke.cache,
+            sink_for=destinations_of,
+            lease_store=stores.config,
+            metrics=self.async_metrics,
+            limit=sync_first.limit,
+            liveness=self._liveness,
+        )
+        self._async = async_plane
+        async_plane.start()
+        return async_plane
 
     async def _mapping_routes(
         self, control: ControlPlane, stores: Stores, invoke: InvokePlane
