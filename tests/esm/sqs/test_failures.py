@@ -32,8 +32,10 @@ def test_powertools_partial_batch_response_retries_only_the_failed_messages(
 ) -> None:
     # Given a handler using Powertools' BatchProcessor, and 3 of 10 messages failing once
     client = esm_roost.client()
-    deploy_zip(client, function_name, powertools_zip(POWERTOOLS_HANDLER), timeout_s=2)
-    url, arn = create_queue(moto_server, VisibilityTimeout="2")
+    deploy_zip(client, function_name, powertools_zip(POWERTOOLS_HANDLER), timeout_s=6)
+    # Long enough that a successful message is deleted before it could show again
+    # on a loaded machine (only the failed ones may run twice).
+    url, arn = create_queue(moto_server, VisibilityTimeout="6")
     map_queue(
         client,
         function_name,
