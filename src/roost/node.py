@@ -152,6 +152,9 @@ class Node:
     async def _build_app(self) -> FrontDoor:
         stores = await Stores.open(self.config.data_dir)
         self._stores = stores
+        swept = await asyncio.to_thread(self._liveness.sweep)
+        if swept:
+            log.info("removed %d lock files of lease owners long dead", swept)
         limits = AccountLimits(concurrent_executions=self.config.account_concurrency)
         control = ControlPlane.build(stores.config, stores.code, limits)
         self._control = control

@@ -93,3 +93,22 @@ def test_a_dead_owners_leases_and_membership_are_taken_before_they_expire(
         assert heir.working == resources
 
     run_with_store(scenario)
+
+
+def test_a_sweep_removes_only_files_of_owners_dead_for_long(tmp_path: Path) -> None:
+    import os
+    import time
+
+    liveness = LockFileLiveness(tmp_path)
+    liveness.register("alive")
+    for owner in ("dead-long-ago", "dead-just-now"):
+        kill(hold_then_kill(tmp_path, owner))
+    old = time.time() - 7200
+    for path in tmp_path.iterdir():
+        if path != liveness._path("dead-just-now"):
+            os.utime(path, (old, old))  # "alive" is old too, but its lock is held
+
+    assert liveness.sweep() == 1
+    assert not liveness._path("dead-long-ago").exists()
+    assert liveness.is_dead("dead-just-now")  # still there to be asked about
+    assert not liveness.is_dead("alive")

@@ -17,8 +17,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Protocol
+
+# Lock files of owners dead this long are removed at start-up (leases last seconds).
+SWEEP_AFTER_S = 3600.0
 
 
 class OwnerLiveness(Protocol):
@@ -80,6 +84,23 @@ class LockFileLiveness:
             self._path(owner).unlink()
         os.close(fd)
 
+    def sweep(self, older_than_s: float = SWEEP_AFTER_S) -> int:
+        """Remove the files of owners dead for longer than ``older_than_s`` (their
+        leases expired long ago, so nobody will ask about them); how many. Younger
+        ones stay: a keeper may still need them to free a crashed owner's leases."""
+        removed = 0
+        held = {self._path(owner) for owner in self._held}
+        cutoff = time.time() - older_than_s
+        for path in self._directory.glob("*.lock") if self._directory.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if path in held or path.stat().st_mtime > cutoff:
+                    continue
+            if _lock_free(path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                removed += 1
+        return removed
+
     def is_dead(self, owner: str) -> bool:
         """Whether the owner's file exists and its lock can be taken (its process is gone)."""
         if owner in self._dead:
@@ -87,18 +108,25 @@ class LockFileLiveness:
         if owner in self._held:
             return False
         path = self._path(owner)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False  # Not an owner of this data directory: only its ttl can tell.
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # Its process holds it: alive.
-        finally:
-            os.close(fd)
+        if not _lock_free(path):
+            return False  # Alive, or not an owner of this data directory (no file).
         # Owner ids are unique per process, so a dead owner never comes back.
         self._dead.add(owner)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return True
+
+
+def _lock_free(path: Path) -> bool:
+    """Whether ``path`` exists and nobody holds its lock (its owner's process is gone)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
