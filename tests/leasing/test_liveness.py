@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from roost.leasing import KeeperConfig, LeaseKeeper, LeaseTable
@@ -96,9 +98,6 @@ def test_a_dead_owners_leases_and_membership_are_taken_before_they_expire(
 
 
 def test_a_sweep_removes_only_files_of_owners_dead_for_long(tmp_path: Path) -> None:
-    import os
-    import time
-
     liveness = LockFileLiveness(tmp_path)
     liveness.register("alive")
     for owner in ("dead-long-ago", "dead-just-now"):
