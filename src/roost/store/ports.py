@@ -16,6 +16,10 @@ receive counts and per-receive receipt handles, as SQS standard queues behave.
 ``EventSourceMappingStore`` keeps event source mappings: one document per
 mapping UUID, indexed by account, function and source, with compare-and-set on a
 revision and a uniqueness rule (one mapping per source, topic and function).
+
+``CheckpointStore`` keeps the stream pollers' shard checkpoints: per mapping and
+shard (or Kafka partition), the position of the last record done, fenced by a
+revision so that only the shard's current owner moves it.
 """
 
 from __future__ import annotations
@@ -294,6 +298,78 @@ class EventSourceMappingStore(Protocol):
         With ``expected_revision``, ``ConditionFailed`` if the record is missing or
         has another revision (nothing is removed).
         """
+
+    async def close(self) -> None:
+        """Release resources; later calls raise ``StoreUnavailable``."""
+
+
+@dataclass(frozen=True)
+class ShardCheckpoint:
+    """How far a mapping got in one shard (a Kinesis or DynamoDB shard, a Kafka partition).
+
+    ``position`` is the sequence number (or Kafka offset, as text) of the last
+    record done, None while nothing is; it is opaque: stores keep it as text and
+    never compare positions. ``closed``: the shard was read to its end after a
+    reshard, so its children may start. ``owner`` is the poller that last
+    claimed the shard. ``revision`` changes on every write; a write expecting an
+    older one fails, which is how a claim fences the shard's previous owner.
+    """
+
+    mapping_uuid: str
+    shard_id: str
+    position: str | None
+    closed: bool
+    owner: str | None
+    revision: str
+
+
+def checkpoint_key(mapping_uuid: str, shard_id: str) -> str:
+    """How ``ConditionFailed`` names a checkpoint, the same in every adapter."""
+    return f"{mapping_uuid}/{shard_id}"
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Durable shard checkpoints of stream mappings, with compare-and-set writes.
+
+    Every write returns only once it is durable (it survives a crash of the
+    process and of the machine): a checkpoint acknowledged is never undone, so a
+    restarted or moved poller never skips records. Cancelling the caller
+    abandons the wait, not the write.
+    """
+
+    async def get(self, mapping_uuid: str, shard_id: str) -> ShardCheckpoint | None:
+        """The shard's checkpoint, or None if the mapping never claimed it. Safe to cancel."""
+
+    async def list(self, mapping_uuid: str) -> list[ShardCheckpoint]:
+        """Every checkpoint of the mapping (open and closed shards), in shard id order."""
+
+    async def claim(self, mapping_uuid: str, shard_id: str, owner: str) -> ShardCheckpoint:
+        """Record ``owner`` as the shard's owner, creating the checkpoint (no position) if new.
+
+        Unconditional (the lease decided who owns the shard) and gives a new
+        revision, so the previous owner's next ``advance`` fails. Returns the
+        checkpoint as written; position and ``closed`` are kept.
+        """
+
+    async def advance(
+        self, mapping_uuid: str, shard_id: str, position: str, *, expected_revision: str
+    ) -> str:
+        """Set the shard's position; its new revision once durable.
+
+        ``ConditionFailed`` (nothing written) if the checkpoint is missing, has
+        another revision (someone claimed it since) or is closed.
+        """
+
+    async def mark_closed(self, mapping_uuid: str, shard_id: str, *, expected_revision: str) -> str:
+        """Mark the shard fully processed, keeping its position; its new revision once durable.
+
+        ``ConditionFailed`` if the checkpoint is missing or has another revision.
+        Idempotent for the owner: closing a closed shard at its revision succeeds.
+        """
+
+    async def delete_mapping(self, mapping_uuid: str) -> int:
+        """Remove every checkpoint of the mapping; how many there were. Idempotent."""
 
     async def close(self) -> None:
         """Release resources; later calls raise ``StoreUnavailable``."""
