@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -31,11 +32,13 @@ def test_a_batch_is_invoked_once_it_holds_batch_size_records(
     esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
 ) -> None:
     # Given 20 messages waiting and a mapping of batch size 10 with a long window
+    # (the queue hides a received message longer than the window, as AWS advises)
     client = esm_roost.client()
     deploy_reporter(client, function_name)
-    url, arn = create_queue(moto_server)
+    url, arn = create_queue(moto_server, VisibilityTimeout="120")
     send(moto_server, url, bodies(recorder, 20))
-    map_queue(
+    created = time.time()
+    uuid = map_queue(
         client,
         function_name,
         arn,
@@ -43,11 +46,16 @@ def test_a_batch_is_invoked_once_it_holds_batch_size_records(
         MaximumBatchingWindowInSeconds=60,
         ScalingConfig={"MaximumConcurrency": 2},
     )
-    # Then the function gets two full batches long before the window closes
-    wait_for(lambda: len(processed_ids(recorder)) >= 20, 45)
-    assert sorted(len(b["ids"]) for b in batches(recorder)) == [10, 10]
-    assert sorted(processed_ids(recorder)) == sorted(f"m{i}" for i in range(20))
-    wait_for(lambda: queue_depth(moto_server, url) == 0)
+    # Then a full batch of 10 runs long before the window could close. (Two batch
+    # loops may each hold part of the rest until their window closes, as AWS's
+    # pollers may: the test does not wait for those.)
+    wait_for(lambda: any(len(b["ids"]) == 10 for b in batches(recorder)), 45)
+    full = next(b for b in batches(recorder) if len(b["ids"]) == 10)
+    assert full["start"] - created < 30
+    assert all(len(b["ids"]) <= 10 for b in batches(recorder))
+    ids = processed_ids(recorder)
+    assert len(ids) == len(set(ids)), "a record ran twice"
+    client.delete_event_source_mapping(UUID=uuid)  # Its partial batches go back.
 
 
 def test_a_batch_is_invoked_when_its_window_closes(
