@@ -9,7 +9,7 @@ The shape AWS documents (and AWS Lambda Powertools parses)::
                   "NewImage": {"Message": {"S": "New item!"}, "Id": {"N": "101"}},
                   "SequenceNumber": "4421584500000000017450439091",
                   "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-     "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2015-06-27T00:48:05.899"}
+     "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2015-06-27T00:48"}
 
 Items keep DynamoDB's typed JSON (``{"S": ...}``, ``{"N": "1"}``), with binary
 values (``B``, ``BS``) in base64 as on the wire. ``NewImage``/``OldImage``
