@@ -6,7 +6,9 @@ processed). It handles what a shard throws at a long-running reader:
 
 - an expired iterator (Kinesis: 5 minutes, DynamoDB Streams: 15) is
   re-acquired ``AFTER_SEQUENCE_NUMBER`` the last record read, or at the
-  starting position when none was read yet;
+  starting position when none was read yet (for ``LATEST`` that is a new
+  tip: records added while the first iterator idled unread are skipped, as
+  with any ``LATEST`` start);
 - a trimmed position (DynamoDB Streams' ``TrimmedDataAccessException``)
   restarts at ``TRIM_HORIZON``: what was trimmed is gone;
 - throttling backs off exponentially (and ``read`` returns empty, so the
@@ -14,9 +16,11 @@ processed). It handles what a shard throws at a long-running reader:
 - a closed shard read to its end (``NextShardIterator`` null) is
   ``finished``: the caller moves on to its children.
 
-moto never answers a null ``NextShardIterator``, so a shard the last listing
-showed closed also counts as finished once an empty page comes back at or
-past its ``EndingSequenceNumber`` (``update_shard`` passes a fresh listing in).
+The first iterator is taken at the first ``read`` (so ``LATEST`` means
+"after what the shard holds then"). moto never answers a null
+``NextShardIterator``, so a shard the last listing showed closed also counts
+as finished once an empty page comes back at or past its
+``EndingSequenceNumber`` (``update_shard`` passes a fresh listing in).
 """
 
 from __future__ import annotations
