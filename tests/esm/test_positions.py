@@ -6,20 +6,15 @@ import pytest
 
 from roost.esm.positions import (
     DONE,
-    LATEST,
-    TRIM_HORIZON,
     WAIT,
-    IteratorType,
     ShardAction,
-    ShardInfo,
     ShardPlan,
-    ShardStart,
     StartingPosition,
     StartingPositionSetting,
-    after,
     plan_shard,
     plan_shards,
 )
+from roost.esm.shards import IteratorPosition, Shard
 from roost.store.ports import ShardCheckpoint
 
 AT = StartingPositionSetting.of("AT_TIMESTAMP", 1_700_000_000.5)
@@ -32,7 +27,23 @@ def checkpoint(shard: str, position: str | None = None, closed: bool = False) ->
     return ShardCheckpoint("m1", shard, position, closed, "poller", "rev")
 
 
-def shards(*infos: ShardInfo) -> dict[str, ShardInfo]:
+TRIM_HORIZON = IteratorPosition.trim_horizon()
+LATEST = IteratorPosition.latest()
+after = IteratorPosition.after
+
+
+def listed_shard(shard_id: str, parents: tuple[str, ...] = (), closed: bool = False) -> Shard:
+    """A listed shard: its parents (a merge has two), closed or open."""
+    return Shard(
+        shard_id,
+        parents[0] if parents else None,
+        parents[1] if len(parents) > 1 else None,
+        "1",
+        "99" if closed else None,
+    )
+
+
+def shards(*infos: Shard) -> dict[str, Shard]:
     return {info.shard_id: info for info in infos}
 
 
@@ -40,31 +51,29 @@ def checkpoints(*cps: ShardCheckpoint) -> dict[str, ShardCheckpoint]:
     return {cp.shard_id: cp for cp in cps}
 
 
-def read(start: ShardStart) -> ShardPlan:
+def read(start: IteratorPosition) -> ShardPlan:
     return ShardPlan(ShardAction.READ, start)
 
 
 # A split: parent 0 closed into children 1 and 2. A merge: 1 and 2 into 3.
-PARENT = ShardInfo("shardId-0", closed=True)
-LEFT = ShardInfo("shardId-1", ("shardId-0",))
-RIGHT = ShardInfo("shardId-2", ("shardId-0",))
+PARENT = listed_shard("shardId-0", closed=True)
+LEFT = listed_shard("shardId-1", ("shardId-0",))
+RIGHT = listed_shard("shardId-2", ("shardId-0",))
 SPLIT = shards(PARENT, LEFT, RIGHT)
 
 
 def test_the_setting_decides_a_new_shard_without_parents() -> None:
-    shard = ShardInfo("shardId-0")
+    shard = listed_shard("shardId-0")
     listed = shards(shard)
 
     assert plan_shard(shard, listed, {}, HORIZON) == read(TRIM_HORIZON)
     assert plan_shard(shard, listed, {}, NEWEST) == read(LATEST)
-    assert plan_shard(shard, listed, {}, AT) == read(
-        ShardStart(IteratorType.AT_TIMESTAMP, timestamp_s=1_700_000_000.5)
-    )
+    assert plan_shard(shard, listed, {}, AT) == read(IteratorPosition.at_timestamp(1_700_000_000.5))
 
 
 @pytest.mark.parametrize("setting", EVERY_SETTING)
 def test_a_checkpoint_resumes_after_its_position(setting: StartingPositionSetting) -> None:
-    shard = ShardInfo("shardId-0")
+    shard = listed_shard("shardId-0")
     done = checkpoints(
         checkpoint("shardId-0", "49590338271490256608559692538361571095921575989136588898")
     )
@@ -85,7 +94,7 @@ def test_a_closed_checkpoint_is_done(setting: StartingPositionSetting) -> None:
 def test_a_claimed_shard_with_nothing_done_starts_from_the_setting(
     setting: StartingPositionSetting,
 ) -> None:
-    shard = ShardInfo("shardId-0")
+    shard = listed_shard("shardId-0")
     claimed = checkpoints(checkpoint("shardId-0"))
 
     plan = plan_shard(shard, shards(shard), claimed, setting)
@@ -132,11 +141,11 @@ def test_children_of_an_at_timestamp_mapping_start_at_the_timestamp() -> None:
 
     plan = plan_shard(LEFT, SPLIT, finished, AT)
 
-    assert plan == read(ShardStart(IteratorType.AT_TIMESTAMP, timestamp_s=AT.timestamp_s))
+    assert plan == read(IteratorPosition.at_timestamp(AT.timestamp_s))
 
 
 def test_a_merged_child_waits_for_both_parents() -> None:
-    merged = ShardInfo("shardId-3", ("shardId-1", "shardId-2"))
+    merged = listed_shard("shardId-3", ("shardId-1", "shardId-2"))
     listed = shards(LEFT, RIGHT, merged)
     one_done = checkpoints(checkpoint("shardId-1", "4", True), checkpoint("shardId-2", "7"))
     both_done = checkpoints(checkpoint("shardId-1", "4", True), checkpoint("shardId-2", "7", True))
@@ -153,7 +162,7 @@ def test_a_parent_trimmed_away_and_never_read_is_not_waited_for(
     listed = shards(LEFT, RIGHT)
 
     assert plan_shard(LEFT, listed, {}, setting) == plan_shard(
-        ShardInfo("x"), shards(ShardInfo("x")), {}, setting
+        listed_shard("x"), shards(listed_shard("x")), {}, setting
     )
 
 
@@ -176,39 +185,6 @@ def test_latest_reads_a_claimed_parent_to_its_end_before_the_children() -> None:
         "shardId-1": WAIT,
         "shardId-2": WAIT,
     }
-
-
-def test_shard_info_from_the_wire() -> None:
-    kinesis = {
-        "ShardId": "shardId-000000000003",
-        "ParentShardId": "shardId-000000000001",
-        "AdjacentParentShardId": "shardId-000000000002",
-        "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"},
-        "SequenceNumberRange": {"StartingSequenceNumber": "100"},
-    }
-    dynamodb = {
-        "ShardId": "shardId-00000001-aaaa",
-        "SequenceNumberRange": {"StartingSequenceNumber": "1", "EndingSequenceNumber": "9"},
-    }
-
-    assert ShardInfo.from_wire(kinesis) == ShardInfo(
-        "shardId-000000000003", ("shardId-000000000001", "shardId-000000000002"), False
-    )
-    assert ShardInfo.from_wire(dynamodb) == ShardInfo("shardId-00000001-aaaa", (), True)
-
-
-def test_get_shard_iterator_arguments() -> None:
-    assert after("42").kinesis_params() == {
-        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-        "StartingSequenceNumber": "42",
-    }
-    assert after("42").dynamodb_params() == {
-        "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-        "SequenceNumber": "42",
-    }
-    at = ShardStart(IteratorType.AT_TIMESTAMP, timestamp_s=1.5)
-    assert at.kinesis_params() == {"ShardIteratorType": "AT_TIMESTAMP", "Timestamp": 1.5}
-    assert TRIM_HORIZON.dynamodb_params() == {"ShardIteratorType": "TRIM_HORIZON"}
 
 
 def test_setting_of_the_mapping_fields() -> None:

@@ -21,7 +21,8 @@ the Kinesis Client Library does for child shards. Which parents are in play:
   reads shards that were closed before it started, and their children start
   at ``LATEST`` like any other open shard it meets first.
 
-Positions are opaque: nothing here compares them.
+Positions are opaque: nothing here compares them. Shards and iterator positions
+are ``roost.esm.shards``'s, shared with the stream readers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from roost.esm.shards import IteratorPosition, Shard
 from roost.store.ports import ShardCheckpoint
 
 
@@ -40,15 +41,6 @@ class StartingPosition(enum.Enum):
     TRIM_HORIZON = "TRIM_HORIZON"
     LATEST = "LATEST"
     AT_TIMESTAMP = "AT_TIMESTAMP"
-
-
-class IteratorType(enum.Enum):
-    """``ShardIteratorType`` of a read (Kinesis and DynamoDB Streams share the names)."""
-
-    TRIM_HORIZON = "TRIM_HORIZON"
-    LATEST = "LATEST"
-    AT_TIMESTAMP = "AT_TIMESTAMP"
-    AFTER_SEQUENCE_NUMBER = "AFTER_SEQUENCE_NUMBER"
 
 
 @dataclass(frozen=True)
@@ -69,69 +61,9 @@ class StartingPositionSetting:
         return cls(StartingPosition(position), timestamp_s)
 
 
-@dataclass(frozen=True)
-class ShardStart:
-    """Where to open a shard iterator: a type, with a sequence number or a timestamp."""
-
-    iterator_type: IteratorType
-    sequence_number: str | None = None
-    timestamp_s: float | None = None
-
-    def kinesis_params(self) -> dict[str, Any]:
-        """``GetShardIterator`` arguments for Kinesis (without the stream and shard)."""
-        params: dict[str, Any] = {"ShardIteratorType": self.iterator_type.value}
-        if self.sequence_number is not None:
-            params["StartingSequenceNumber"] = self.sequence_number
-        if self.timestamp_s is not None:
-            params["Timestamp"] = self.timestamp_s
-        return params
-
-    def dynamodb_params(self) -> dict[str, Any]:
-        """``GetShardIterator`` arguments for DynamoDB Streams (no timestamps there)."""
-        params: dict[str, Any] = {"ShardIteratorType": self.iterator_type.value}
-        if self.sequence_number is not None:
-            params["SequenceNumber"] = self.sequence_number
-        return params
-
-
-TRIM_HORIZON = ShardStart(IteratorType.TRIM_HORIZON)
-LATEST = ShardStart(IteratorType.LATEST)
-
-
-def after(sequence_number: str) -> ShardStart:
-    """Resume right after a checkpoint's position."""
-    return ShardStart(IteratorType.AFTER_SEQUENCE_NUMBER, sequence_number)
-
-
-def initial_start(setting: StartingPositionSetting) -> ShardStart:
+def initial_position(setting: StartingPositionSetting) -> IteratorPosition:
     """Where a shard starts from the mapping's setting alone."""
-    if setting.position is StartingPosition.AT_TIMESTAMP:
-        return ShardStart(IteratorType.AT_TIMESTAMP, timestamp_s=setting.timestamp_s)
-    return TRIM_HORIZON if setting.position is StartingPosition.TRIM_HORIZON else LATEST
-
-
-@dataclass(frozen=True)
-class ShardInfo:
-    """A shard as the stream lists it: its parents (a merge has two) and whether it is closed.
-
-    ``closed``: the shard has an ending sequence number, so no record will be
-    added to it any more.
-    """
-
-    shard_id: str
-    parent_ids: tuple[str, ...] = ()
-    closed: bool = False
-
-    @classmethod
-    def from_wire(cls, shard: Mapping[str, Any]) -> ShardInfo:
-        """From a Kinesis ``ListShards``/``DescribeStream`` or DynamoDB ``DescribeStream`` shard."""
-        parents = (shard.get("ParentShardId"), shard.get("AdjacentParentShardId"))
-        ending = (shard.get("SequenceNumberRange") or {}).get("EndingSequenceNumber")
-        return cls(
-            shard_id=str(shard["ShardId"]),
-            parent_ids=tuple(str(p) for p in parents if p),
-            closed=ending is not None,
-        )
+    return IteratorPosition.from_starting_position(setting.position.value, setting.timestamp_s)
 
 
 class ShardAction(enum.Enum):
@@ -147,7 +79,7 @@ class ShardPlan:
     """A shard's action, and where to start when it is ``READ``."""
 
     action: ShardAction
-    start: ShardStart | None = None
+    start: IteratorPosition | None = None
 
 
 WAIT = ShardPlan(ShardAction.WAIT)
@@ -155,8 +87,8 @@ DONE = ShardPlan(ShardAction.DONE)
 
 
 def plan_shard(
-    shard: ShardInfo,
-    listed: Mapping[str, ShardInfo],
+    shard: Shard,
+    listed: Mapping[str, Shard],
     checkpoints: Mapping[str, ShardCheckpoint],
     setting: StartingPositionSetting,
 ) -> ShardPlan:
@@ -169,23 +101,24 @@ def plan_shard(
     if checkpoint is not None and checkpoint.closed:
         return DONE
     if checkpoint is not None and checkpoint.position is not None:
-        return ShardPlan(ShardAction.READ, after(checkpoint.position))
-    parents = [p for p in shard.parent_ids if _in_play(p, listed, checkpoints, setting)]
+        return ShardPlan(ShardAction.READ, IteratorPosition.after(checkpoint.position))
+    parents = [p for p in shard.parents if _in_play(p, listed, checkpoints, setting)]
     if parents:
         if not all(checkpoints[p].closed if p in checkpoints else False for p in parents):
             return WAIT
         at_timestamp = setting.position is StartingPosition.AT_TIMESTAMP
-        return ShardPlan(ShardAction.READ, initial_start(setting) if at_timestamp else TRIM_HORIZON)
+        start = initial_position(setting) if at_timestamp else IteratorPosition.trim_horizon()
+        return ShardPlan(ShardAction.READ, start)
     if setting.position is StartingPosition.LATEST and shard.closed and checkpoint is None:
         # Nothing will ever arrive after LATEST in a closed shard.
         return DONE
     # A checkpoint without a position (claimed, nothing done yet) starts over
     # from the setting, as the Kinesis Client Library does.
-    return ShardPlan(ShardAction.READ, initial_start(setting))
+    return ShardPlan(ShardAction.READ, initial_position(setting))
 
 
 def plan_shards(
-    listed: Mapping[str, ShardInfo],
+    listed: Mapping[str, Shard],
     checkpoints: Mapping[str, ShardCheckpoint],
     setting: StartingPositionSetting,
 ) -> dict[str, ShardPlan]:
@@ -198,7 +131,7 @@ def plan_shards(
 
 def _in_play(
     parent_id: str,
-    listed: Mapping[str, ShardInfo],
+    listed: Mapping[str, Shard],
     checkpoints: Mapping[str, ShardCheckpoint],
     setting: StartingPositionSetting,
 ) -> bool:

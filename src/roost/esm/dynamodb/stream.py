@@ -17,8 +17,8 @@ from typing import Any
 
 from roost.esm.aws_clients import AwsClients
 from roost.esm.dynamodb.records import DynamoDbStreamArn, source_record
-from roost.esm.kinesis.shards import IteratorPosition, IteratorType, Shard
 from roost.esm.kinesis.stream_api import RecordsPage, stream_call
+from roost.esm.shards import IteratorPosition, IteratorType, Shard
 
 MAX_RECORDS_PER_GET = 1_000
 SHARDS_PER_PAGE = 100

@@ -9,13 +9,6 @@ from __future__ import annotations
 
 from roost.esm.kinesis.reader import ReaderSettings, ShardRead, ShardReader
 from roost.esm.kinesis.records import KinesisRecordContext, StreamArn, lambda_record
-from roost.esm.kinesis.shards import (
-    IteratorPosition,
-    IteratorType,
-    Shard,
-    readable_shards,
-    sequence_key,
-)
 from roost.esm.kinesis.stream import KinesisStream
 from roost.esm.kinesis.stream_api import (
     ExpiredIteratorError,
@@ -24,6 +17,13 @@ from roost.esm.kinesis.stream_api import (
     StreamError,
     ThrottledError,
     TrimmedDataError,
+)
+from roost.esm.shards import (
+    IteratorPosition,
+    IteratorType,
+    Shard,
+    readable_shards,
+    sequence_key,
 )
 
 __all__ = [

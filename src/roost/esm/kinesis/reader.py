@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from roost.esm.connector import SourceRecord
-from roost.esm.kinesis.shards import IteratorPosition, IteratorType, Shard, sequence_key
 from roost.esm.kinesis.stream_api import (
     ExpiredIteratorError,
     RecordsPage,
@@ -39,6 +38,7 @@ from roost.esm.kinesis.stream_api import (
     ThrottledError,
     TrimmedDataError,
 )
+from roost.esm.shards import IteratorPosition, IteratorType, Shard, sequence_key
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from roost.esm.aws_clients import AwsClients
 from roost.esm.connector import SourceRecord
-from roost.esm.kinesis.shards import IteratorPosition, Shard
+from roost.esm.shards import IteratorPosition, Shard
 
 # ``SourceRecord.attributes`` of stream records: the shard it was read from and
 # when it arrived (epoch seconds as text), for iterator age and failure records.
