@@ -59,11 +59,7 @@ class SqliteCheckpointStore:
     async def open(cls, path: Path) -> SqliteCheckpointStore:
         """Open (creating if needed) the store at ``path`` and check it is usable."""
         store = cls(path)
-        try:
-            await store._db.run(lambda connection: None)
-        except BaseException:
-            await store.close()
-            raise
+        await store._db.verify()
         return store
 
     async def get(self, mapping_uuid: str, shard_id: str) -> ShardCheckpoint | None:

@@ -62,6 +62,16 @@ class SqliteDatabase:
                 raise StoreUnavailable(f"sqlite database {self.path} is closed") from exc
             raise
 
+    async def verify(self) -> None:
+        """Open the connection now (running the migrations), so a bad path or a
+        newer schema fails at start-up rather than at the first request; closes
+        the database if it cannot be opened."""
+        try:
+            await self.run(lambda connection: None)
+        except BaseException:
+            await self.close()
+            raise
+
     def call_soon(self, work: Callable[[sqlite3.Connection], None]) -> Future[None]:
         """Queue ``work(connection)`` on the database thread without waiting for it.
 

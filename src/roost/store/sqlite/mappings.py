@@ -57,11 +57,7 @@ class SqliteMappingStore:
     async def open(cls, path: Path) -> SqliteMappingStore:
         """Open (creating if needed) the store at ``path`` and check it is usable."""
         store = cls(path)
-        try:
-            await store._db.run(lambda connection: None)
-        except BaseException:
-            await store.close()
-            raise
+        await store._db.verify()
         return store
 
     async def put(self, record: MappingRecord, *, expected_revision: str | None = None) -> str:

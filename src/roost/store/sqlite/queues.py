@@ -109,11 +109,7 @@ class SqliteQueueStore:
     ) -> SqliteQueueStore:
         """Open (creating if needed) the queue database at ``path`` and check it is usable."""
         store = cls(path, clock=clock, max_batch_ops=max_batch_ops)
-        try:
-            await store._db.run(lambda connection: None)
-        except BaseException:
-            await store.close()
-            raise
+        await store._db.verify()
         return store
 
     @property
