@@ -6,7 +6,7 @@ load shedder allows. Each batch loop reads until its buffer holds a batch,
 invokes it, and commits what is done; the supervisor task opens the connector,
 moves the number of loops, and reports progress for anti-entropy.
 
-An invoke only starts through the runner's ``ConcurrencyGate``, whose limit is
+An invoke only starts through the runner's gate (``AdaptiveSemaphore``), whose limit is
 the mapping's ceiling (``MaximumConcurrency``): lowering it with an update
 holds new invokes back until enough running ones ended, so the cap holds even
 while loops are being scaled down.
@@ -33,6 +33,7 @@ from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import InvokeOrchestrator
 from roost.esm.validation import FILTER_KINDS
+from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +65,6 @@ class RunnerDeps:
     metrics: EsmMetrics = field(default_factory=EsmMetrics)
 
 
-class ConcurrencyGate:
-    """A semaphore whose limit can change while it is held."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self.in_use = 0
-        self.peak = 0
-        self._changed = asyncio.Condition()
-
-    async def set_limit(self, limit: int) -> None:
-        """Change the limit; waiters re-check it."""
-        async with self._changed:
-            self._limit = limit
-            self._changed.notify_all()
-
-    async def acquire(self) -> None:
-        """Wait until fewer than ``limit`` are in use, then take one."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_use < self._limit)
-            self.in_use += 1
-            self.peak = max(self.peak, self.in_use)
-
-    async def release(self) -> None:
-        """Give one back."""
-        async with self._changed:
-            self.in_use -= 1
-            self._changed.notify_all()
-
-
 def filter_criteria(mapping: EventSourceMapping) -> FilterCriteria | None:
     """The mapping's compiled filters (None: no filtering)."""
     raw = mapping.settings.filter_criteria
@@ -120,7 +92,8 @@ class MappingRunner:
         self.health = MappingHealth(clock)
         limits = ScalingLimits.of(mapping.settings, deps.scaling)
         self.autoscaler = Autoscaler(limits, deps.scaling)
-        self.gate = ConcurrencyGate(limits.ceiling)
+        self._ceiling = limits.ceiling
+        self.gate = AdaptiveSemaphore(lambda: self._ceiling)
         self._criteria = filter_criteria(mapping)
         self._policy = BatchPolicy.of(mapping.settings, self._settings.max_payload_bytes)
         self.checkpoint = CheckpointManager(connector, self._may_commit)
@@ -177,7 +150,8 @@ class MappingRunner:
             buffer.reconfigure(self._policy, self._criteria)
         limits = ScalingLimits.of(mapping.settings, self._deps.scaling)
         self.autoscaler.reconfigure(limits)
-        await self.gate.set_limit(limits.ceiling)
+        self._ceiling = limits.ceiling
+        self.gate.wake()  # A higher ceiling lets waiting invokes in now.
         self._resize()
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -345,7 +319,7 @@ class MappingRunner:
                 outcome = await self._deps.orchestrator.run(self.mapping, self.connector, batch)
             finally:
                 self.health.in_flight -= 1
-                await self.gate.release()
+                self.gate.release()
             self.health.invoked(len(batch), outcome)
             failed = sum(1 for record in batch if outcome.failed(record))
             self._deps.metrics.invoked(self.key, len(batch), outcome.verdict, failed)

@@ -21,6 +21,8 @@ class AdaptiveSemaphore:
     def __init__(self, limit: Callable[[], int]) -> None:
         self._limit = limit
         self._in_use = 0
+        # The most slots ever held at once (what a cap's tests check).
+        self.peak = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -41,7 +43,7 @@ class AdaptiveSemaphore:
     async def acquire(self) -> None:
         """Take a slot, waiting (in arrival order) until one is free."""
         if not self._waiters and self._in_use < max(1, self._limit()):
-            self._in_use += 1
+            self._take()
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(granted)
@@ -68,8 +70,12 @@ class AdaptiveSemaphore:
         while self._waiters and self._in_use < max(1, self._limit()):
             granted = self._waiters.popleft()
             if not granted.done():
-                self._in_use += 1
+                self._take()
                 granted.set_result(None)
+
+    def _take(self) -> None:
+        self._in_use += 1
+        self.peak = max(self.peak, self._in_use)
 
     async def __aenter__(self) -> None:
         await self.acquire()
