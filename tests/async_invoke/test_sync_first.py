@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from roost.observability.prometheus import parse
 from tests.async_invoke.support import ASYNC_ENV, Recorder, send_event, wait_for
+from tests.fixtures.overlap import peak_overlap
 from tests.fixtures.roost_process import RoostProcess
 from tests.frontend.invoke.support import deploy_code
 
@@ -36,16 +36,6 @@ def roost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoostProcess]:
     process.start()
     yield process
     process.stop()
-
-
-def peak_overlap(reports: list[dict[str, Any]]) -> int:
-    """The most handlers that were running at the same moment."""
-    edges = sorted([(r["t"], 1) for r in reports] + [(r["end"], -1) for r in reports])
-    running = peak = 0
-    for _, step in edges:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def test_async_events_run_one_at_a_time_while_sync_invokes_run_and_in_parallel_after(
@@ -82,9 +72,9 @@ def test_async_events_run_one_at_a_time_while_sync_invokes_run_and_in_parallel_a
         stop.set()
         recorder.close()
 
-    assert peak_overlap(during_sync) == 1
+    assert peak_overlap((r["t"], r["end"]) for r in during_sync) == 1
     assert (narrowed, limit_during_sync) == (1, 1)
-    assert peak_overlap(quiet) > 1
+    assert peak_overlap((r["t"], r["end"]) for r in quiet) > 1
     assert metric(roost, "roost_async_sync_first_narrowed") == 0
     assert metric(roost, "roost_async_events_running_limit") > 1
 

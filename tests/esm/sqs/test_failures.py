@@ -24,6 +24,7 @@ from tests.esm.sqs.support import (
     wait_state,
 )
 from tests.fixtures.moto_server import MotoServer
+from tests.fixtures.overlap import peak_overlap
 from tests.fixtures.roost_process import RoostProcess
 
 
@@ -136,15 +137,6 @@ def test_a_message_failing_every_time_lands_in_the_queue_dead_letter_queue(
     assert processed_ids(recorder).count("poison") == 2
 
 
-def _peak_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
-
-
 def test_maximum_concurrency_is_never_exceeded(
     esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
 ) -> None:
@@ -160,7 +152,7 @@ def test_maximum_concurrency_is_never_exceeded(
     wait_for(lambda: len(done_ids(recorder)) == 24)
     # Measured in the handler: invokes whose run overlapped in time.
     intervals = [(b["start"], b["end"]) for b in batches(recorder)]
-    assert _peak_overlap(intervals) <= 2
+    assert peak_overlap(intervals) <= 2
 
 
 def test_a_disabled_mapping_stops_polling_and_resumes_when_enabled(
