@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from roost.esm.connector import SourceRecord
 from roost.esm.kinesis.stream_api import (
@@ -39,6 +39,7 @@ from roost.esm.kinesis.stream_api import (
     TrimmedDataError,
 )
 from roost.esm.shards import IteratorPosition, IteratorType, Shard, sequence_key
+from roost.esm.stream.source import ShardRead
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +50,6 @@ class ReaderSettings:
 
     first_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
-
-
-@dataclass(frozen=True)
-class ShardRead:
-    """What one ``read`` brought: records in shard order, and the shard's state after it.
-
-    ``finished``: the shard is closed and every record of it was handed out.
-    ``throttled``: the read was refused and the reader already waited its backoff.
-    """
-
-    records: list[SourceRecord] = field(default_factory=list)
-    finished: bool = False
-    throttled: bool = False
-    millis_behind_latest: int | None = None
 
 
 class ShardReader:
