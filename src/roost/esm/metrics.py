@@ -30,6 +30,7 @@ class MappingFigures:
     records_invoked: int = 0
     records_failed: int = 0
     records_filtered: int = 0
+    records_given_up: int = 0  # stream records sent to OnFailure (or dropped without one)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class EsmMetrics:
         """``records`` matched no filter: committed without an invoke."""
         if records:
             self._of(key).records_filtered += records
+
+    def given_up(self, key: MappingKey, records: int) -> None:
+        """A stream lane gave ``records`` up (retries or record age exhausted)."""
+        self._of(key).records_given_up += records
 
     def mappings(self) -> dict[MappingKey, MappingFigures]:
         """A copy of every mapping's counters."""

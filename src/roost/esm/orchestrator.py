@@ -15,7 +15,7 @@ import enum
 import json
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,6 +85,9 @@ class BatchOutcome:
     failed_ids: frozenset[str]
     detail: str = ""
     duration_s: float = 0.0
+    # What the function returned, when it ran (a tumbling window's state, a
+    # failure record's ``responseContext``).
+    result: InvokeResult | None = None
 
     def failed(self, record: SourceRecord) -> bool:
         """Whether ``record`` must be tried again."""
@@ -137,7 +140,13 @@ class InvokeOrchestrator:
     ) -> BatchOutcome:
         """Invoke once; never raises for a failed invoke (only on cancellation)."""
         ids = frozenset(record.record_id for record in batch)
-        payload = json.dumps(connector.payload(batch), separators=(",", ":")).encode()
+        return await self.invoke(mapping, connector.payload(batch), ids)
+
+    async def invoke(
+        self, mapping: EventSourceMapping, event: Mapping[str, Any], ids: frozenset[str]
+    ) -> BatchOutcome:
+        """Invoke once with ``event`` (records ``ids``, for a partial batch response)."""
+        payload = json.dumps(event, separators=(",", ":")).encode()
         try:
             result = await self._invoker.invoke(mapping, payload)
         except TooManyRequestsException as error:
@@ -155,17 +164,17 @@ class InvokeOrchestrator:
 def judge(mapping: EventSourceMapping, result: InvokeResult, ids: frozenset[str]) -> BatchOutcome:
     """The outcome of an invoke that ran."""
     if result.function_error:
-        return BatchOutcome(BatchVerdict.FUNCTION_ERROR, ids, _error_text(result.payload))
+        detail = _error_text(result.payload)
+        return BatchOutcome(BatchVerdict.FUNCTION_ERROR, ids, detail, result=result)
     if not mapping.settings.reports_batch_item_failures:
-        return BatchOutcome(BatchVerdict.SUCCEEDED, frozenset())
+        return BatchOutcome(BatchVerdict.SUCCEEDED, frozenset(), result=result)
     failed = parse_batch_item_failures(result.payload, ids)
     if failed is None:
-        return BatchOutcome(
-            BatchVerdict.FUNCTION_ERROR, ids, "invalid partial batch response: whole batch fails"
-        )
+        detail = "invalid partial batch response: whole batch fails"
+        return BatchOutcome(BatchVerdict.FUNCTION_ERROR, ids, detail, result=result)
     if not failed:
-        return BatchOutcome(BatchVerdict.SUCCEEDED, frozenset())
-    return BatchOutcome(BatchVerdict.PARTIAL, failed)
+        return BatchOutcome(BatchVerdict.SUCCEEDED, frozenset(), result=result)
+    return BatchOutcome(BatchVerdict.PARTIAL, failed, result=result)
 
 
 def _error_text(payload: bytes) -> str:

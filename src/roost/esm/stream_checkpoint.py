@@ -122,6 +122,10 @@ class StreamCheckpointManager:
         self._settle()
         return await self._flush()
 
+    async def flush(self) -> bool:
+        """Write the position done so far if an earlier write left it pending."""
+        return await self._flush()
+
     async def finish(self) -> bool:
         """Mark the shard closed (read to its end), so its children may start.
 

@@ -1,0 +1,246 @@
+"""``StreamMappingRunner``: one stream mapping at work inside a poller.
+
+The poller holding the mapping's lease runs every shard of it: the runner
+lists the stream's shards every ``shard_refresh_s`` (which is how a split or a
+merge is discovered while running), plans each shard from the mapping's
+checkpoints (``roost.esm.positions``: read from the checkpoint, from the
+starting position, or wait for the parents) and keeps one ``ShardWorker`` per
+shard to read. A worker that finishes a closed shard wakes the runner at once,
+so the shard's children start without waiting for the next listing.
+
+Each worker claims its shard's checkpoint when it starts, so a poller that
+lost the mapping (stalled, then taken over) cannot move a checkpoint again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid as uuid_module
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy
+from roost.esm.health import MappingHealth, PollerHealth
+from roost.esm.mapping import EventSourceMapping
+from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
+from roost.esm.orchestrator import InvokeOrchestrator
+from roost.esm.positions import ShardAction, StartingPositionSetting, plan_shards
+from roost.esm.runner import filter_criteria
+from roost.esm.shards import IteratorPosition, Shard
+from roost.esm.stream.batch_retry import RetryLimits
+from roost.esm.stream.lane import FailureSink, LaneContext
+from roost.esm.stream.read_tracker import ReadTracker
+from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings
+from roost.esm.stream.source import StreamSource
+from roost.esm.stream_checkpoint import StreamCheckpointManager
+from roost.store.ports import CheckpointStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Timing of stream runners."""
+
+    shard_refresh_s: float = 5.0
+    open_retry_s: float = 1.0
+    max_open_retry_s: float = 30.0
+    give_up_retry_s: float = 1.0
+    worker: ShardWorkerSettings = field(default_factory=ShardWorkerSettings)
+
+
+@dataclass(frozen=True)
+class StreamDeps:
+    """What every stream runner of a poller shares."""
+
+    orchestrator: InvokeOrchestrator
+    checkpoints: CheckpointStore
+    failures: FailureSink
+    poller_health: PollerHealth
+    progress: Callable[[str], None]
+    holds: Callable[[str], bool]
+    owner: str
+    metrics: EsmMetrics = field(default_factory=EsmMetrics)
+    settings: StreamSettings = field(default_factory=StreamSettings)
+
+
+def starting_position(mapping: EventSourceMapping) -> StartingPositionSetting:
+    """The mapping's ``StartingPosition`` (validation made it present for streams)."""
+    settings = mapping.settings
+    return StartingPositionSetting.of(
+        settings.starting_position or "LATEST", settings.starting_position_timestamp_s
+    )
+
+
+class StreamMappingRunner:
+    """Runs every shard of one stream mapping until ``stop``."""
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        source: StreamSource,
+        deps: StreamDeps,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mapping = mapping
+        self.source = source
+        self._deps = deps
+        self.health = MappingHealth(clock)
+        self.workers: dict[str, ShardWorker] = {}
+        self.open_error: str | None = None
+        self._wake = asyncio.Event()
+        self._opened = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def uuid(self) -> str:
+        """The mapping's UUID."""
+        return self.mapping.uuid
+
+    @property
+    def key(self) -> MappingKey:
+        """The mapping as ``/metrics`` labels it."""
+        return MappingKey(self.uuid, self.mapping.function_arn)
+
+    def running(self) -> RunningFigures:
+        """Batches invoking now, and how many could (lanes of every shard read)."""
+        lanes = sum(worker.lanes for worker in self.workers.values())
+        return RunningFigures(self.health.in_flight, lanes)
+
+    def iterator_ages(self) -> dict[str, float]:
+        """Each shard's iterator age in seconds."""
+        return {shard: worker.iterator_age_s for shard, worker in self.workers.items()}
+
+    async def start(self) -> None:
+        """Open the source, start the shards it may read (first attempt awaited)."""
+        self._deps.poller_health.track(self.uuid, self.health)
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name=f"esm-stream-runner {self.uuid}"
+        )
+        await self._opened.wait()
+
+    async def update(self, mapping: EventSourceMapping) -> None:
+        """New settings: batch settings, filters and retries apply to the next batches;
+        a new ``ParallelizationFactor`` restarts the shards from their checkpoints."""
+        old = self.mapping
+        self.mapping = mapping
+        if old.settings.parallelization_factor != mapping.settings.parallelization_factor:
+            await self._stop_workers(self._deps.settings.give_up_retry_s)
+            self._wake.set()
+            return
+        for worker in self.workers.values():
+            worker.context.mapping = mapping
+            worker.context.limits = RetryLimits.of(mapping.settings)
+            worker.reconfigure(self._policy(), filter_criteria(mapping))
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop listing and reading; batches in flight get ``grace_s`` to finish."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        await self._stop_workers(grace_s)
+        self._deps.poller_health.untrack(self.uuid)
+        await self.source.close()
+
+    async def _stop_workers(self, grace_s: float) -> None:
+        workers, self.workers = list(self.workers.values()), {}
+        await asyncio.gather(*(w.stop(grace_s) for w in workers), return_exceptions=True)
+
+    async def _supervise(self) -> None:
+        try:
+            await self._open()
+            await self._refresh_safely()
+        finally:
+            self._opened.set()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._deps.settings.shard_refresh_s)
+            self._wake.clear()
+            await self._refresh_safely()
+            self._deps.progress(self.uuid)
+
+    async def _open(self) -> None:
+        settings = self._deps.settings
+        delay_s = settings.open_retry_s
+        while True:
+            try:
+                await self.source.open()
+                self.open_error = None
+                return
+            except Exception as error:
+                self.open_error = f"PROBLEM: {error}"
+                log.warning("mapping %s: cannot open its stream: %s", self.uuid, error)
+            self._opened.set()  # the first attempt is over: the mapping is started
+            self._deps.progress(self.uuid)
+            await asyncio.sleep(delay_s)
+            delay_s = min(settings.max_open_retry_s, delay_s * 2)
+
+    async def _refresh_safely(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as error:
+            log.warning("mapping %s: listing shards failed: %s", self.uuid, error)
+
+    async def refresh(self) -> None:
+        """List the shards and start a worker for each shard to read now."""
+        for shard_id in [s for s, w in self.workers.items() if w.done.is_set()]:
+            del self.workers[shard_id]
+        listed = {shard.shard_id: shard for shard in await self.source.list_shards()}
+        checkpoints = {c.shard_id: c for c in await self._deps.checkpoints.list(self.uuid)}
+        plans = plan_shards(listed, checkpoints, starting_position(self.mapping))
+        for shard_id, plan in plans.items():
+            worker = self.workers.get(shard_id)
+            if worker is not None:
+                worker.update_shard(listed[shard_id])
+            elif plan.action is ShardAction.READ and plan.start is not None and not self._stopping:
+                await self._start_worker(listed[shard_id], plan.start)
+
+    def _policy(self) -> BatchPolicy:
+        return BatchPolicy.of(self.mapping.settings, MAX_PAYLOAD_BYTES)
+
+    async def _start_worker(self, shard: Shard, start: IteratorPosition) -> None:
+        deps = self._deps
+        checkpoint = StreamCheckpointManager(
+            deps.checkpoints, self.uuid, shard.shard_id, deps.owner, lambda: deps.holds(self.uuid)
+        )
+        context = LaneContext(
+            mapping=self.mapping,
+            source=self.source,
+            shard=shard,
+            orchestrator=deps.orchestrator,
+            tracker=ReadTracker(checkpoint),
+            failures=deps.failures,
+            health=self.health,
+            metrics=deps.metrics,
+            limits=RetryLimits.of(self.mapping.settings),
+            give_up_retry_s=deps.settings.give_up_retry_s,
+        )
+        lanes = (self.mapping.settings.parallelization_factor or 1) if self.source.keyed else 1
+        worker = ShardWorker(
+            context,
+            checkpoint,
+            start,
+            lanes=lanes,
+            policy=self._policy(),
+            criteria=filter_criteria(self.mapping),
+            settings=deps.settings.worker,
+            progress=lambda: deps.progress(self.uuid),
+            on_done=self._wake.set,  # its children may start now
+        )
+        self.workers[shard.shard_id] = worker
+        try:
+            await worker.start()
+        except Exception:
+            del self.workers[shard.shard_id]
+            raise
+        log.info("mapping %s: reading %s from %s", self.uuid, shard.shard_id, start.type.value)
+
+
+def new_owner(poller_id: str) -> str:
+    """A checkpoint owner id unique to one poller incarnation."""
+    return f"{poller_id}:{uuid_module.uuid4().hex[:12]}"
