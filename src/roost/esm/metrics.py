@@ -34,11 +34,26 @@ class MappingFigures:
 
 
 @dataclass(frozen=True)
+class ShardFigures:
+    """A stream shard's gauges: its iterator age and, if the source says, its lag.
+
+    ``iterator_age_s``: now minus the arrival of the newest record invoked (0
+    once everything read is processed and the reader is at the shard's tip).
+    ``millis_behind_latest``: the last read's distance from the tip (Kinesis).
+    """
+
+    shard_id: str
+    iterator_age_s: float
+    millis_behind_latest: int | None = None
+
+
+@dataclass(frozen=True)
 class RunningFigures:
-    """A running mapping's gauges, read when scraped."""
+    """A running mapping's gauges, read when scraped (``shards``: stream mappings)."""
 
     in_flight: int
     target_batches: int
+    shards: tuple[ShardFigures, ...] = ()
 
 
 class EsmMetrics:

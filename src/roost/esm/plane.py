@@ -15,9 +15,9 @@ fast as pollers really start and stop them (the activator runs with
   live lease on it: the work acquirers drop it at the pass that sees it, and
   their runners stop before the lease is released.
 
-Mappings of source types no poller of the node handles (Kinesis, DynamoDB
-Streams and Kafka until their connectors exist) are settled at once, as the
-activator did before the pollers existed.
+Mappings of source types no poller of the node handles are settled at once,
+as the activator did before the pollers existed. A deleted stream mapping's
+shard checkpoints are deleted with it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ from roost.esm.lifecycle import settle_mapping
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import BatchInvoker, InvokeOrchestrator
-from roost.esm.poller import EsmPoller, PollerConfig, should_run
+from roost.esm.poller import EsmPoller, PollerConfig, StreamParts, should_run
 from roost.esm.repository import MappingRepository
 from roost.esm.runner import RunnerSettings
 from roost.esm.sources import SourceType
+from roost.esm.states import MappingState
+from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import lease_table, live_lease
 from roost.leasing import KeeperConfig
 from roost.leasing.liveness import OwnerLiveness
@@ -73,9 +75,10 @@ class EsmPlane:
         mappings: MappingRepository,
         lease_store: ConfigStore,
         invoker: BatchInvoker,
-        factories: Mapping[SourceType, ConnectorFactory],
+        factories: Mapping[SourceType, ConnectorFactory | StreamSourceFactory],
         liveness: OwnerLiveness | None = None,
         metrics: EsmMetrics | None = None,
+        streams: StreamParts | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or EsmMetrics()
@@ -94,7 +97,9 @@ class EsmPlane:
             stop_grace_s=settings.stop_grace_s,
             liveness=liveness,
             metrics=self.metrics,
+            streams=streams,
         )
+        self._streams = streams
         self.pollers = [EsmPoller(f"esm-poller-{i}", config) for i in range(settings.pollers)]
         self._tables = {t: lease_table(lease_store, t) for t in self._factories}
         self._wake = asyncio.Event()
@@ -168,4 +173,7 @@ class EsmPlane:
         table = self._tables[mapping.source.type]
         if await live_lease(table, mapping.uuid) is not None:
             return  # its poller stops it at its next heartbeat; settled on a later pass
+        if mapping.state is MappingState.DELETING and self._streams is not None:
+            # A mapping made again later starts from its StartingPosition, as on AWS.
+            await self._streams.checkpoints.delete_mapping(mapping.uuid)
         await settle_mapping(self._mappings, mapping.uuid)

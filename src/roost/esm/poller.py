@@ -8,6 +8,12 @@ poller. It is the work acquirer's ``LeaseListener``: ``on_acquired`` starts a
 runner and then settles the mapping (``Creating``/``Enabling``/``Updating`` ->
 ``Enabled``: now it really runs), ``on_lost`` stops it before the lease goes.
 ``apply`` hands a runner its mapping's new settings (an update), and settles.
+
+Queue sources (SQS) get a ``MappingRunner`` over the connector their
+``ConnectorFactory`` makes; stream sources (Kinesis, DynamoDB Streams, Kafka)
+a ``StreamMappingRunner`` over the ``StreamSource`` their
+``StreamSourceFactory`` makes, with the shard checkpoints and the
+``OnFailure`` sink of ``PollerConfig.streams``.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ from roost.esm.repository import MappingRepository
 from roost.esm.runner import MappingRunner, RunnerDeps, RunnerSettings
 from roost.esm.sources import SourceType
 from roost.esm.states import MappingState
+from roost.esm.stream.lane import FailureSink
+from roost.esm.stream.runner import StreamDeps, StreamMappingRunner, StreamSettings, new_owner
+from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import WorkAcquirer
 from roost.leasing import KeeperConfig
 from roost.leasing.liveness import OwnerLiveness
-from roost.store.ports import ConfigStore
+from roost.store.ports import CheckpointStore, ConfigStore
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +74,24 @@ async def settle_running(mappings: MappingRepository, uuid: str) -> EventSourceM
 
 
 @dataclass(frozen=True)
+class StreamParts:
+    """What stream mappings need besides a source: checkpoints and an ``OnFailure`` sink."""
+
+    checkpoints: CheckpointStore
+    failures: FailureSink
+    settings: StreamSettings = dataclasses.field(default_factory=StreamSettings)
+
+
+Runner = MappingRunner | StreamMappingRunner
+
+
+@dataclass(frozen=True)
 class PollerConfig:
     """What a poller is built with (every poller of a node shares one)."""
 
     lease_store: ConfigStore
     mappings: MappingRepository
-    factories: Mapping[SourceType, ConnectorFactory]
+    factories: Mapping[SourceType, ConnectorFactory | StreamSourceFactory]
     orchestrator: InvokeOrchestrator
     keeper: KeeperConfig
     scaling: ScalingSettings = dataclasses.field(default_factory=ScalingSettings)
@@ -80,6 +101,8 @@ class PollerConfig:
     # Frees a crashed poller's mapping leases at once (None: at their expiry).
     liveness: OwnerLiveness | None = None
     metrics: EsmMetrics = dataclasses.field(default_factory=EsmMetrics)
+    # Needed as soon as a factory is a ``StreamSourceFactory``.
+    streams: StreamParts | None = None
 
 
 class EsmPoller:
@@ -109,7 +132,20 @@ class EsmPoller:
             holds=self.acquirer.holds,
             metrics=config.metrics,
         )
-        self.runners: dict[str, MappingRunner] = {}
+        self._stream_deps: StreamDeps | None = None
+        if config.streams is not None:
+            self._stream_deps = StreamDeps(
+                orchestrator=config.orchestrator,
+                checkpoints=config.streams.checkpoints,
+                failures=config.streams.failures,
+                poller_health=self.health,
+                progress=self.acquirer.progress,
+                holds=self.acquirer.holds,
+                owner=new_owner(poller_id),
+                metrics=config.metrics,
+                settings=config.streams.settings,
+            )
+        self.runners: dict[str, Runner] = {}
 
     @property
     def source_types(self) -> frozenset[SourceType]:
@@ -137,12 +173,19 @@ class EsmPoller:
         mapping = await self._config.mappings.get(resource)
         if mapping is None or not should_run(mapping) or resource in self.runners:
             return  # the next heartbeat gives a lease on a mapping that should not run up
-        factory = self._config.factories[mapping.source.type]
-        runner = MappingRunner(mapping, factory.connector(mapping), self._deps, self._config.runner)
+        runner = self._runner(mapping)
         self.runners[resource] = runner
         await runner.start()
         log.info("poller %s: running mapping %s", self.poller_id, resource)
         await self._settle(resource)
+
+    def _runner(self, mapping: EventSourceMapping) -> Runner:
+        factory = self._config.factories[mapping.source.type]
+        if isinstance(factory, StreamSourceFactory):
+            if self._stream_deps is None:
+                raise RuntimeError("stream mappings need PollerConfig.streams")
+            return StreamMappingRunner(mapping, factory.source(mapping), self._stream_deps)
+        return MappingRunner(mapping, factory.connector(mapping), self._deps, self._config.runner)
 
     async def on_lost(self, resource: str) -> None:
         """Stop mapping ``resource`` (its lease is about to go, or went)."""

@@ -248,7 +248,8 @@ def _sync_families(source: SyncSource) -> list[MetricFamily]:
 
 
 def _esm_families(source: EsmSource) -> list[MetricFamily]:
-    """Per mapping: batches by verdict, records by fate, batches in flight, the target."""
+    """Per mapping: batches by verdict, records by fate, batches in flight, the target;
+    per stream shard: iterator age and lag."""
     counter, gauge = MetricType.COUNTER, MetricType.GAUGE
     batches = _family(
         "roost_esm_batches_total", counter, "Batches a mapping invoked, by how the invoke went."
@@ -265,14 +266,29 @@ def _esm_families(source: EsmSource) -> list[MetricFamily]:
         records.add(figures.records_invoked, **labels, fate="invoked")
         records.add(figures.records_failed, **labels, fate="failed")
         records.add(figures.records_filtered, **labels, fate="filtered")
+        records.add(figures.records_given_up, **labels, fate="given_up")
     in_flight = _family(
         "roost_esm_batches_in_flight", gauge, "Batches of a mapping being invoked now."
     )
     target = _family(
         "roost_esm_concurrency_target", gauge, "Concurrent batches the autoscaler wants now."
     )
+    age = _family(
+        "roost_esm_iterator_age_seconds",
+        gauge,
+        "Per stream shard: now minus the arrival of the newest record invoked (0: caught up).",
+    )
+    behind = _family(
+        "roost_esm_shard_millis_behind_latest",
+        gauge,
+        "Per stream shard: how far the last read was behind the shard's tip (Kinesis).",
+    )
     for key, running in sorted(source.running().items(), key=lambda kv: kv[0].uuid):
         labels = {"mapping": key.uuid, "function": key.function_arn}
         in_flight.add(running.in_flight, **labels)
         target.add(running.target_batches, **labels)
-    return [batches, records, in_flight, target]
+        for shard in running.shards:
+            age.add(round(shard.iterator_age_s, 3), **labels, shard=shard.shard_id)
+            if shard.millis_behind_latest is not None:
+                behind.add(shard.millis_behind_latest, **labels, shard=shard.shard_id)
+    return [batches, records, in_flight, target, age, behind]

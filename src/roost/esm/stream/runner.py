@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy
 from roost.esm.health import MappingHealth, PollerHealth
 from roost.esm.mapping import EventSourceMapping
-from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
+from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures, ShardFigures
 from roost.esm.orchestrator import InvokeOrchestrator
 from roost.esm.positions import ShardAction, StartingPositionSetting, plan_shards
 from roost.esm.runner import filter_criteria
@@ -108,12 +108,11 @@ class StreamMappingRunner:
 
     def running(self) -> RunningFigures:
         """Batches invoking now, and how many could (lanes of every shard read)."""
-        lanes = sum(worker.lanes for worker in self.workers.values())
-        return RunningFigures(self.health.in_flight, lanes)
-
-    def iterator_ages(self) -> dict[str, float]:
-        """Each shard's iterator age in seconds."""
-        return {shard: worker.iterator_age_s for shard, worker in self.workers.items()}
+        workers = list(self.workers.values())
+        shards = tuple(
+            ShardFigures(w.shard_id, w.iterator_age_s, w.millis_behind_latest) for w in workers
+        )
+        return RunningFigures(self.health.in_flight, sum(w.lanes for w in workers), shards)
 
     async def start(self) -> None:
         """Open the source, start the shards it may read (first attempt awaited)."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from roost.esm.connector import SourceRecord
+from roost.esm.mapping import EventSourceMapping
 from roost.esm.shards import IteratorPosition, Shard
 
 
@@ -101,3 +102,11 @@ class StreamSource(Protocol):
 
     async def close(self) -> None:
         """Release the source's resources (idempotent)."""
+
+
+@runtime_checkable
+class StreamSourceFactory(Protocol):
+    """Makes the ``StreamSource`` of a mapping (one factory per stream source type)."""
+
+    def source(self, mapping: EventSourceMapping) -> StreamSource:
+        """A new, unopened source for ``mapping``'s stream."""
