@@ -58,6 +58,7 @@ from roost.leasing.liveness import LockFileLiveness
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
+from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
 from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
 from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
 from roost.worker.isolation import Isolation
@@ -78,25 +79,28 @@ class Stores:
     secrets: SecretBox
     queues: SqliteQueueStore
     mappings: SqliteMappingStore
+    checkpoints: SqliteCheckpointStore
 
     @classmethod
     async def open(cls, data_dir: Path) -> Stores:
         """Open (creating if needed) the stores under ``data_dir``."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        config = await SqliteConfigStore.open(data_dir / "roost.db")
+        opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
         try:
+            config = await SqliteConfigStore.open(data_dir / "roost.db")
+            opened.append(config)
             queues = await SqliteQueueStore.open(data_dir / QUEUE_DATABASE_NAME)
-        except BaseException:
-            await config.close()
-            raise
-        try:
+            opened.append(queues)
             mappings = await SqliteMappingStore.open(data_dir / MAPPING_DATABASE_NAME)
+            opened.append(mappings)
+            checkpoints = await SqliteCheckpointStore.open(data_dir / CHECKPOINT_DATABASE_NAME)
         except BaseException:
-            await queues.close()
-            await config.close()
+            for store in reversed(opened):
+                await store.close()
             raise
         code = FileCodeStore(data_dir / "code")
-        return cls(config, code, SecretBox.in_data_dir(data_dir), queues, mappings)
+        secrets = SecretBox.in_data_dir(data_dir)
+        return cls(config, code, secrets, queues, mappings, checkpoints)
 
     async def close(self) -> None:
         """Close the databases (the queue store finishes the writes it accepted)."""
@@ -104,6 +108,7 @@ class Stores:
             await self.queues.close()
         finally:
             try:
+                await self.checkpoints.close()
                 await self.mappings.close()
             finally:
                 await self.config.close()
