@@ -108,7 +108,8 @@ def _json_value(data: bytes) -> Any:
         return data.decode("utf-8", errors="replace")
 
 
-def _response_context(result: InvocationResult) -> dict[str, Any]:
+def response_context(result: InvocationResult) -> dict[str, Any]:
+    """``responseContext``: the status, the version that ran and the function error, if any."""
     context: dict[str, Any] = {"statusCode": result.status_code}
     if result.executed_version is not None:
         context["executedVersion"] = result.executed_version
@@ -142,7 +143,7 @@ def invocation_record(
         "requestPayload": _json_value(event.payload),
     }
     if result is not None:
-        record["responseContext"] = _response_context(result)
+        record["responseContext"] = response_context(result)
         record["responsePayload"] = _json_value(result.payload)
     return record
 
