@@ -10,7 +10,7 @@ from typing import Any
 
 from roost.esm.health import PollerHealth
 from roost.esm.mapping import EventSourceMapping
-from roost.esm.stream.batch_retry import GiveUpCondition
+from roost.esm.stream.failure_record import StreamFailureCondition
 from roost.esm.stream.runner import StreamDeps, StreamMappingRunner, StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
 from roost.store.memory.checkpoints import MemoryCheckpointStore
@@ -148,7 +148,7 @@ async def test_bisect_isolates_the_poison_record_and_runs_the_rest_once_in_order
     shard_id, give_up = h.failures.given_up[0]
     assert shard_id == SHARD0
     assert data_of({"Records": [r.event_record for r in give_up.records]}) == ["r3"]
-    assert give_up.condition is GiveUpCondition.RETRIES_EXHAUSTED
+    assert give_up.condition is StreamFailureCondition.RETRY_ATTEMPTS_EXHAUSTED
 
 
 @scenario
@@ -194,7 +194,7 @@ async def test_records_older_than_the_maximum_age_are_given_up_without_an_invoke
     async with h.running(stream_mapping(maximum_record_age_s=60), function):
         await eventually(lambda: h.processed == ["new"] and len(h.failures.given_up) == 1)
     ((_, give_up),) = h.failures.given_up
-    assert give_up.condition is GiveUpCondition.RECORD_AGE_EXCEEDED
+    assert give_up.condition is StreamFailureCondition.RECORD_AGE_EXCEEDED
     assert all("old" not in data_of(e) for e in function.events)
 
 

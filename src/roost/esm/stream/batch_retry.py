@@ -23,24 +23,17 @@ Pure decisions, no I/O: the lane that runs the batch carries them out.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from roost.esm.connector import SourceRecord
 from roost.esm.mapping import MappingSettings
 from roost.esm.orchestrator import BatchOutcome, BatchVerdict
+from roost.esm.stream.failure_record import StreamFailureCondition
 from roost.esm.stream.record_age import split_expired
 
 FIRST_RETRY_DELAY_S = 0.2
 MAX_RETRY_DELAY_S = 5.0
-
-
-class GiveUpCondition(enum.StrEnum):
-    """Why a stream batch was given up: the ``condition`` of its ``OnFailure`` record."""
-
-    RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
-    RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ class GiveUp:
     """Records the lane stops trying: they go to ``OnFailure``, then count as done."""
 
     records: tuple[SourceRecord, ...]
-    condition: GiveUpCondition
+    condition: StreamFailureCondition
     invokes: int
     outcome: BatchOutcome | None = None
 
@@ -114,7 +107,7 @@ def expire(attempt: Attempt, limits: RetryLimits, now_s: float) -> tuple[Attempt
     expired, fresh = split_expired(attempt.records, limits.maximum_record_age_s, now_s)
     if not expired:
         return attempt, None
-    give_up = GiveUp(tuple(expired), GiveUpCondition.RECORD_AGE_EXCEEDED, attempt.invokes)
+    give_up = GiveUp(tuple(expired), StreamFailureCondition.RECORD_AGE_EXCEEDED, attempt.invokes)
     return replace(attempt, records=tuple(fresh)), give_up
 
 
@@ -158,7 +151,9 @@ def _retry(
 ) -> Step:
     retries = attempt.retries + 1
     if limits.exhausted(retries):
-        give_up = GiveUp(tuple(failed), GiveUpCondition.RETRIES_EXHAUSTED, attempt.invokes, outcome)
+        give_up = GiveUp(
+            tuple(failed), StreamFailureCondition.RETRY_ATTEMPTS_EXHAUSTED, attempt.invokes, outcome
+        )
         return Step(done=done, give_up=give_up)
     failures = attempt.failures + 1
     again = replace(attempt, records=tuple(failed), retries=retries, failures=failures)

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roost.esm.connector import SourceRecord
-from roost.esm.kinesis.stream_api import ARRIVAL_ATTRIBUTE
+from roost.esm.stream.record_age import arrival_s
 
 MIN_WINDOW_S = 1
 MAX_WINDOW_S = 900
@@ -125,12 +125,6 @@ class _Pending:
 
     window: Window
     final: bool
-
-
-def arrival_s(record: SourceRecord) -> float | None:
-    """The record's approximate arrival, epoch seconds; None if its source gave none."""
-    text = record.attributes.get(ARRIVAL_ATTRIBUTE)
-    return float(text) if text else None
 
 
 def state_size(state: Mapping[str, Any]) -> int:
