@@ -7,7 +7,7 @@ shard-iterator protocol.
 
 from __future__ import annotations
 
-from roost.esm.kinesis.reader import ReaderSettings, ShardRead, ShardReader
+from roost.esm.kinesis.reader import ReaderSettings, ShardReader
 from roost.esm.kinesis.records import KinesisRecordContext, StreamArn, lambda_record
 from roost.esm.kinesis.stream import KinesisStream
 from roost.esm.kinesis.stream_api import (
@@ -25,6 +25,7 @@ from roost.esm.shards import (
     readable_shards,
     sequence_key,
 )
+from roost.esm.stream.source import ShardRead
 
 __all__ = [
     "ExpiredIteratorError",
