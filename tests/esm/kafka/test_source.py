@@ -290,3 +290,24 @@ def test_open_of_a_missing_topic_says_so(kafka_broker: TansuBroker) -> None:
             await source.close()
 
     asyncio.run(main())
+
+
+def test_a_replaced_or_closed_reader_lets_go_of_its_consumer(kafka_broker: TansuBroker) -> None:
+    topic = kafka_broker.create_topic()
+    bootstrap = kafka_broker.bootstrap
+
+    async def scenario(source: KafkaSource) -> None:
+        await produce(bootstrap, topic, [Message(b"m0")])
+        (shard,) = await source.list_shards()
+        first = source.reader(shard, IteratorPosition.trim_horizon())
+        assert offsets(await read_all(first)) == [0]
+        second = source.reader(shard, IteratorPosition.after("0"))
+        await asyncio.sleep(0.05)  # the replaced reader closes in the background
+        with pytest.raises(RuntimeError, match="closed"):
+            await first.read(1)
+        assert (await second.read(1)).records == []
+        await second.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await second.read(1)
+
+    run_with_source(bootstrap, topic, scenario)
