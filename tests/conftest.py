@@ -11,7 +11,11 @@ import pytest
 
 from tests.fixtures.roost_process import RoostProcess, make_zip
 
-pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.moto_server"]
+pytest_plugins = [
+    "tests.fixtures.stores",
+    "tests.fixtures.moto_server",
+    "tests.fixtures.kafka_broker",
+]
 
 _names = itertools.count()
 
