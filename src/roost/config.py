@@ -64,6 +64,8 @@ def _esm_settings_from_env() -> dict[str, object]:
         "ROOST_ESM_MAX_IN_FLIGHT": ("esm_max_in_flight", int),
         "ROOST_ESM_SQS_THREADS": ("esm_sqs_threads", int),
         "ROOST_ESM_POLL_WAIT_S": ("esm_poll_wait_s", float),
+        "ROOST_ESM_SHARD_REFRESH_S": ("esm_shard_refresh_s", float),
+        "ROOST_ESM_STREAM_POLL_S": ("esm_stream_poll_s", float),
     }
     return {
         field_name: kind(os.environ[variable])
@@ -127,6 +129,10 @@ class RoostConfig:
     esm_sqs_threads: int = 64
     # Longest ReceiveMessage wait (SQS allows 0-20 s).
     esm_poll_wait_s: float = 20.0
+    # How often stream shards are listed (how soon a split or merge is seen).
+    esm_shard_refresh_s: float = 5.0
+    # Shortest wait between two reads of an idle shard (it doubles on throttles).
+    esm_stream_poll_s: float = 0.05
     # --- end of event source mapping pollers ---
 
     @classmethod

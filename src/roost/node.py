@@ -28,13 +28,19 @@ from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
 from roost.esm.autoscaler import ScalingSettings
 from roost.esm.lifecycle import MappingActivator
+from roost.esm.mapping import EventSourceMapping
 from roost.esm.orchestrator import SyncPathBatchInvoker
 from roost.esm.plane import EsmPlane, EsmSettings
+from roost.esm.poller import StreamParts
 from roost.esm.repository import MappingRepository
 from roost.esm.runner import RunnerSettings
-from roost.esm.sources import SourceType
-from roost.esm.sqs import SqsClients, SqsConnectorFactory
+from roost.esm.source_factories import SourceFactories
+from roost.esm.sqs import SqsClients
 from roost.esm.sqs.visibility_check import SqsQueueInspector
+from roost.esm.stream.failure_destination import StreamFailureDestination
+from roost.esm.stream.failure_sink import OnFailureSink
+from roost.esm.stream.runner import StreamSettings
+from roost.esm.stream.shard_worker import ShardWorkerSettings
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
@@ -54,6 +60,8 @@ from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
 from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
+from roost.functions.naming import parse_function_name
+from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
@@ -144,6 +152,7 @@ class Node:
         self._async: AsyncPlane | None = None
         self._esm: EsmPlane | None = None
         self._sqs_clients: SqsClients | None = None
+        self._sources: SourceFactories | None = None
         # Pollers sharing this data directory tell a crashed one's leases from a
         # live one's (flocks under owners/), so a restart need not wait them out.
         self._liveness = LockFileLiveness(config.data_dir / "owners")
@@ -244,7 +253,7 @@ class Node:
         """The event source mapping API and its pollers, after finishing deletions a
         crash left open (the pollers' reconciler settles the other transitions)."""
         repository = MappingRepository(stores.mappings)
-        esm = self._esm_plane(repository, stores.config, invoke)
+        esm = self._esm_plane(repository, stores, invoke)
         activator = MappingActivator(
             repository, auto_settle=esm is None, on_change=esm.nudge if esm else None
         )
@@ -258,15 +267,23 @@ class Node:
         return EventSourceMappingHandlers(control, repository, activator, inspector).routes()
 
     def _esm_plane(
-        self, repository: MappingRepository, lease_store: SqliteConfigStore, invoke: InvokePlane
+        self, repository: MappingRepository, stores: Stores, invoke: InvokePlane
     ) -> EsmPlane | None:
         """The node's event source mapping pollers (None with ``esm_pollers`` 0)."""
         config = self.config
         if config.esm_pollers <= 0:
             return None
-        self._sqs_clients = SqsClients(
-            config.aws_endpoint_url, receive_threads=config.esm_sqs_threads
+        functions = FunctionRepository(stores.config)
+
+        async def role_of(mapping: EventSourceMapping) -> str:
+            ref = parse_function_name(mapping.function_arn)
+            record = await functions.get(mapping.account_id, ref.name)
+            return record.latest.role if record is not None else ""
+
+        self._sources = SourceFactories(
+            config.aws_endpoint_url, sqs_receive_threads=config.esm_sqs_threads, role_of=role_of
         )
+        self._sqs_clients = self._sources.sqs_clients
         settings = EsmSettings(
             pollers=config.esm_pollers,
             lease_ttl_s=config.esm_lease_ttl_s,
@@ -277,13 +294,23 @@ class Node:
             ),
             runner=RunnerSettings(poll_wait_s=config.esm_poll_wait_s),
         )
+        delivery = DestinationDelivery(AwsClients(config.aws_endpoint_url))
+        streams = StreamParts(
+            checkpoints=stores.checkpoints,
+            failures=OnFailureSink(StreamFailureDestination(delivery)),
+            settings=StreamSettings(
+                shard_refresh_s=config.esm_shard_refresh_s,
+                worker=ShardWorkerSettings(min_poll_interval_s=config.esm_stream_poll_s),
+            ),
+        )
         self._esm = EsmPlane(
             settings,
             repository,
-            lease_store,
+            stores.config,
             SyncPathBatchInvoker(invoke.handlers),
-            {SourceType.SQS: SqsConnectorFactory(self._sqs_clients)},
+            self._sources.by_type(),
             liveness=self._liveness,
+            streams=streams,
         )
         return self._esm
 
@@ -402,8 +429,8 @@ class Node:
         # Pollers first: their events still need the invoke plane's environments.
         if self._esm is not None:
             await self._esm.stop()
-        if self._sqs_clients is not None:
-            self._sqs_clients.close()
+        if self._sources is not None:
+            await self._sources.close()
         if self._async is not None:
             await self._async.stop(SHUTDOWN_GRACE_S)
         if self._invoke is not None:

@@ -130,6 +130,9 @@ class ShardReader:
             millis_behind_latest=page.millis_behind_latest,
         )
 
+    async def close(self) -> None:
+        """Nothing to release: the stream's clients are shared."""
+
     async def _get_records(self, limit: int) -> RecordsPage:
         shard_id = self._shard.shard_id
         if self._iterator is None:

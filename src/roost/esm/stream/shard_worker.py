@@ -140,6 +140,9 @@ class ShardWorker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._checkpoint.flush()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader.close()
 
     def update_shard(self, shard: Shard) -> None:
         """The latest listing of the shard (it may have closed since)."""
@@ -220,6 +223,8 @@ class ShardWorker:
             await asyncio.sleep(self._settings.checkpoint_retry_s)
         log.info("mapping %s: shard %s finished", self.context.mapping.uuid, self.shard_id)
         self._set_done()
+        if self._reader is not None:
+            await self._reader.close()
 
     def _set_done(self) -> None:
         self.done.set()

@@ -55,6 +55,9 @@ class PartitionReader(Protocol):
     async def read(self, limit: int) -> ShardRead:
         """Up to ``limit`` records after the last one handed out, waiting briefly if none."""
 
+    async def close(self) -> None:
+        """Release what the reader holds (a Kafka consumer); idempotent."""
+
 
 @dataclass(frozen=True)
 class BatchInfo:
