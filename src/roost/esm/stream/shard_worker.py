@@ -26,6 +26,7 @@ from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.stream.lane import Lane, LaneContext
 from roost.esm.stream.poll_pacer import DEFAULT_MIN_INTERVAL_S, PollPacer
 from roost.esm.stream.source import PartitionReader
+from roost.esm.stream.tumbling_window import TumblingWindows
 from roost.esm.stream_checkpoint import StreamCheckpointManager
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,21 @@ class ShardWorker:
         self._settings = settings
         self._progress = progress
         self._on_done = on_done
-        self._lanes = [Lane(i, context, policy) for i in range(max(1, lanes))]
+        window_s = context.mapping.settings.tumbling_window_s or 0
+        self._lanes = [
+            Lane(i, context, policy, self._windows(window_s)) for i in range(max(1, lanes))
+        ]
         self._pacer = PollPacer(settings.min_poll_interval_s, settings.max_poll_interval_s)
         self._room = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: PartitionReader | None = None
         self.done = asyncio.Event()
         self.millis_behind_latest: int | None = None
+
+    def _windows(self, window_s: int) -> TumblingWindows | None:
+        if window_s <= 0 or not self.context.source.keyed:
+            return None  # Kafka mappings have no tumbling windows, as on AWS
+        return TumblingWindows(window_s, self.context.shard.shard_id, self.context.source.arn)
 
     @property
     def shard_id(self) -> str:
@@ -190,6 +199,7 @@ class ShardWorker:
             return 0
         self._pacer.read_ok()
         self.millis_behind_latest = read.millis_behind_latest
+        self.context.at_tip = len(read.records) < limit and read.millis_behind_latest in (0, None)
         if read.records:
             await self._deal(read.records)
         return len(read.records)
@@ -217,6 +227,8 @@ class ShardWorker:
         while not (self._caught_up() and self.context.tracker.outstanding == 0):
             self._room.clear()
             await self._room.wait()
+        for lane in self._lanes:
+            await lane.close_windows()  # "when the shard ends, the window is closed"
         while not await self._checkpoint.finish():
             if self._checkpoint.fenced:
                 return
