@@ -190,3 +190,32 @@ def test_a_valid_pattern_compiles_to_criteria_that_match_records() -> None:
     )
     assert criteria.matches({"body": '{"size": 11}'})
     assert not criteria.matches({"body": '{"size": 3}'})
+
+
+def on_failure(destination: str) -> dict[str, Any]:
+    return {"destination_config": {"OnFailure": {"Destination": destination}}}
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "accepted"),
+    [
+        (KINESIS, "arn:aws:sqs:us-east-1:000000000000:dlq", True),
+        (DYNAMODB, "arn:aws:sns:us-east-1:000000000000:topic", True),
+        (KINESIS, "arn:aws:s3:::bucket", False),
+        (KINESIS, "arn:aws:lambda:us-east-1:000000000000:function:f", False),
+        (KINESIS, "kafka://failures", False),
+        (KAFKA, "kafka://failures", True),
+    ],
+)
+def test_on_failure_destinations_roost_can_deliver_to(
+    source: EventSource, destination: str, accepted: bool
+) -> None:
+    extra: dict[str, Any] = {"starting_position": "LATEST"}
+    if source is KAFKA:
+        extra["topics"] = ("t",)
+    mapping_settings = settings(source, **extra, **on_failure(destination))
+    if accepted:
+        check_settings(source, mapping_settings)
+        return
+    with pytest.raises(InvalidParameterValueException, match="Unsupported OnFailure destination"):
+        check_settings(source, mapping_settings)

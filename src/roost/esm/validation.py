@@ -125,6 +125,25 @@ def _check_applicable(source: EventSource, settings: MappingSettings) -> None:
         )
     if (settings.destination_config or {}).get("OnSuccess"):
         raise unsupported("DestinationConfig")
+    _check_on_failure(source, settings)
+
+
+def _check_on_failure(source: EventSource, settings: MappingSettings) -> None:
+    """An ``OnFailure`` destination Roost can deliver to: SQS or SNS (and for Kafka
+    a ``kafka://topic``); anything else would block its shard forever."""
+    destination = ((settings.destination_config or {}).get("OnFailure") or {}).get("Destination")
+    if not destination:
+        return
+    if source.type is SourceType.KAFKA and str(destination).startswith("kafka://"):
+        return
+    service = str(destination).split(":")[2] if str(destination).count(":") >= 5 else ""
+    if service not in ("sqs", "sns"):
+        raise InvalidParameterValueException(
+            f"Unsupported OnFailure destination {destination}: Roost delivers stream "
+            "failure records to an SQS queue or an SNS topic"
+            + (" (or a kafka://topic)" if source.type is SourceType.KAFKA else "")
+            + "."
+        )
 
 
 def _check_starting_position(source: EventSource, settings: MappingSettings) -> None:
