@@ -32,6 +32,7 @@ from roost.esm.load_shedder import LoadShedder
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import InvokeOrchestrator
+from roost.esm.source_opener import SourceOpener
 from roost.esm.validation import FILTER_KINDS
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 
@@ -100,8 +101,14 @@ class MappingRunner:
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._buffers: dict[int, RecordBuffer] = {}
         self._supervisor: asyncio.Task[None] | None = None
-        self._opened = asyncio.Event()
-        self.open_error: str | None = None
+        self._opener = SourceOpener(
+            mapping.uuid,
+            connector.open,
+            lambda: deps.progress(mapping.uuid),
+            self._settings.open_retry_s,
+            self._settings.max_open_retry_s,
+        )
+        self._opened = self._opener.first_attempt
         self._draining = False
         self._scaled_at = clock()
         # Ordered sources: the batch loop each message group is with right now.
@@ -113,6 +120,11 @@ class MappingRunner:
     def uuid(self) -> str:
         """The mapping's UUID."""
         return self.mapping.uuid
+
+    @property
+    def open_error(self) -> str | None:
+        """Why the source is not open (``PROBLEM: ...``), None once it is."""
+        return self._opener.error
 
     @property
     def loops(self) -> int:
@@ -175,7 +187,7 @@ class MappingRunner:
 
     async def _supervise(self) -> None:
         try:
-            await self._open()
+            await self._opener.run()
         finally:
             self._opened.set()
         while True:
@@ -187,21 +199,6 @@ class MappingRunner:
             if self.health.in_flight:
                 self._deps.progress(self.uuid)  # a long invoke is progress too
             await asyncio.sleep(self._settings.supervise_interval_s)
-
-    async def _open(self) -> None:
-        delay_s = self._settings.open_retry_s
-        while True:
-            try:
-                await self.connector.open()
-                self.open_error = None
-                return
-            except Exception as error:
-                self.open_error = f"PROBLEM: {error}"
-                log.warning("mapping %s: cannot open its source: %s", self.uuid, error)
-            self._opened.set()  # the first attempt is over: the mapping is started
-            self._deps.progress(self.uuid)
-            await asyncio.sleep(delay_s)
-            delay_s = min(self._settings.max_open_retry_s, delay_s * 2)
 
     def _wanted(self) -> int:
         return 0 if self._draining else self._deps.shedder.limit(self.autoscaler.target)

@@ -30,6 +30,7 @@ from roost.esm.orchestrator import InvokeOrchestrator
 from roost.esm.positions import ShardAction, StartingPositionSetting, plan_shards
 from roost.esm.runner import filter_criteria
 from roost.esm.shards import IteratorPosition, Shard
+from roost.esm.source_opener import SourceOpener
 from roost.esm.stream.batch_retry import RetryLimits
 from roost.esm.stream.lane import FailureSink, LaneContext
 from roost.esm.stream.read_tracker import ReadTracker
@@ -90,9 +91,15 @@ class StreamMappingRunner:
         self._deps = deps
         self.health = MappingHealth(clock)
         self.workers: dict[str, ShardWorker] = {}
-        self.open_error: str | None = None
         self._wake = asyncio.Event()
-        self._opened = asyncio.Event()
+        self._opener = SourceOpener(
+            mapping.uuid,
+            source.open,
+            lambda: deps.progress(mapping.uuid),
+            deps.settings.open_retry_s,
+            deps.settings.max_open_retry_s,
+        )
+        self._opened = self._opener.first_attempt
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -100,6 +107,11 @@ class StreamMappingRunner:
     def uuid(self) -> str:
         """The mapping's UUID."""
         return self.mapping.uuid
+
+    @property
+    def open_error(self) -> str | None:
+        """Why the stream is not open (``PROBLEM: ...``), None once it is."""
+        return self._opener.error
 
     @property
     def key(self) -> MappingKey:
@@ -152,7 +164,7 @@ class StreamMappingRunner:
 
     async def _supervise(self) -> None:
         try:
-            await self._open()
+            await self._opener.run()
             await self._refresh_safely()
         finally:
             self._opened.set()
@@ -162,22 +174,6 @@ class StreamMappingRunner:
             self._wake.clear()
             await self._refresh_safely()
             self._deps.progress(self.uuid)
-
-    async def _open(self) -> None:
-        settings = self._deps.settings
-        delay_s = settings.open_retry_s
-        while True:
-            try:
-                await self.source.open()
-                self.open_error = None
-                return
-            except Exception as error:
-                self.open_error = f"PROBLEM: {error}"
-                log.warning("mapping %s: cannot open its stream: %s", self.uuid, error)
-            self._opened.set()  # the first attempt is over: the mapping is started
-            self._deps.progress(self.uuid)
-            await asyncio.sleep(delay_s)
-            delay_s = min(settings.max_open_retry_s, delay_s * 2)
 
     async def _refresh_safely(self) -> None:
         try:
