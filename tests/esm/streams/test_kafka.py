@@ -7,12 +7,14 @@ import base64
 from collections import Counter, defaultdict
 from typing import Any
 
+from roost.cli.mapping_stats import stats_of
 from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import wait_for
 from tests.esm.streams.support_more import (
     deploy_kafka_reporter,
     kafka_batches,
     kafka_records,
+    mapping_samples,
     produce,
     records_of_fate,
 )
@@ -74,6 +76,9 @@ def test_messages_of_each_partition_reach_the_function_once_and_in_order(
         ]
     assert all(len(b["records"]) <= 5 for b in kafka_batches(recorder))
     wait_for(lambda: records_of_fate(stream_roost, uuid_, "invoked") == len(messages), 30)
+    # And: /metrics (and so ``roost mapping-stats``) has an iterator age per partition
+    partitions = stats_of(mapping_samples(stream_roost, uuid_), uuid_).shards
+    assert set(partitions) == {f"{topic}-{p}" for p in range(PARTITIONS)}
 
 
 def test_the_event_has_aws_s_self_managed_kafka_shape(
