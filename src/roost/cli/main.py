@@ -19,6 +19,7 @@ from roost.cli.deploy import deploy as deploy_command
 from roost.cli.doctor import doctor as doctor_command
 from roost.cli.invoke import invoke as invoke_command
 from roost.cli.logs import logs as logs_command
+from roost.cli.mapping_stats import mapping_stats as mapping_stats_command
 from roost.config import RoostConfig
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_invoke(commands)
     _add_logs(commands)
     _add_async_stats(commands)
+    _add_mapping_stats(commands)
     _add_doctor(commands)
     return parser
 
@@ -286,6 +288,21 @@ def _add_async_stats(commands: _Commands) -> None:
     stats.add_argument("name", metavar="NAME", help="function name or ARN")
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     stats.set_defaults(func=guarded(async_stats_command))
+
+
+def _add_mapping_stats(commands: _Commands) -> None:
+    stats = _client_parser(
+        commands,
+        "mapping-stats",
+        "print an event source mapping's figures",
+        "Print what Roost's /metrics says about an event source mapping since the node "
+        "started: its function, records by fate (invoked, failed, filtered, given_up), "
+        "batches by outcome and, for a stream mapping running on the node, each shard's "
+        "(Kafka: partition's) iterator age and milliseconds behind the latest record.",
+    )
+    stats.add_argument("uuid", metavar="UUID", help="the mapping's UUID")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stats.set_defaults(func=guarded(mapping_stats_command))
 
 
 def _add_doctor(commands: _Commands) -> None:

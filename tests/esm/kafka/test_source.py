@@ -208,11 +208,18 @@ def test_cancelled_reads_lose_no_record(kafka_broker: TansuBroker) -> None:
         (shard,) = await source.list_shards()
         reader = source.reader(shard, IteratorPosition.trim_horizon())
         got: list[SourceRecord] = []
+        cancelled = 0
+        deadline = time.monotonic() + 10
+        # The topic is still empty, so a read waits: one is surely cancelled mid-wait
+        # (on a loaded machine a read of records may finish before a 10 ms timeout).
+        while not cancelled and time.monotonic() < deadline:
+            try:
+                got.extend((await asyncio.wait_for(reader.read(7), timeout=0.01)).records)
+            except TimeoutError:
+                cancelled += 1
         producing = asyncio.create_task(
             produce(bootstrap, topic, [Message(f"m{i}".encode()) for i in range(40)])
         )
-        cancelled = 0
-        deadline = time.monotonic() + 10
         while len(got) < 40 and time.monotonic() < deadline:
             # Cancel reads mid-wait, over and over, while records arrive.
             try:
