@@ -31,6 +31,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from roost.esm.mapping import EventSourceMapping
 from roost.esm.shards import IteratorPosition, Shard
 from roost.store.ports import ShardCheckpoint
 
@@ -59,6 +60,14 @@ class StartingPositionSetting:
     def of(cls, position: str, timestamp_s: float | None = None) -> StartingPositionSetting:
         """From ``MappingSettings.starting_position`` and ``starting_position_timestamp_s``."""
         return cls(StartingPosition(position), timestamp_s)
+
+
+def mapping_starting_position(mapping: EventSourceMapping) -> StartingPositionSetting:
+    """A mapping's ``StartingPosition`` (validation made it present for streams)."""
+    settings = mapping.settings
+    return StartingPositionSetting.of(
+        settings.starting_position or "LATEST", settings.starting_position_timestamp_s
+    )
 
 
 def initial_position(setting: StartingPositionSetting) -> IteratorPosition:

@@ -27,7 +27,7 @@ from roost.esm.health import MappingHealth, PollerHealth
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures, ShardFigures
 from roost.esm.orchestrator import InvokeOrchestrator
-from roost.esm.positions import ShardAction, StartingPositionSetting, plan_shards
+from roost.esm.positions import ShardAction, mapping_starting_position, plan_shards
 from roost.esm.runner import filter_criteria
 from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.source_opener import SourceOpener
@@ -66,14 +66,6 @@ class StreamDeps:
     owner: str
     metrics: EsmMetrics = field(default_factory=EsmMetrics)
     settings: StreamSettings = field(default_factory=StreamSettings)
-
-
-def starting_position(mapping: EventSourceMapping) -> StartingPositionSetting:
-    """The mapping's ``StartingPosition`` (validation made it present for streams)."""
-    settings = mapping.settings
-    return StartingPositionSetting.of(
-        settings.starting_position or "LATEST", settings.starting_position_timestamp_s
-    )
 
 
 class StreamMappingRunner:
@@ -187,7 +179,7 @@ class StreamMappingRunner:
             del self.workers[shard_id]
         listed = {shard.shard_id: shard for shard in await self.source.list_shards()}
         checkpoints = {c.shard_id: c for c in await self._deps.checkpoints.list(self.uuid)}
-        plans = plan_shards(listed, checkpoints, starting_position(self.mapping))
+        plans = plan_shards(listed, checkpoints, mapping_starting_position(self.mapping))
         for shard_id, plan in plans.items():
             worker = self.workers.get(shard_id)
             if worker is not None:
