@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from roost.esm.repository import MappingRepository
 from roost.esm.runner import RunnerSettings
 from roost.esm.sources import SourceType
 from roost.esm.states import MappingState
+from roost.esm.stream.shard_catalog import ShardCatalog
 from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import lease_table, live_lease
 from roost.leasing import KeeperConfig
@@ -85,6 +87,14 @@ class EsmPlane:
         self._mappings = mappings
         self._lease_store = lease_store
         self._factories = dict(factories)
+        if streams is not None and streams.catalog is None:
+            stream_factories = {
+                t: f for t, f in self._factories.items() if isinstance(f, StreamSourceFactory)
+            }
+            catalog = ShardCatalog(
+                mappings, streams.checkpoints, stream_factories, streams.settings.shard_refresh_s
+            )
+            streams = dataclasses.replace(streams, catalog=catalog)
         config = PollerConfig(
             lease_store=lease_store,
             mappings=mappings,
@@ -136,6 +146,8 @@ class EsmPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await asyncio.gather(*(poller.stop() for poller in self.pollers), return_exceptions=True)
+        if self._streams is not None and self._streams.catalog is not None:
+            await self._streams.catalog.close()
 
     async def _run(self) -> None:
         while True:

@@ -39,6 +39,7 @@ from roost.esm.sources import SourceType
 from roost.esm.states import MappingState
 from roost.esm.stream.lane import FailureSink
 from roost.esm.stream.runner import StreamDeps, StreamMappingRunner, StreamSettings, new_owner
+from roost.esm.stream.shard_catalog import ShardCatalog, parse_shard_resource
 from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import WorkAcquirer
 from roost.leasing import KeeperConfig
@@ -75,11 +76,13 @@ async def settle_running(mappings: MappingRepository, uuid: str) -> EventSourceM
 
 @dataclass(frozen=True)
 class StreamParts:
-    """What stream mappings need besides a source: checkpoints and an ``OnFailure`` sink."""
+    """What stream mappings need besides a source: checkpoints, an ``OnFailure`` sink,
+    and the catalog of shards their leases are taken from."""
 
     checkpoints: CheckpointStore
     failures: FailureSink
     settings: StreamSettings = dataclasses.field(default_factory=StreamSettings)
+    catalog: ShardCatalog | None = None
 
 
 Runner = MappingRunner | StreamMappingRunner
@@ -121,6 +124,7 @@ class EsmPoller:
             self,
             config.keeper,
             liveness=config.liveness,
+            catalog=config.streams.catalog if config.streams else None,
         )
         self._deps = RunnerDeps(
             orchestrator=config.orchestrator,
@@ -144,6 +148,7 @@ class EsmPoller:
                 owner=new_owner(poller_id),
                 metrics=config.metrics,
                 settings=config.streams.settings,
+                nudge=self.acquirer.nudge,
             )
         self.runners: dict[str, Runner] = {}
 
@@ -169,30 +174,46 @@ class EsmPoller:
         await self.health.stop()
 
     async def on_acquired(self, resource: str) -> None:
-        """The poller holds mapping ``resource``: run it, then say it is enabled."""
-        mapping = await self._config.mappings.get(resource)
-        if mapping is None or not should_run(mapping) or resource in self.runners:
+        """The poller holds ``resource`` (a mapping, or a shard of a stream mapping):
+        run it, then say the mapping is enabled."""
+        uuid, shard_id = parse_shard_resource(resource)
+        mapping = await self._config.mappings.get(uuid)
+        if mapping is None or not should_run(mapping):
             return  # the next heartbeat gives a lease on a mapping that should not run up
-        runner = self._runner(mapping)
-        self.runners[resource] = runner
+        runner = self.runners.get(uuid)
+        if runner is not None:
+            if isinstance(runner, StreamMappingRunner) and "/" in resource:
+                await runner.assign(shard_id)
+            return
+        runner = self._runner(mapping, {shard_id} if "/" in resource else None)
+        self.runners[uuid] = runner
         await runner.start()
         log.info("poller %s: running mapping %s", self.poller_id, resource)
-        await self._settle(resource)
+        await self._settle(uuid)
 
-    def _runner(self, mapping: EventSourceMapping) -> Runner:
+    def _runner(self, mapping: EventSourceMapping, shards: set[str] | None) -> Runner:
         factory = self._config.factories[mapping.source.type]
         if isinstance(factory, StreamSourceFactory):
             if self._stream_deps is None:
                 raise RuntimeError("stream mappings need PollerConfig.streams")
-            return StreamMappingRunner(mapping, factory.source(mapping), self._stream_deps)
+            source = factory.source(mapping)
+            return StreamMappingRunner(mapping, source, self._stream_deps, assigned=shards)
         return MappingRunner(mapping, factory.connector(mapping), self._deps, self._config.runner)
 
     async def on_lost(self, resource: str) -> None:
-        """Stop mapping ``resource`` (its lease is about to go, or went)."""
-        runner = self.runners.pop(resource, None)
-        if runner is not None:
-            await runner.stop(self._config.stop_grace_s)
-            log.info("poller %s: stopped mapping %s", self.poller_id, resource)
+        """Stop ``resource`` (its lease is about to go, or went); the mapping's runner
+        stops with the last of its shards."""
+        uuid, shard_id = parse_shard_resource(resource)
+        runner = self.runners.get(uuid)
+        if runner is None:
+            return
+        if isinstance(runner, StreamMappingRunner) and "/" in resource:
+            await runner.unassign(shard_id, self._config.stop_grace_s)
+            if not runner.idle:
+                return
+        self.runners.pop(uuid, None)
+        await runner.stop(self._config.stop_grace_s)
+        log.info("poller %s: stopped mapping %s", self.poller_id, uuid)
 
     async def apply(self, mapping: EventSourceMapping) -> None:
         """The stored mapping as read now: hand a changed one to its runner, settle it."""

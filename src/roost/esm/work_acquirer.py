@@ -1,10 +1,12 @@
 """The work acquirer: which mappings a poller runs, leased from the leasing component.
 
-One lease group per source type (``lease/esm-sqs/``, later ``esm-kinesis``, ...),
+One lease group per source type (``lease/esm-sqs/``, ``esm-kinesis``, ...),
 so a mapping only goes to a poller that can handle its source (the talk's
 capability-aware dispatch). A poller handling several source types runs one
-``LeaseKeeper`` per group; the group's resources are the UUIDs of the mappings
-that should run now (``MappingRepository.list_to_poll``). The keepers do the
+``LeaseKeeper`` per group; the group's resources are the UUIDs of the SQS
+mappings that should run now (``MappingRepository.list_to_poll``), and for
+stream sources the shards to read now (``{uuid}/{shard}``, from the
+``ShardCatalog``), so one mapping's shards spread over pollers. The keepers do the
 rest (see ``leasing/keeper.py``): heartbeats, a fair share between every
 poller of every node sharing the store, hand-over on ``stop()``, take-over of
 a crashed poller's mappings once their leases expire, and anti-entropy: a
@@ -21,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 
 from roost.esm.repository import MappingRepository
 from roost.esm.sources import SourceType
+from roost.esm.stream.shard_catalog import ShardCatalog, shard_resource
 from roost.leasing import KeeperConfig, Lease, LeaseKeeper, LeaseListener, LeaseTable, new_owner_id
 from roost.leasing.keeper import ResourceSource
 from roost.leasing.liveness import OwnerLiveness
@@ -42,11 +45,14 @@ def lease_table(
 
 
 async def live_lease(table: LeaseTable, uuid: str) -> Lease | None:
-    """The unexpired lease some poller holds on mapping ``uuid``, if any."""
-    lease = await table.scoped("work").get(uuid)
-    if lease is None or lease.is_expired(table.now_ms()):
-        return None
-    return lease
+    """The unexpired lease some poller holds on mapping ``uuid`` or one of its shards."""
+    work = table.scoped("work")
+    now_ms = table.now_ms()
+    lease = await work.get(uuid)
+    if lease is not None and not lease.is_expired(now_ms):
+        return lease
+    shard_leases = await work.list(shard_resource(uuid))
+    return next((lease for lease in shard_leases if not lease.is_expired(now_ms)), None)
 
 
 class WorkAcquirer:
@@ -63,8 +69,10 @@ class WorkAcquirer:
         *,
         clock: Callable[[], float] = time.time,
         liveness: OwnerLiveness | None = None,
+        catalog: ShardCatalog | None = None,
     ) -> None:
         self._mappings = mappings
+        self._catalog = catalog
         self.keepers: dict[SourceType, LeaseKeeper] = {}
         for source_type in source_types:
             table = lease_table(store, source_type, clock)
@@ -76,7 +84,11 @@ class WorkAcquirer:
         self._stopping = False
 
     def _resources_of(self, source_type: SourceType) -> ResourceSource:
+        catalog = self._catalog
+
         async def resources() -> Collection[str]:
+            if catalog is not None and source_type.is_positioned:
+                return await catalog.resources(source_type)
             return [m.uuid for m in await self._mappings.list_to_poll(source_type)]
 
         return resources

@@ -1,15 +1,19 @@
 """``StreamMappingRunner``: one stream mapping at work inside a poller.
 
-The poller holding the mapping's lease runs every shard of it: the runner
-lists the stream's shards every ``shard_refresh_s`` (which is how a split or a
-merge is discovered while running), plans each shard from the mapping's
-checkpoints (``roost.esm.positions``: read from the checkpoint, from the
-starting position, or wait for the parents) and keeps one ``ShardWorker`` per
-shard to read. A worker that finishes a closed shard wakes the runner at once,
-so the shard's children start without waiting for the next listing.
+A poller runs the shards of a mapping whose leases it holds (see
+``shard_catalog``: shards, not mappings, are leased), so one mapping's shards
+may be spread over several pollers and nodes. The runner lists the stream's
+shards every ``shard_refresh_s`` (which is how a split or a merge is seen
+closing a shard), plans its shards from the mapping's checkpoints
+(``roost.esm.positions``: read from the checkpoint, from the starting
+position, or wait for the parents) and keeps one ``ShardWorker`` per assigned
+shard to read. A worker that finishes a closed shard calls ``nudge``: the
+poller's keepers look again at once, so the children get leased without
+waiting for the next heartbeat. Without an assignment (``assigned=None``) the
+runner reads every shard itself (one poller for the whole mapping).
 
 Each worker claims its shard's checkpoint when it starts, so a poller that
-lost the mapping (stalled, then taken over) cannot move a checkpoint again.
+lost a shard (stalled, then taken over) cannot move its checkpoint again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from roost.esm.source_opener import SourceOpener
 from roost.esm.stream.batch_retry import RetryLimits
 from roost.esm.stream.lane import FailureSink, LaneContext
 from roost.esm.stream.read_tracker import ReadTracker
+from roost.esm.stream.shard_catalog import shard_resource
 from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings
 from roost.esm.stream.source import StreamSource
 from roost.esm.stream_checkpoint import StreamCheckpointManager
@@ -66,6 +71,8 @@ class StreamDeps:
     owner: str
     metrics: EsmMetrics = field(default_factory=EsmMetrics)
     settings: StreamSettings = field(default_factory=StreamSettings)
+    # A shard finished: its children are ready to be leased.
+    nudge: Callable[[], None] = lambda: None
 
 
 class StreamMappingRunner:
@@ -77,17 +84,21 @@ class StreamMappingRunner:
         source: StreamSource,
         deps: StreamDeps,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        assigned: set[str] | None = None,
     ) -> None:
         self.mapping = mapping
         self.source = source
         self._deps = deps
+        # The shards this poller holds ("" for none: the mapping's placeholder).
+        self._assigned = assigned
         self.health = MappingHealth(clock)
         self.workers: dict[str, ShardWorker] = {}
         self._wake = asyncio.Event()
         self._opener = SourceOpener(
             mapping.uuid,
             source.open,
-            lambda: deps.progress(mapping.uuid),
+            self._report_progress,
             deps.settings.open_retry_s,
             deps.settings.max_open_retry_s,
         )
@@ -99,6 +110,40 @@ class StreamMappingRunner:
     def uuid(self) -> str:
         """The mapping's UUID."""
         return self.mapping.uuid
+
+    @property
+    def idle(self) -> bool:
+        """Whether the poller holds nothing of the mapping any more."""
+        return self._assigned is not None and not self._assigned
+
+    async def assign(self, shard_id: str) -> None:
+        """The poller took the lease of ``shard_id`` ("" for the placeholder): read it."""
+        if self._assigned is None:
+            raise RuntimeError("this runner reads every shard of its mapping")
+        self._assigned.add(shard_id)
+        if self._opened.is_set() and not self._opener.error:
+            await self._refresh_safely()
+
+    async def unassign(self, shard_id: str, grace_s: float) -> None:
+        """The poller is giving up ``shard_id``: stop reading it."""
+        if self._assigned is not None:
+            self._assigned.discard(shard_id)
+        worker = self.workers.pop(shard_id, None)
+        if worker is not None:
+            await worker.stop(grace_s)
+
+    def _resource(self, shard_id: str) -> str:
+        return shard_resource(self.uuid, shard_id)
+
+    def _report_progress(self) -> None:
+        for shard_id in self._assigned if self._assigned is not None else [""]:
+            self._deps.progress(
+                self._resource(shard_id) if self._assigned is not None else self.uuid
+            )
+
+    def _holds(self, shard_id: str) -> bool:
+        resource = self.uuid if self._assigned is None else self._resource(shard_id)
+        return self._deps.holds(resource)
 
     @property
     def open_error(self) -> str | None:
@@ -165,7 +210,7 @@ class StreamMappingRunner:
                 await asyncio.wait_for(self._wake.wait(), self._deps.settings.shard_refresh_s)
             self._wake.clear()
             await self._refresh_safely()
-            self._deps.progress(self.uuid)
+            self._report_progress()
 
     async def _refresh_safely(self) -> None:
         try:
@@ -174,7 +219,7 @@ class StreamMappingRunner:
             log.warning("mapping %s: listing shards failed: %s", self.uuid, error)
 
     async def refresh(self) -> None:
-        """List the shards and start a worker for each shard to read now."""
+        """List the shards and start a worker for each assigned shard to read now."""
         for shard_id in [s for s, w in self.workers.items() if w.done.is_set()]:
             del self.workers[shard_id]
         listed = {shard.shard_id: shard for shard in await self.source.list_shards()}
@@ -184,7 +229,10 @@ class StreamMappingRunner:
             worker = self.workers.get(shard_id)
             if worker is not None:
                 worker.update_shard(listed[shard_id])
-            elif plan.action is ShardAction.READ and plan.start is not None and not self._stopping:
+                continue
+            mine = self._assigned is None or shard_id in self._assigned
+            readable = plan.action is ShardAction.READ and plan.start is not None
+            if mine and readable and plan.start is not None and not self._stopping:
                 await self._start_worker(listed[shard_id], plan.start)
 
     def _policy(self) -> BatchPolicy:
@@ -192,8 +240,9 @@ class StreamMappingRunner:
 
     async def _start_worker(self, shard: Shard, start: IteratorPosition) -> None:
         deps = self._deps
+        shard_id = shard.shard_id
         checkpoint = StreamCheckpointManager(
-            deps.checkpoints, self.uuid, shard.shard_id, deps.owner, lambda: deps.holds(self.uuid)
+            deps.checkpoints, self.uuid, shard_id, deps.owner, lambda: self._holds(shard_id)
         )
         context = LaneContext(
             mapping=self.mapping,
@@ -216,8 +265,8 @@ class StreamMappingRunner:
             policy=self._policy(),
             criteria=filter_criteria(self.mapping),
             settings=deps.settings.worker,
-            progress=lambda: deps.progress(self.uuid),
-            on_done=self._wake.set,  # its children may start now
+            progress=self._report_progress,
+            on_done=self._shard_done,
         )
         self.workers[shard.shard_id] = worker
         try:
@@ -226,6 +275,11 @@ class StreamMappingRunner:
             del self.workers[shard.shard_id]
             raise
         log.info("mapping %s: reading %s from %s", self.uuid, shard.shard_id, start.type.value)
+
+    def _shard_done(self) -> None:
+        """A shard was read to its end: its children may start (here, or on another poller)."""
+        self._wake.set()
+        self._deps.nudge()
 
 
 def new_owner(poller_id: str) -> str:
