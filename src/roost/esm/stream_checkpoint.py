@@ -116,6 +116,11 @@ class StreamCheckpointManager:
         self._settle()
         return await self._flush()
 
+    def mark_done(self, ticket: int) -> None:
+        """The batch is done; the position moves in memory, ``flush`` writes it."""
+        self._batch(ticket).done = True
+        self._settle()
+
     async def progress(self, ticket: int, through: str) -> bool:
         """The batch's records up to ``through`` are done; the rest will be retried."""
         self._batch(ticket).done_through = through

@@ -6,10 +6,17 @@ order, and a batch mixes records of several reads. The checkpoint manager
 (``roost.esm.stream_checkpoint``) advances by tickets in read order; this
 registers each read as one ticket and completes it once its last record is
 done (invoked successfully, given up to ``OnFailure``, or filtered out).
+
+The durable write trails the lanes: ``done`` moves the position in memory
+and a single background flusher writes the newest position (one write at a
+time, coalescing whatever finished meanwhile), so a lane invokes its next
+batch while the checkpoint of the last one is being fsynced. A crash before
+the write only replays records, which at-least-once allows.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +36,8 @@ class ReadTracker:
     def __init__(self, checkpoint: StreamCheckpointManager) -> None:
         self._checkpoint = checkpoint
         self._reads: dict[str, _Read] = {}  # record id -> the read it came in
+        self._flusher: asyncio.Task[None] | None = None
+        self._dirty = False
 
     @property
     def outstanding(self) -> int:
@@ -42,21 +51,29 @@ class ReadTracker:
         for record in records:
             self._reads[record.record_id] = read
 
-    async def done(self, records: Iterable[SourceRecord]) -> bool:
-        """``records`` are finished; the checkpoint moves as far as it may.
-
-        False if the checkpoint could not be written (lease lost, fenced, store
-        failing): it stays pending and the next call tries again.
-        """
-        completed: list[int] = []
+    async def done(self, records: Iterable[SourceRecord]) -> None:
+        """``records`` are finished; the checkpoint moves as far as it may, soon."""
+        completed = False
         for record in records:
             read = self._reads.pop(record.record_id, None)
             if read is None:
                 continue  # already done (a record is done once)
             read.remaining -= 1
             if read.remaining == 0:
-                completed.append(read.ticket)
-        written = True
-        for ticket in completed:
-            written = await self._checkpoint.complete(ticket) and written
-        return written
+                self._checkpoint.mark_done(read.ticket)
+                completed = True
+        if completed:
+            self._dirty = True
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        # A failed write leaves the position pending: the next completion retries it.
+        while self._dirty:
+            self._dirty = False
+            await self._checkpoint.flush()
+
+    async def settle(self) -> None:
+        """Wait until the position done so far was written (or its write failed)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.gather(self._flusher, return_exceptions=True)

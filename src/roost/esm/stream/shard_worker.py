@@ -148,6 +148,7 @@ class ShardWorker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
+            await self.context.tracker.settle()
             await self._checkpoint.flush()
         if self._reader is not None:
             with contextlib.suppress(Exception):
