@@ -22,7 +22,8 @@ from tests.frontend.invoke.support import deploy_code
 # one in env FAIL_ONCE fails the first time only (asking the ``FailOnce`` server
 # in env FAIL_PORT): with MODE=raise (the default) the invoke raises, with
 # MODE=partial it returns them as ``batchItemFailures``. A record whose data
-# starts with "slow" makes the invoke sleep env SLEEP_S seconds first.
+# starts with "slow" makes the invoke report ``sleeping`` and sleep env SLEEP_S
+# seconds first.
 STREAM_REPORTER = """
 import base64, json, os, socket, time
 
@@ -42,6 +43,8 @@ def handler(event, context):
     records = event.get("Records", [])
     data = [datum(r) for r in records]
     if any(d.startswith("slow") for d in data):
+        with socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=10) as c:
+            c.sendall((json.dumps({"id": "sleeping", "t": start, "data": data}) + "\\n").encode())
         time.sleep(float(os.environ.get("SLEEP_S", "0")))
     poison = set(filter(None, os.environ.get("POISON", "").split(",")))
     once = set(filter(None, os.environ.get("FAIL_ONCE", "").split(",")))
@@ -146,11 +149,13 @@ def metric_samples(roost: RoostProcess, name: str, mapping: str) -> dict[str, fl
     return found
 
 
-def received_json(moto_server: MotoServer, queue_url: str, count: int) -> list[dict[str, Any]]:
-    """``count`` messages of a moto queue, parsed."""
+def received_json(
+    moto_server: MotoServer, queue_url: str, count: int, timeout_s: float = 60.0
+) -> list[dict[str, Any]]:
+    """``count`` messages of a moto queue, parsed (fewer if they do not come in time)."""
     sqs = moto_server.client("sqs")
     found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while len(found) < count and time.monotonic() < deadline:
         reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         found.extend(json.loads(m["Body"]) for m in reply.get("Messages", []))

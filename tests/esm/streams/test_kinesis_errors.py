@@ -168,3 +168,43 @@ def test_a_failing_batch_is_retried_while_it_blocks_the_shard_then_goes_to_on_fa
         lambda: metric_samples(stream_roost, "roost_esm_records_total", uuid).get("given_up") == 2,
         30,
     )
+
+
+def test_records_older_than_the_maximum_record_age_go_to_on_failure(
+    stream_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    # Given a record that always fails, a record after it, and unlimited retries;
+    # 60 s is the least MaximumRecordAgeInSeconds, and moto cannot backdate a record
+    client = stream_roost.client()
+    deploy_stream_reporter(client, function_name, recorder, poison="poison")
+    arn = create_kinesis_stream(moto_server)
+    sequence_numbers = put_records(moto_server, arn, ["poison", "later"])
+    url, queue_arn = create_queue(moto_server)
+
+    # When a mapping whose records may be 60 s old runs them
+    map_stream(
+        client,
+        function_name,
+        arn,
+        BatchSize=1,
+        MaximumRetryAttempts=-1,
+        MaximumRecordAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+    )
+
+    # Then the poison record is retried until it is too old, then sent to OnFailure;
+    # the record it blocked is too old by then as well and follows it uninvoked
+    records = received_json(moto_server, url, 2, timeout_s=100)
+    by_start = {r["KinesisBatchInfo"]["startSequenceNumber"]: r for r in records}
+    assert sorted(by_start) == sorted(sequence_numbers)
+    poison, later = by_start[sequence_numbers[0]], by_start[sequence_numbers[1]]
+    failed = [b for b in batches(recorder) if b["failed"]]
+    assert len(failed) > 2
+    assert {d for b in failed for d in b["data"]} == {"poison"}
+    assert poison["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert poison["requestContext"]["approximateInvokeCount"] == len(failed)
+    assert poison["responseContext"]["functionError"] == "Unhandled"
+    assert later["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert later["requestContext"]["approximateInvokeCount"] == 0
+    assert "responseContext" not in later
+    assert processed(recorder) == []
