@@ -72,13 +72,16 @@ class Attempt:
 
     ``retries`` counts function errors (what ``MaximumRetryAttempts`` bounds);
     ``invokes`` every invoke that reached the function (the failure record's
-    ``approximateInvokeCount``); ``failures`` the failed tries in a row (backoff).
+    ``approximateInvokeCount``); ``failures`` the failed tries in a row (backoff);
+    ``last_outcome`` the last invoke that reached the function (the failure
+    record's ``responseContext``, also when the records expire before the next).
     """
 
     records: tuple[SourceRecord, ...]
     retries: int = 0
     invokes: int = 0
     failures: int = 0
+    last_outcome: BatchOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,12 @@ def expire(attempt: Attempt, limits: RetryLimits, now_s: float) -> tuple[Attempt
     expired, fresh = split_expired(attempt.records, limits.maximum_record_age_s, now_s)
     if not expired:
         return attempt, None
-    give_up = GiveUp(tuple(expired), StreamFailureCondition.RECORD_AGE_EXCEEDED, attempt.invokes)
+    give_up = GiveUp(
+        tuple(expired),
+        StreamFailureCondition.RECORD_AGE_EXCEEDED,
+        attempt.invokes,
+        attempt.last_outcome,
+    )
     return replace(attempt, records=tuple(fresh)), give_up
 
 
@@ -122,7 +130,7 @@ def decide(attempt: Attempt, outcome: BatchOutcome, limits: RetryLimits) -> Step
         # the function; retried until they expire, as AWS does.
         failures = attempt.failures + 1
         return Step(then=(replace(attempt, failures=failures),), delay_s=limits.delay_s(failures))
-    invoked = replace(attempt, invokes=attempt.invokes + 1)
+    invoked = replace(attempt, invokes=attempt.invokes + 1, last_outcome=outcome)
     if verdict is BatchVerdict.PARTIAL:
         return _partial(invoked, outcome, limits)
     if limits.bisect and len(records) > 1:
