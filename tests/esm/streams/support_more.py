@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from roost.observability.prometheus import Sample, parse
 from tests.async_invoke.support import Recorder
@@ -113,3 +113,24 @@ def records_of_fate(roost: RoostProcess, uuid_: str, fate: str) -> int:
         for s in mapping_samples(roost, uuid_)
         if s.name == "roost_esm_records_total" and s.labels.get("fate") == fate
     )
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The consumer group's committed offset of each partition that has one."""
+
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            found: dict[int, int] = {}
+            for partition in range(partitions):
+                offset = await consumer.committed(TopicPartition(topic, partition))
+                if offset is not None:
+                    found[partition] = int(offset)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

@@ -11,6 +11,7 @@ from roost.cli.mapping_stats import stats_of
 from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import wait_for
 from tests.esm.streams.support_more import (
+    committed_offsets,
     deploy_kafka_reporter,
     kafka_batches,
     kafka_records,
@@ -79,6 +80,13 @@ def test_messages_of_each_partition_reach_the_function_once_and_in_order(
     # And: /metrics (and so ``roost mapping-stats``) has an iterator age per partition
     partitions = stats_of(mapping_samples(stream_roost, uuid_), uuid_).shards
     assert set(partitions) == {f"{topic}-{p}" for p in range(PARTITIONS)}
+    # And: the consumer group (named after the mapping by default) has committed
+    # each partition past its last message, as lag tools expect
+    everything = dict.fromkeys(range(PARTITIONS), PER_PARTITION)
+    wait_for(
+        lambda: committed_offsets(kafka_broker.bootstrap, uuid_, topic, PARTITIONS) == everything,
+        30,
+    )
 
 
 def test_the_event_has_aws_s_self_managed_kafka_shape(

@@ -175,6 +175,14 @@ class KafkaSource:
         """``KafkaBatchInfo`` of one failed record sent to a ``kafka://`` destination."""
         return record_batch_info(self.bootstrap_servers, shard.shard_id, record)
 
+    async def checkpointed(self, shard: Shard, position: str) -> None:
+        """Commit the offset after ``position`` to the consumer group, as Lambda does, so
+        the group's lag shows progress; a failed commit is only logged."""
+        try:
+            await self.commit_offset(shard.shard_id, int(position) + 1)
+        except Exception as error:
+            log.warning("%s: committing the offset of %s failed: %s", self.arn, shard, error)
+
     async def commit_offset(self, shard_id: str, next_offset: int) -> None:
         """Commit ``next_offset`` (the next offset to process) of a partition to the group."""
         topic, partition = parse_shard_id(shard_id)

@@ -71,5 +71,8 @@ class IteratorStreamSource:
         """The ``KinesisBatchInfo`` / ``DDBStreamBatchInfo`` of a failed batch."""
         return self._describe(shard.shard_id, self._arn, records)
 
+    async def checkpointed(self, shard: Shard, position: str) -> None:
+        """Kinesis and DynamoDB Streams keep no consumer positions."""
+
     async def close(self) -> None:
         """Nothing held per source (the clients are shared)."""

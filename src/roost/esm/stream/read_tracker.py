@@ -17,7 +17,7 @@ the write only replays records, which at-least-once allows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from roost.esm.connector import SourceRecord
@@ -33,8 +33,13 @@ class _Read:
 class ReadTracker:
     """Counts what is left of each read of one shard; completes its ticket at zero."""
 
-    def __init__(self, checkpoint: StreamCheckpointManager) -> None:
+    def __init__(
+        self,
+        checkpoint: StreamCheckpointManager,
+        on_written: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._checkpoint = checkpoint
+        self._on_written = on_written
         self._reads: dict[str, _Read] = {}  # record id -> the read it came in
         self._flusher: asyncio.Task[None] | None = None
         self._dirty = False
@@ -71,7 +76,11 @@ class ReadTracker:
         # A failed write leaves the position pending: the next completion retries it.
         while self._dirty:
             self._dirty = False
+            before = self._checkpoint.position
             await self._checkpoint.flush()
+            after = self._checkpoint.position
+            if self._on_written is not None and after is not None and after != before:
+                await self._on_written(after)
 
     async def settle(self) -> None:
         """Wait until the position done so far was written (or its write failed)."""

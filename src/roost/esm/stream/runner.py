@@ -249,7 +249,7 @@ class StreamMappingRunner:
             source=self.source,
             shard=shard,
             orchestrator=deps.orchestrator,
-            tracker=ReadTracker(checkpoint),
+            tracker=ReadTracker(checkpoint, lambda at: self.source.checkpointed(shard, at)),
             failures=deps.failures,
             health=self.health,
             metrics=deps.metrics,

@@ -103,6 +103,10 @@ class StreamSource(Protocol):
     def batch_info(self, shard: Shard, records: Sequence[SourceRecord]) -> BatchInfo:
         """How an ``OnFailure`` record describes this batch."""
 
+    async def checkpointed(self, shard: Shard, position: str) -> None:
+        """The shard's checkpoint is durable at ``position``: tell the source if it keeps
+        one too (a Kafka consumer group's committed offset); best effort."""
+
     async def close(self) -> None:
         """Release the source's resources (idempotent)."""
 
