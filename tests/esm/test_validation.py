@@ -71,6 +71,16 @@ VALID = [
     (KINESIS, {"starting_position": "LATEST", "parallelization_factor": 10}),
     (KINESIS, {"starting_position": "AT_TIMESTAMP", "starting_position_timestamp_s": 1.0}),
     (KINESIS, {"starting_position": "TRIM_HORIZON", "maximum_record_age_s": 60}),
+    (
+        KAFKA,
+        {
+            "starting_position": "LATEST",
+            "topics": ("t",),
+            "maximum_retry_attempts": 3,
+            "maximum_record_age_s": 60,
+            "bisect_batch_on_function_error": True,
+        },
+    ),
     (DYNAMODB, {"starting_position": "TRIM_HORIZON", "tumbling_window_s": 900}),
     (DYNAMODB, {"starting_position": "LATEST", "destination_config": {"OnFailure": {}}}),
     (KAFKA, {"starting_position": "LATEST", "topics": ("t",)}),

@@ -45,9 +45,10 @@ POLLER_BOUNDS = {SourceType.SQS: (2, 200, 2, 2000), SourceType.KAFKA: (1, 200, 1
 _STREAMS = frozenset({SourceType.KINESIS, SourceType.DYNAMODB_STREAMS})
 _ONLY_FOR: Mapping[str, frozenset[SourceType]] = {
     "parallelization_factor": _STREAMS,
-    "maximum_record_age_s": _STREAMS,
-    "bisect_batch_on_function_error": _STREAMS,
-    "maximum_retry_attempts": _STREAMS,
+    # AWS added these error controls to Kafka mappings (kafka-retry-configurations).
+    "maximum_record_age_s": _STREAMS | {SourceType.KAFKA},
+    "bisect_batch_on_function_error": _STREAMS | {SourceType.KAFKA},
+    "maximum_retry_attempts": _STREAMS | {SourceType.KAFKA},
     "tumbling_window_s": _STREAMS,
     "destination_config": _STREAMS | {SourceType.KAFKA},
     "scaling_config": frozenset({SourceType.SQS}),

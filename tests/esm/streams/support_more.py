@@ -18,7 +18,7 @@ from tests.frontend.invoke.support import deploy_code
 
 # Reports every invoke of a self-managed Kafka mapping to the recorder whose port
 # is in env PORT: per record its partition key (``topic-N``), offset, decoded key
-# and value and headers, plus the whole event.
+# and value and headers, plus the whole event; raises when a value is in env POISON.
 KAFKA_REPORTER = """
 import base64, json, os, socket, time
 
@@ -34,20 +34,25 @@ def handler(event, context):
                 "value": base64.b64decode(r["value"]).decode(),
                 "headers": [{k: bytes(v).decode() for k, v in h.items()} for h in r["headers"]],
             })
-    report = {"id": "kafka", "t": time.time(), "records": records, "event": event}
+    poison = set(filter(None, os.environ.get("POISON", "").split(",")))
+    failed = any(r["value"] in poison for r in records)
+    report = {"id": "kafka", "t": time.time(), "records": records, "event": event,
+              "failed": failed}
     with socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=10) as c:
         c.sendall((json.dumps(report) + "\\n").encode())
+    if failed:
+        raise RuntimeError("poison record")
     return None
 """
 
 
-def deploy_kafka_reporter(client: Any, name: str, recorder: Recorder) -> None:
-    """The Kafka reporting function."""
+def deploy_kafka_reporter(client: Any, name: str, recorder: Recorder, poison: str = "") -> None:
+    """The Kafka reporting function, raising on values in ``poison`` (comma list)."""
     deploy_code(
         client,
         name,
         {"app.py": KAFKA_REPORTER},
-        Environment={"Variables": {"PORT": str(recorder.port)}},
+        Environment={"Variables": {"PORT": str(recorder.port), "POISON": poison}},
         Timeout=30,
     )
 
@@ -129,6 +134,27 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
                 offset = await consumer.committed(TopicPartition(topic, partition))
                 if offset is not None:
                     found[partition] = int(offset)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def consume_all(bootstrap: str, topic: str, count: int, timeout_s: float = 30.0) -> list[Any]:
+    """The first ``count`` messages of partition 0 of ``topic``, read with assign()."""
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            found: list[Any] = []
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while len(found) < count and asyncio.get_running_loop().time() < deadline:
+                batches = await consumer.getmany(timeout_ms=200)
+                for messages in batches.values():
+                    found.extend(messages)
             return found
         finally:
             await consumer.stop()

@@ -4,6 +4,7 @@ order per partition, every message processed once."""
 from __future__ import annotations
 
 import base64
+import json
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import wait_for
 from tests.esm.streams.support_more import (
     committed_offsets,
+    consume_all,
     deploy_kafka_reporter,
     kafka_batches,
     kafka_records,
@@ -119,3 +121,51 @@ def test_the_event_has_aws_s_self_managed_kafka_shape(
     assert base64.b64decode(record["key"]) == b"the-key"
     assert base64.b64decode(record["value"]) == b"the-value"
     assert record["headers"] == [{"h": list(b"hv")}]
+
+
+def test_a_poison_message_is_bisected_out_to_a_kafka_topic_on_failure(
+    stream_roost: RoostProcess,
+    kafka_broker: TansuBroker,
+    recorder: Recorder,
+    function_name: str,
+) -> None:
+    # Given: six messages on one partition, the third one poison, and a failure topic
+    client = stream_roost.client()
+    deploy_kafka_reporter(client, function_name, recorder, poison="m2")
+    topic = kafka_broker.create_topic(partitions=1)
+    failures = kafka_broker.create_topic(partitions=1, prefix="failures")
+    produce(kafka_broker.bootstrap, topic, [(0, "k", f"m{i}", []) for i in range(6)])
+
+    # When: mapped with bisecting, no retries and OnFailure kafka://failures
+    _map_topic(
+        client,
+        function_name,
+        kafka_broker.bootstrap,
+        topic,
+        BatchSize=6,
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": f"kafka://{failures}"}},
+    )
+
+    # Then: the good messages ran once each, in order, in invokes that succeeded
+    def succeeded() -> list[str]:
+        good = [b for b in kafka_batches(recorder) if not b["failed"]]
+        return [r["value"] for b in good for r in b["records"]]
+
+    wait_for(lambda: len(succeeded()) >= 5, 60)
+    assert succeeded() == ["m0", "m1", "m3", "m4", "m5"]
+    # And: the poison message reached the failure topic, keyed like it, in AWS's shape
+    (message,) = consume_all(kafka_broker.bootstrap, failures, 1)
+    assert message.key == b"k"
+    record = json.loads(message.value)
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    info = record["KafkaBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["bootstrapServers"] == kafka_broker.bootstrap
+    assert info["recordInfo"]["offset"] == "2"
+    payload = record["payload"]
+    assert payload["eventSource"] == "SelfManagedKafka"
+    (poison,) = payload["records"][f"{topic}-0"]
+    assert base64.b64decode(poison["value"]) == b"m2"

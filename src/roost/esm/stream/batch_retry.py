@@ -27,11 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from roost.esm.connector import SourceRecord
-from roost.esm.mapping import MappingSettings
+from roost.esm.mapping import EventSourceMapping
 from roost.esm.orchestrator import BatchOutcome, BatchVerdict
+from roost.esm.sources import SourceType
 from roost.esm.stream.failure_record import StreamFailureCondition
 from roost.esm.stream.record_age import split_expired
 
+KAFKA_RETRIES_WITH_DESTINATION = 10
 FIRST_RETRY_DELAY_S = 0.2
 MAX_RETRY_DELAY_S = 5.0
 
@@ -47,12 +49,21 @@ class RetryLimits:
     max_delay_s: float = MAX_RETRY_DELAY_S
 
     @classmethod
-    def of(cls, settings: MappingSettings) -> RetryLimits:
+    def of(cls, mapping: EventSourceMapping) -> RetryLimits:
         """From the mapping (AWS's defaults for streams where it sets nothing)."""
-        retries = settings.maximum_retry_attempts
+        settings = mapping.settings
+        retries = -1 if settings.maximum_retry_attempts is None else settings.maximum_retry_attempts
         age = settings.maximum_record_age_s
+        on_failure = (settings.destination_config or {}).get("OnFailure") or {}
+        if (
+            mapping.source.type is SourceType.KAFKA
+            and retries < 0
+            and on_failure.get("Destination")
+        ):
+            # AWS: "infinite retries and an on-failure destination" apply 10 retries.
+            retries = KAFKA_RETRIES_WITH_DESTINATION
         return cls(
-            maximum_retry_attempts=-1 if retries is None else retries,
+            maximum_retry_attempts=retries,
             maximum_record_age_s=-1 if age is None else age,
             bisect=bool(settings.bisect_batch_on_function_error),
         )

@@ -182,7 +182,7 @@ class StreamMappingRunner:
             return
         for worker in self.workers.values():
             worker.context.mapping = mapping
-            worker.context.limits = RetryLimits.of(mapping.settings)
+            worker.context.limits = RetryLimits.of(mapping)
             worker.reconfigure(self._policy(), filter_criteria(mapping))
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -253,7 +253,7 @@ class StreamMappingRunner:
             failures=deps.failures,
             health=self.health,
             metrics=deps.metrics,
-            limits=RetryLimits.of(self.mapping.settings),
+            limits=RetryLimits.of(self.mapping),
             give_up_retry_s=deps.settings.give_up_retry_s,
         )
         lanes = (self.mapping.settings.parallelization_factor or 1) if self.source.keyed else 1
