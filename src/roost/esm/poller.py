@@ -149,6 +149,7 @@ class EsmPoller:
                 metrics=config.metrics,
                 settings=config.streams.settings,
                 nudge=self.acquirer.nudge,
+                write_result=self._write_result,
             )
         self.runners: dict[str, Runner] = {}
 
@@ -172,6 +173,16 @@ class EsmPoller:
         )
         await self.acquirer.stop()
         await self.health.stop()
+
+    async def _write_result(self, uuid: str, result: str) -> None:
+        """Store a stream mapping's ``LastProcessingResult`` (unless it already says so)."""
+
+        def change(current: EventSourceMapping) -> EventSourceMapping | None:
+            if current.last_processing_result == result:
+                return None
+            return dataclasses.replace(current, last_processing_result=result)
+
+        await self._config.mappings.transition(uuid, change)
 
     async def on_acquired(self, resource: str) -> None:
         """The poller holds ``resource`` (a mapping, or a shard of a stream mapping):

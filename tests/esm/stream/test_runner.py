@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -315,3 +316,24 @@ async def test_an_unreachable_failure_destination_keeps_the_shard_blocked() -> N
         assert await h.position() is None
         h.failures.reachable = True
         await eventually(lambda: h.processed == ["next"])
+
+
+@scenario
+async def test_the_last_processing_result_follows_the_batches() -> None:
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    put_all(h.stream, ["bad"])
+    written: list[str] = []
+
+    async def write(uuid: str, result: str) -> None:
+        written.append(result)
+
+    deps = dataclasses.replace(h.deps(recording(h, lambda d: "bad" in d)), write_result=write)
+    mapping = stream_mapping(batch_size=1, maximum_retry_attempts=0)
+    runner = StreamMappingRunner(mapping, memory_source(h.stream), deps)
+    await runner.start()
+    try:
+        await eventually(lambda: written == ["PROBLEM: Function call failed"])
+        put_all(h.stream, ["good"])
+        await eventually(lambda: written[-1:] == ["OK"])
+    finally:
+        await runner.stop(grace_s=1.0)

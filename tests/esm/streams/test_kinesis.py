@@ -30,9 +30,17 @@ def test_records_of_a_shard_reach_the_function_in_order(
     arn = create_kinesis_stream(moto_server)
     items = [str(i) for i in range(30)]
     put_records(moto_server, arn, items)
-    map_stream(client, function_name, arn, BatchSize=7)
+    uuid_ = map_stream(client, function_name, arn, BatchSize=7)
+    assert client.get_event_source_mapping(UUID=uuid_)["LastProcessingResult"] in (
+        "No records processed",
+        "OK",
+    )
     wait_for(lambda: len(processed(recorder)) >= 30, 60)
     assert processed(recorder) == items
+    # And: the mapping says its last batch went well
+    wait_for(
+        lambda: client.get_event_source_mapping(UUID=uuid_)["LastProcessingResult"] == "OK", 30
+    )
 
 
 def test_each_shard_of_several_is_delivered_in_order_and_every_record_once(

@@ -36,6 +36,7 @@ from roost.esm.metrics import EsmMetrics, MappingKey
 from roost.esm.orchestrator import BatchOutcome, BatchVerdict, InvokeOrchestrator
 from roost.esm.shards import Shard
 from roost.esm.stream.batch_retry import Attempt, GiveUp, RetryLimits, decide, expire
+from roost.esm.stream.processing_result import LastProcessingResult
 from roost.esm.stream.read_tracker import ReadTracker
 from roost.esm.stream.record_age import arrival_s
 from roost.esm.stream.source import StreamSource
@@ -70,6 +71,7 @@ class LaneContext:
     metrics: EsmMetrics
     limits: RetryLimits
     give_up_retry_s: float = 1.0
+    result: LastProcessingResult | None = None
     wall_clock: Callable[[], float] = time.time
     # The newest record handed to the function: the shard's iterator age.
     newest_arrival_s: float | None = None
@@ -242,6 +244,8 @@ class Lane:
         if window is not None:
             outcome = self._absorb_state(outcome, ids)
         context.health.invoked(len(records), outcome)
+        if context.result is not None:
+            context.result.note(outcome.verdict)
         failed = sum(1 for record in records if outcome.failed(record))
         context.metrics.invoked(context.key, len(records), outcome.verdict, failed)
         newest = arrival_s(records[-1])

@@ -37,6 +37,7 @@ from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.source_opener import SourceOpener
 from roost.esm.stream.batch_retry import RetryLimits
 from roost.esm.stream.lane import FailureSink, LaneContext
+from roost.esm.stream.processing_result import LastProcessingResult, ResultWriter
 from roost.esm.stream.read_tracker import ReadTracker
 from roost.esm.stream.shard_catalog import shard_resource
 from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings
@@ -73,6 +74,8 @@ class StreamDeps:
     settings: StreamSettings = field(default_factory=StreamSettings)
     # A shard finished: its children are ready to be leased.
     nudge: Callable[[], None] = lambda: None
+    # Stores a mapping's LastProcessingResult (None: not stored).
+    write_result: ResultWriter | None = None
 
 
 class StreamMappingRunner:
@@ -105,6 +108,7 @@ class StreamMappingRunner:
         self._opened = self._opener.first_attempt
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        self.result = LastProcessingResult(mapping.uuid, deps.write_result or _not_stored)
 
     @property
     def uuid(self) -> str:
@@ -173,10 +177,15 @@ class StreamMappingRunner:
 
     async def update(self, mapping: EventSourceMapping) -> None:
         """New settings: batch settings, filters and retries apply to the next batches;
-        a new ``ParallelizationFactor`` restarts the shards from their checkpoints."""
+        a new ``ParallelizationFactor`` or tumbling window restarts the shards from
+        their checkpoints."""
         old = self.mapping
         self.mapping = mapping
-        if old.settings.parallelization_factor != mapping.settings.parallelization_factor:
+        lanes_changed = any(
+            getattr(old.settings, name) != getattr(mapping.settings, name)
+            for name in ("parallelization_factor", "tumbling_window_s")
+        )
+        if lanes_changed:
             await self._stop_workers(self._deps.settings.give_up_retry_s)
             self._wake.set()
             return
@@ -211,6 +220,9 @@ class StreamMappingRunner:
             self._wake.clear()
             await self._refresh_safely()
             self._report_progress()
+            if self._opener.error:
+                self.result.problem(self._opener.error)
+            await self.result.publish()
 
     async def _refresh_safely(self) -> None:
         try:
@@ -255,6 +267,7 @@ class StreamMappingRunner:
             metrics=deps.metrics,
             limits=RetryLimits.of(self.mapping),
             give_up_retry_s=deps.settings.give_up_retry_s,
+            result=self.result,
         )
         lanes = (self.mapping.settings.parallelization_factor or 1) if self.source.keyed else 1
         worker = ShardWorker(
@@ -280,6 +293,10 @@ class StreamMappingRunner:
         """A shard was read to its end: its children may start (here, or on another poller)."""
         self._wake.set()
         self._deps.nudge()
+
+
+async def _not_stored(uuid: str, result: str) -> None:
+    """A runner without a mapping store (tests) keeps its result in memory."""
 
 
 def new_owner(poller_id: str) -> str:

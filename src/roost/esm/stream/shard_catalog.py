@@ -50,7 +50,7 @@ def parse_shard_resource(resource: str) -> tuple[str, str]:
 class _Listing:
     source: StreamSource
     source_type: SourceType
-    revision: str | None
+    source_key: str
     shards: dict[str, Shard] | None = None
     listed_at: float = float("-inf")
 
@@ -108,13 +108,15 @@ class ShardCatalog:
 
     async def _listing(self, mapping: EventSourceMapping) -> _Listing:
         listing = self._listings.get(mapping.uuid)
-        if listing is not None and listing.revision == mapping.revision:
+        # Keyed by what is read, not the revision: a result or setting written to
+        # the mapping must not reopen its stream.
+        if listing is not None and listing.source_key == mapping.source_key:
             return listing
         if listing is not None:
             await listing.source.close()
         factory = self._factories[mapping.source.type]
         source = factory.source(mapping)
-        listing = _Listing(source, mapping.source.type, mapping.revision)
+        listing = _Listing(source, mapping.source.type, mapping.source_key)
         self._listings[mapping.uuid] = listing
         return listing
 
