@@ -41,6 +41,7 @@ class MemoryShard:
 
     shard_id: str
     parent: str | None = None
+    adjacent_parent: str | None = None
     records: list[tuple[int, str, bytes, float]] = field(default_factory=list)
     closed: bool = False
 
@@ -78,7 +79,7 @@ class MemoryStream:
         listed = []
         for shard in self.shards.values():
             end = str(shard.records[-1][0] if shard.records else 0) if shard.closed else None
-            listed.append(Shard(shard.shard_id, shard.parent, None, "0", end))
+            listed.append(Shard(shard.shard_id, shard.parent, shard.adjacent_parent, "0", end))
         return listed
 
     async def get_shard_iterator(self, shard_id: str, position: IteratorPosition) -> str:
@@ -233,3 +234,12 @@ def scenario(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
         asyncio.run(asyncio.wait_for(test(), 30))
 
     return run
+
+
+def merge(stream: MemoryStream, first: str, second: str) -> str:
+    """Close ``first`` and ``second`` and open one child that continues both."""
+    stream.shards[first].closed = True
+    stream.shards[second].closed = True
+    child = f"shardId-{len(stream.shards):012d}"
+    stream.shards[child] = MemoryShard(child, parent=first, adjacent_parent=second)
+    return child

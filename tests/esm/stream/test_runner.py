@@ -25,6 +25,7 @@ from tests.esm.stream.support import (
     data_of,
     eventually,
     memory_source,
+    merge,
     orchestrator,
     scenario,
     stream_mapping,
@@ -337,3 +338,17 @@ async def test_the_last_processing_result_follows_the_batches() -> None:
         await eventually(lambda: written[-1:] == ["OK"])
     finally:
         await runner.stop(grace_s=1.0)
+
+
+@scenario
+async def test_a_merged_shard_starts_after_both_its_parents_are_finished() -> None:
+    h = Harness(MemoryStream(shards=2), MemoryCheckpointStore())
+    second = "shardId-000000000001"
+    put_all(h.stream, ["a1", "a2", "a3"])
+    put_all(h.stream, ["b1"], shard=second)
+    child = merge(h.stream, SHARD0, second)
+    put_all(h.stream, ["c1"], shard=child)
+    async with h.running(stream_mapping(batch_size=1), recording(h)):
+        await eventually(lambda: len(h.processed) == 5)
+    assert h.processed.index("c1") == 4  # after every record of both parents
+    assert [d for d in h.processed if d.startswith("a")] == ["a1", "a2", "a3"]
