@@ -26,10 +26,11 @@ RECORD_FATES = ("invoked", "failed", "filtered", "given_up")
 
 @dataclass
 class ShardStats:
-    """A stream shard's gauges (``millis_behind_latest``: None if its source says none)."""
+    """A stream shard's gauges (the lags: None if its source says none)."""
 
     iterator_age_s: float = 0.0
     millis_behind_latest: int | None = None
+    records_behind: int | None = None
 
 
 @dataclass
@@ -63,6 +64,8 @@ def stats_of(samples: Iterable[Sample], mapping_uuid: str) -> MappingStats:
             _shard(stats, labels).iterator_age_s = sample.value
         elif short == "shard_millis_behind_latest":
             _shard(stats, labels).millis_behind_latest = int(sample.value)
+        elif short == "shard_records_behind":
+            _shard(stats, labels).records_behind = int(sample.value)
     return stats
 
 
@@ -85,6 +88,8 @@ def format_stats(function_arn: str, stats: MappingStats) -> str:
         rows.append((f"iterator age ({shard_id})", f"{shard.iterator_age_s:.3f} s"))
         if shard.millis_behind_latest is not None:
             rows.append((f"behind latest ({shard_id})", f"{shard.millis_behind_latest} ms"))
+        if shard.records_behind is not None:
+            rows.append((f"records behind ({shard_id})", str(shard.records_behind)))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 

@@ -39,12 +39,14 @@ class ShardFigures:
 
     ``iterator_age_s``: now minus the arrival of the newest record invoked (0
     once everything read is processed and the reader is at the shard's tip).
-    ``millis_behind_latest``: the last read's distance from the tip (Kinesis).
+    ``millis_behind_latest``: the last read's distance from the tip (Kinesis);
+    ``records_behind``: records left after the last read (a Kafka partition's lag).
     """
 
     shard_id: str
     iterator_age_s: float
     millis_behind_latest: int | None = None
+    records_behind: int | None = None
 
 
 @dataclass(frozen=True)

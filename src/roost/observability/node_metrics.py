@@ -283,6 +283,11 @@ def _esm_families(source: EsmSource) -> list[MetricFamily]:
         gauge,
         "Per stream shard: how far the last read was behind the shard's tip (Kinesis).",
     )
+    lag = _family(
+        "roost_esm_shard_records_behind",
+        gauge,
+        "Per stream shard: records left after the last read (a Kafka partition's lag).",
+    )
     for key, running in sorted(source.running().items(), key=lambda kv: kv[0].uuid):
         labels = {"mapping": key.uuid, "function": key.function_arn}
         in_flight.add(running.in_flight, **labels)
@@ -291,4 +296,6 @@ def _esm_families(source: EsmSource) -> list[MetricFamily]:
             age.add(round(shard.iterator_age_s, 3), **labels, shard=shard.shard_id)
             if shard.millis_behind_latest is not None:
                 behind.add(shard.millis_behind_latest, **labels, shard=shard.shard_id)
-    return [batches, records, in_flight, target, age, behind]
+            if shard.records_behind is not None:
+                lag.add(shard.records_behind, **labels, shard=shard.shard_id)
+    return [batches, records, in_flight, target, age, behind, lag]

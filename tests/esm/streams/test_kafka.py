@@ -82,6 +82,8 @@ def test_messages_of_each_partition_reach_the_function_once_and_in_order(
     # And: /metrics (and so ``roost mapping-stats``) has an iterator age per partition
     partitions = stats_of(mapping_samples(stream_roost, uuid_), uuid_).shards
     assert set(partitions) == {f"{topic}-{p}" for p in range(PARTITIONS)}
+    # ... and its lag in records: none left once everything was read
+    assert {p.records_behind for p in partitions.values()} == {0}
     # And: the consumer group (named after the mapping by default) has committed
     # each partition past its last message, as lag tools expect
     everything = dict.fromkeys(range(PARTITIONS), PER_PARTITION)

@@ -111,7 +111,15 @@ class KafkaPartitionReader:
             timeout_ms=int(self._settings.read_wait_s * 1000),
             max_records=max(1, limit),
         )
-        return ShardRead(records=self._fresh(fetched.get(self._partition, [])))
+        records = self._fresh(fetched.get(self._partition, []))
+        return ShardRead(records=records, records_behind=self._records_behind(consumer))
+
+    def _records_behind(self, consumer: Any) -> int | None:
+        """The partition's lag: its high watermark less the next offset to read."""
+        highwater = consumer.highwater(self._partition)
+        if highwater is None or self._next_offset is None:
+            return None
+        return max(0, int(highwater) - self._next_offset)
 
     def _fresh(self, messages: list[Any]) -> list[SourceRecord]:
         read_at = self._clock()

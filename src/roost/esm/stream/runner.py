@@ -163,7 +163,8 @@ class StreamMappingRunner:
         """Batches invoking now, and how many could (lanes of every shard read)."""
         workers = list(self.workers.values())
         shards = tuple(
-            ShardFigures(w.shard_id, w.iterator_age_s, w.millis_behind_latest) for w in workers
+            ShardFigures(w.shard_id, w.iterator_age_s, w.millis_behind_latest, w.records_behind)
+            for w in workers
         )
         return RunningFigures(self.health.in_flight, sum(w.lanes for w in workers), shards)
 

@@ -84,6 +84,7 @@ class ShardWorker:
         self._reader: PartitionReader | None = None
         self.done = asyncio.Event()
         self.millis_behind_latest: int | None = None
+        self.records_behind: int | None = None
 
     def _windows(self, window_s: int) -> TumblingWindows | None:
         if window_s <= 0 or not self.context.source.keyed:
@@ -200,7 +201,9 @@ class ShardWorker:
             return 0
         self._pacer.read_ok()
         self.millis_behind_latest = read.millis_behind_latest
-        self.context.at_tip = len(read.records) < limit and read.millis_behind_latest in (0, None)
+        self.records_behind = read.records_behind
+        behind = (read.millis_behind_latest, read.records_behind)
+        self.context.at_tip = len(read.records) < limit and all(b in (0, None) for b in behind)
         if read.records:
             await self._deal(read.records)
         return len(read.records)

@@ -27,12 +27,15 @@ class ShardRead:
     ``throttled``: the read was refused and the reader already waited its backoff.
     ``millis_behind_latest``: how far the last record read is behind the
     shard's tip, when the source says (Kinesis); None otherwise.
+    ``records_behind``: how many records are left after it, when the source
+    says (a Kafka partition's high watermark); None otherwise.
     """
 
     records: list[SourceRecord] = field(default_factory=list)
     finished: bool = False
     throttled: bool = False
     millis_behind_latest: int | None = None
+    records_behind: int | None = None
 
 
 class PartitionReader(Protocol):
