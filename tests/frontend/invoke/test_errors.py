@@ -340,9 +340,17 @@ def test_a_memory_hog_is_out_of_memory_and_the_host_survives(
 # Payload limits
 
 
+@pytest.fixture
+def roomy_app(lambda_client: Any, function_name: str) -> str:
+    """``APP`` with time to build and send a response of several megabytes on a busy host."""
+    deploy_code(lambda_client, function_name, {"app.py": APP}, Timeout=20)
+    return function_name
+
+
 def test_an_oversize_response_is_function_response_size_too_large(
-    lambda_client: Any, app: str
+    lambda_client: Any, roomy_app: str
 ) -> None:
+    app = roomy_app
     size = 7 * 1024 * 1024
     response, error = invoke(lambda_client, app, {"action": "big", "size": size})
 
@@ -358,7 +366,8 @@ def test_an_oversize_response_is_function_response_size_too_large(
     assert not cold(after)
 
 
-def test_the_oversize_response_message_is_awss(lambda_client: Any, app: str) -> None:
+def test_the_oversize_response_message_is_awss(lambda_client: Any, roomy_app: str) -> None:
+    app = roomy_app
     response, error = invoke(lambda_client, app, {"action": "big", "size": 6291500})
 
     assert "FunctionError" not in response, error
