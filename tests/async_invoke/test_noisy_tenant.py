@@ -12,6 +12,7 @@ bucket), not for A's events to run.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,8 +58,6 @@ def recorder() -> Iterator[Recorder]:
 
 def metric(roost: RoostProcess, name: str, **labels: str) -> float:
     """One sample of ``/metrics`` now (0 if absent)."""
-    import urllib.request
-
     with urllib.request.urlopen(f"{roost.endpoint}/metrics", timeout=10) as reply:
         samples = parse(reply.read().decode())
     found = [s.value for s in samples if s.name == name and dict(s.labels) == labels]
