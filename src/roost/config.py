@@ -149,10 +149,10 @@ class RoostConfig:
     # increase_per_s each interval while healthy and limiting, cut by
     # decrease_factor when errors or latency cross their bounds.
     async_drain_governor: bool = True
-    async_drain_initial_rate_per_s: float = 200.0
-    async_drain_min_rate_per_s: float = 5.0
-    async_drain_max_rate_per_s: float = 5000.0
-    async_drain_increase_per_s: float = 50.0
+    async_drain_initial_rate_per_s: float = 1000.0
+    async_drain_min_rate_per_s: float = 10.0
+    async_drain_max_rate_per_s: float = 10000.0
+    async_drain_increase_per_s: float = 200.0
     async_drain_decrease_factor: float = 0.5
     async_drain_interval_s: float = 1.0
     async_drain_burst_s: float = 1.0

@@ -62,10 +62,10 @@ class DrainSettings:
     """Knobs of the drain governor (``ROOST_ASYNC_DRAIN_*``)."""
 
     enabled: bool = True
-    initial_rate_per_s: float = 200.0
-    min_rate_per_s: float = 5.0
-    max_rate_per_s: float = 5000.0
-    increase_per_s: float = 50.0
+    initial_rate_per_s: float = 1000.0
+    min_rate_per_s: float = 10.0
+    max_rate_per_s: float = 10000.0
+    increase_per_s: float = 200.0
     decrease_factor: float = 0.5
     interval_s: float = 1.0
     burst_s: float = 1.0
