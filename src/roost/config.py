@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,13 @@ def is_loopback(host: str) -> bool:
             return False
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "off", "no", "")
+
+
 def _async_settings_from_env() -> dict[str, object]:
     """The async plane's ``ROOST_ASYNC_*`` variables (issue 4), where set."""
-    names: dict[str, tuple[str, type[int] | type[float]]] = {
+    names: dict[str, tuple[str, Callable[[str], object]]] = {
         "ROOST_ASYNC_QUEUES": ("async_shared_queues", int),
         "ROOST_ASYNC_POLLERS": ("async_pollers", int),
         "ROOST_ASYNC_POLLER_CONCURRENCY": ("async_poller_concurrency", int),
@@ -45,12 +50,33 @@ def _async_settings_from_env() -> dict[str, object]:
         "ROOST_ASYNC_EXPRESS_QUIET_S": ("async_express_quiet_s", float),
         "ROOST_ASYNC_SHARE_WHILE_SYNC": ("async_share_while_sync", int),
         "ROOST_SYNC_QUIET_S": ("sync_quiet_s", float),
+        **_FLOW_VARIABLES,
     }
     return {
         field_name: kind(os.environ[variable])
         for variable, (field_name, kind) in names.items()
         if variable in os.environ
     }
+
+
+# Token buckets of the async drain (issue 7): flow/tenant_buckets.py, flow/drain_governor.py.
+_FLOW_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "ROOST_ASYNC_TENANT_BUCKETS": ("async_tenant_buckets", _flag),
+    "ROOST_ASYNC_TENANT_SHARE": ("async_tenant_share", float),
+    "ROOST_ASYNC_TENANT_DEFAULT_DURATION_S": ("async_tenant_default_duration_s", float),
+    "ROOST_ASYNC_TENANT_REFRESH_S": ("async_tenant_refresh_s", float),
+    "ROOST_ASYNC_TENANT_MAX_DEFER_S": ("async_tenant_max_defer_s", float),
+    "ROOST_ASYNC_DRAIN_GOVERNOR": ("async_drain_governor", _flag),
+    "ROOST_ASYNC_DRAIN_INITIAL_RATE": ("async_drain_initial_rate_per_s", float),
+    "ROOST_ASYNC_DRAIN_MIN_RATE": ("async_drain_min_rate_per_s", float),
+    "ROOST_ASYNC_DRAIN_MAX_RATE": ("async_drain_max_rate_per_s", float),
+    "ROOST_ASYNC_DRAIN_INCREASE_PER_S": ("async_drain_increase_per_s", float),
+    "ROOST_ASYNC_DRAIN_DECREASE_FACTOR": ("async_drain_decrease_factor", float),
+    "ROOST_ASYNC_DRAIN_INTERVAL_S": ("async_drain_interval_s", float),
+    "ROOST_ASYNC_DRAIN_BURST_S": ("async_drain_burst_s", float),
+    "ROOST_ASYNC_DRAIN_MAX_ERROR_RATE": ("async_drain_max_error_rate", float),
+    "ROOST_ASYNC_DRAIN_LATENCY_FACTOR": ("async_drain_latency_factor", float),
+}
 
 
 def _esm_settings_from_env() -> dict[str, object]:
@@ -111,6 +137,27 @@ class RoostConfig:
     # (None: one per core).
     async_share_while_sync: int | None = None
     sync_quiet_s: float = 1.0
+    # Tenant buckets (flow/tenant_buckets.py): one per function, concurrency from
+    # its reservation or this share of the account's unreserved pool; an event
+    # without a token is put back for at most max_defer_s.
+    async_tenant_buckets: bool = True
+    async_tenant_share: float = 0.5
+    async_tenant_default_duration_s: float = 0.1
+    async_tenant_refresh_s: float = 5.0
+    async_tenant_max_defer_s: float = 5.0
+    # The drain governor (flow/drain_governor.py): the async start rate, raised by
+    # increase_per_s each interval while healthy and limiting, cut by
+    # decrease_factor when errors or latency cross their bounds.
+    async_drain_governor: bool = True
+    async_drain_initial_rate_per_s: float = 1000.0
+    async_drain_min_rate_per_s: float = 10.0
+    async_drain_max_rate_per_s: float = 10000.0
+    async_drain_increase_per_s: float = 200.0
+    async_drain_decrease_factor: float = 0.5
+    async_drain_interval_s: float = 1.0
+    async_drain_burst_s: float = 1.0
+    async_drain_max_error_rate: float = 0.1
+    async_drain_latency_factor: float = 3.0
     # --- end of async invokes ---
     # --- Event source mapping pollers (issue 5). ---
     # Pollers of this node (0: none; mappings are then only settled, never run).

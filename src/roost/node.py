@@ -19,6 +19,7 @@ from roost.api.model import Plane, operation_table
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
 from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.frontend import AsyncFrontEnd
+from roost.async_invoke.invoker import FunctionCacheConcurrency
 from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
@@ -41,7 +42,9 @@ from roost.esm.stream.failure_destination import StreamFailureDestination
 from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
+from roost.flow.drain_governor import DrainSettings
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
+from roost.flow.tenant_buckets import TenantSizing
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
 from roost.frontend.control.account import AccountHandlers
@@ -242,6 +245,8 @@ class Node:
             metrics=self.async_metrics,
             limit=sync_first.limit,
             liveness=self._liveness,
+            concurrency=FunctionCacheConcurrency(invoke.cache, invoke.counting.account_limit),
+            sync_busy=sync_first.sync_busy,
         )
         self._async = async_plane
         async_plane.start()
@@ -330,6 +335,8 @@ class Node:
                 sync_first,
                 plane.running,
                 plane.running_max,
+                plane.tenants,
+                plane.drain,
             ),
             SyncSource(
                 invoke.counting,
@@ -377,6 +384,34 @@ class Node:
                 window_s=config.async_express_window_s,
                 quiet_s=config.async_express_quiet_s,
             ),
+            tenants=self._tenant_sizing(),
+            drain=self._drain_settings(),
+        )
+
+    def _tenant_sizing(self) -> TenantSizing | None:
+        config = self.config
+        if not config.async_tenant_buckets:
+            return None
+        return TenantSizing(
+            share=config.async_tenant_share,
+            default_duration_s=config.async_tenant_default_duration_s,
+            refresh_s=config.async_tenant_refresh_s,
+            max_defer_s=config.async_tenant_max_defer_s,
+        )
+
+    def _drain_settings(self) -> DrainSettings:
+        config = self.config
+        return DrainSettings(
+            enabled=config.async_drain_governor,
+            initial_rate_per_s=config.async_drain_initial_rate_per_s,
+            min_rate_per_s=config.async_drain_min_rate_per_s,
+            max_rate_per_s=config.async_drain_max_rate_per_s,
+            increase_per_s=config.async_drain_increase_per_s,
+            decrease_factor=config.async_drain_decrease_factor,
+            interval_s=config.async_drain_interval_s,
+            burst_s=config.async_drain_burst_s,
+            max_error_rate=config.async_drain_max_error_rate,
+            latency_factor=config.async_drain_latency_factor,
         )
 
     async def _health(self) -> dict[str, Any]:

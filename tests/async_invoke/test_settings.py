@@ -48,3 +48,21 @@ def test_variables_set_the_async_plane(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.async_retry_scale == 0.001
     assert config.async_visibility_timeout_s == 5.0
     assert config.async_max_in_flight == 100
+
+
+def test_token_bucket_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROOST_ASYNC_TENANT_BUCKETS", "0")
+    monkeypatch.setenv("ROOST_ASYNC_TENANT_SHARE", "0.25")
+    monkeypatch.setenv("ROOST_ASYNC_TENANT_MAX_DEFER_S", "2")
+    monkeypatch.setenv("ROOST_ASYNC_DRAIN_GOVERNOR", "off")
+    monkeypatch.setenv("ROOST_ASYNC_DRAIN_MAX_RATE", "300")
+    monkeypatch.setenv("ROOST_ASYNC_DRAIN_DECREASE_FACTOR", "0.7")
+
+    config = RoostConfig.from_env()
+
+    assert config.async_tenant_buckets is False
+    assert (config.async_tenant_share, config.async_tenant_max_defer_s) == (0.25, 2.0)
+    assert config.async_drain_governor is False
+    assert config.async_drain_max_rate_per_s == 300.0
+    assert config.async_drain_decrease_factor == 0.7
+    assert RoostConfig().async_tenant_buckets and RoostConfig().async_drain_governor

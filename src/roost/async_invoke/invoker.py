@@ -5,6 +5,8 @@ takes (``InvokeHandlers.resolve`` then ``execute``: L1 cache, counting,
 assignment, placement, environment), with the event's request id, so throttles
 and placement behave the same for both. ``EventInvokeConfigLimits`` reads the
 qualifier's ``EventInvokeConfig``, only when an attempt failed.
+``FunctionCacheConcurrency`` tells the tenant buckets a function's concurrency
+settings from the same in-memory cache.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Protocol
 from roost.async_invoke.event import AsyncEvent
 from roost.async_invoke.outcome import InvokeResult
 from roost.async_invoke.retry import RetryLimits
+from roost.flow.tenant_buckets import TenantConcurrency
 from roost.frontend.context import RequestContext
+from roost.frontend.invoke.function_cache import FunctionCache
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.functions.attachments import EventInvokeConfigSource
 from roost.functions.naming import LATEST
@@ -69,3 +73,21 @@ class EventInvokeConfigLimits:
             event.account_id, event.function_name, event.qualifier or LATEST
         )
         return RetryLimits.from_document(document)
+
+
+class FunctionCacheConcurrency:
+    """``ConcurrencySource`` over the function cache (the L1 cache the invoke path reads)."""
+
+    def __init__(self, cache: FunctionCache, account_limit: int) -> None:
+        self._cache = cache
+        self._account_limit = account_limit
+
+    async def concurrency(self, account_id: str, function_name: str) -> TenantConcurrency | None:
+        """The function's reserved concurrency and its account's limit and reservations."""
+        view = await self._cache.get(account_id, function_name)
+        if view is None:
+            return None
+        reserved_total = await self._cache.reserved_in_account(account_id)
+        return TenantConcurrency(
+            view.record.reserved_concurrency, self._account_limit, reserved_total
+        )

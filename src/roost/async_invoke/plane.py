@@ -28,6 +28,8 @@ from roost.async_invoke.retry import RetryPolicy
 from roost.async_invoke.ring import HashRing, shared_queue_names
 from roost.async_invoke.router import QueueRouter
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.drain_governor import DrainGovernor, DrainSettings, NodeView
+from roost.flow.tenant_buckets import ConcurrencySource, TenantBuckets, TenantSizing
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.router import Handler
 from roost.functions.attachments import EventInvokeConfigSource
@@ -54,6 +56,10 @@ class AsyncSettings:
     stall_after_s: float = 60.0
     express: ExpressSettings = field(default_factory=ExpressSettings)
     express_reap_interval_s: float = DEFAULT_REAP_INTERVAL_S
+    # Flow control (flow.tenant_buckets, flow.drain_governor): per-tenant buckets
+    # (None: off) and the drain rate's governor.
+    tenants: TenantSizing | None = field(default_factory=TenantSizing)
+    drain: DrainSettings = field(default_factory=DrainSettings)
 
     def keeper_config(self) -> KeeperConfig:
         """The timing of every poller's lease keeper."""
@@ -75,6 +81,8 @@ class AsyncPlane:
         metrics: AsyncMetrics | None = None,
         limit: Callable[[int], int] | None = None,
         liveness: OwnerLiveness | None = None,
+        concurrency: ConcurrencySource | None = None,
+        sync_busy: Callable[[], bool] | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
@@ -83,7 +91,9 @@ class AsyncPlane:
         ``metrics`` receives the plane's counters (the node's registry). ``limit``
         narrows the bound on events running at once across the pollers while the
         node needs it (``flow.sync_first``). ``liveness`` frees a crashed poller's
-        queue leases at once instead of at their expiry."""
+        queue leases at once instead of at their expiry. ``concurrency`` sizes the
+        tenant buckets (none without it); ``sync_busy`` is part of the drain
+        governor's view of the node."""
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
@@ -105,6 +115,12 @@ class AsyncPlane:
         self.running = (
             AdaptiveSemaphore(lambda: narrow(running_max)) if narrow is not None else None
         )
+        self.tenants = (
+            TenantBuckets(concurrency, settings.tenants)
+            if concurrency is not None and settings.tenants is not None
+            else None
+        )
+        self.drain = self._governor(settings.drain, limit, sync_busy)
         deps = PollerDeps(
             queues=queues,
             assignment=assignment or self.leases,
@@ -115,6 +131,8 @@ class AsyncPlane:
             gauge=self.gauge,
             metrics=self.metrics,
             gate=self.running,
+            tenants=self.tenants,
+            drain=self.drain if settings.drain.enabled else None,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
@@ -123,6 +141,21 @@ class AsyncPlane:
         )
         self.pollers = [AsyncPoller(pid, deps, poller_settings) for pid in poller_ids]
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _governor(
+        self,
+        settings: DrainSettings,
+        limit: Callable[[int], int] | None,
+        sync_busy: Callable[[], bool] | None,
+    ) -> DrainGovernor:
+        """The drain governor, watching sync traffic and the async slots in use."""
+        running, running_max = self.running, self.running_max
+        view = NodeView(
+            sync_busy or (lambda: False),
+            lambda: running.in_use if running is not None else 0,
+            lambda: limit(running_max) if limit is not None else running_max,
+        )
+        return DrainGovernor(settings, view)
 
     async def queues_to_poll(self) -> list[str]:
         """The queues the pollers lease: the ring's and the express lanes'."""
@@ -139,6 +172,7 @@ class AsyncPlane:
             loop.create_task(self.gauge.run(self.settings.depth_refresh_s)),
             loop.create_task(self.express.run(self._queues, self.settings.express_reap_interval_s)),
         ]
+        self.drain.start()
         for poller in self.pollers:
             poller.start()
 
@@ -147,6 +181,7 @@ class AsyncPlane:
         deleted comes back from the queue store after a restart)."""
         self.leases.begin_shutdown()
         await asyncio.gather(*(poller.stop(grace_s) for poller in self.pollers))
+        await self.drain.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -13,11 +13,20 @@ if the node dies, the visibility timeout brings it back for another poller
   retries exhausted, the sink hears of it and the message is deleted;
 - throttle or system error: the message is hidden for the backoff delay
   (``change_visibility``) and comes back, until the event is too old.
+
+Before an event starts, two token buckets are asked (``flow``): its tenant's
+(``TenantBuckets``): without a token the event is put back for a short delay
+(its receive not counted as a throttle), and the poller goes on with the other
+events it received; then the node's drain bucket (``DrainGovernor``): the
+poller waits for its token. Every attempt's outcome and latency is reported to
+the governor (the handshake that tunes the drain rate) and its duration to the
+tenant's bucket (whose rate follows it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +42,8 @@ from roost.async_invoke.outcome import InvokeResult, OutcomeSink
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
 from roost.async_invoke.visibility import VisibilityKeeper
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.drain_governor import DrainGovernor
+from roost.flow.tenant_buckets import TenantBuckets
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore, ReceivedMessage
 
@@ -43,6 +54,8 @@ MIN_EVENT_AGE_LIMIT_S = 60
 STORE_RETRY_S = 1.0
 # Messages one receive may take (SQS's maximum too).
 RECEIVE_BATCH = 10
+# The counting service's reason when a function's own reserved concurrency is full.
+RESERVED_FULL = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 def _now_ms() -> int:
@@ -74,6 +87,10 @@ class PollerDeps:
     # (narrowed while sync invokes run: ``flow.sync_first``); None: only each
     # poller's own ``concurrency``.
     gate: AdaptiveSemaphore | None = None
+    # Per-tenant buckets (an event without its tenant's token is put back) and
+    # the node's drain rate; None: not limited.
+    tenants: TenantBuckets | None = None
+    drain: DrainGovernor | None = None
 
 
 @dataclass(frozen=True)
@@ -154,18 +171,26 @@ class AsyncPoller:
                 messages = await self._receive(queue, self._batch(), self._settings.wait_s)
             except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
+                if self._deps.drain is not None:
+                    self._deps.drain.store_failed()
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
             self._deps.assignment.progress(self.poller_id, queue)
             self._visibility.hold(queue, messages)
-            for index, message in enumerate(messages):
+            try:
+                admitted = await self._admit(queue, messages)
+            except BaseException:
+                for waiting in messages:
+                    self._visibility.release(waiting)  # Back after their timeout.
+                raise
+            for index, (message, event) in enumerate(admitted):
                 try:
-                    await self._slot_for()
+                    await self._turn()
                 except BaseException:
-                    for waiting in messages[index:]:
+                    for waiting, _ in admitted[index:]:
                         self._visibility.release(waiting)  # Back after their timeout.
                     raise
-                task = asyncio.get_running_loop().create_task(self._handle(queue, message))
+                task = asyncio.get_running_loop().create_task(self._handle(queue, message, event))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
 
@@ -175,6 +200,57 @@ class AsyncPoller:
         if self._deps.gate is not None:
             free = min(free, self._deps.gate.free())
         return max(1, min(RECEIVE_BATCH, free))
+
+    async def _admit(
+        self, queue: str, messages: list[ReceivedMessage]
+    ) -> list[tuple[ReceivedMessage, AsyncEvent | None]]:
+        """The messages to start now, decoded (None: malformed); those whose tenant
+        has no token now are put back, so they hold neither a slot nor the others."""
+        admitted: list[tuple[ReceivedMessage, AsyncEvent | None]] = []
+        deferrals = []
+        for message in messages:
+            try:
+                event = decode(message.body)
+            except MalformedEvent:
+                admitted.append((message, None))
+                continue
+            delay_s = await self._tenant_delay(event)
+            if delay_s <= 0:
+                admitted.append((message, event))
+            else:
+                deferrals.append(self._defer(queue, message, delay_s))
+        if deferrals:
+            await asyncio.gather(*deferrals)
+        return admitted
+
+    async def _tenant_delay(self, event: AsyncEvent) -> float:
+        """0 to start the event now, else how long to put it back for."""
+        tenants = self._deps.tenants
+        if tenants is None:
+            return 0.0
+        try:
+            return await tenants.admit(event.account_id, event.function_name)
+        except Exception:
+            # Settings unreadable (the store is down and the cache cold): run it,
+            # and let the invoke path's counting decide.
+            log.warning("poller %s: tenant bucket unavailable", self.poller_id, exc_info=True)
+            return 0.0
+
+    async def _defer(self, queue: str, message: ReceivedMessage, delay_s: float) -> None:
+        """Put a message back for ``delay_s``: not an attempt, so neither a retry nor
+        a throttle is counted for it (the ledger takes its receive out again)."""
+        assert self._deps.tenants is not None
+        self._visibility.release(message)
+        self._deps.tenants.ledger.deferred(message.message_id)
+        # Store down: back after its visibility timeout instead, later but never lost.
+        with contextlib.suppress(StoreUnavailable):
+            await self._deps.queues.change_visibility(queue, message.receipt, delay_s)
+
+    async def _turn(self) -> None:
+        """Wait for the drain's token, then for a slot."""
+        if self._deps.drain is not None:
+            await self._deps.drain.take()
+        await self._slot_for()
 
     async def _slot_for(self) -> None:
         """Wait for a free slot: the poller's, then the node's (the messages waiting
@@ -204,12 +280,10 @@ class AsyncPoller:
         if not task.cancelled() and task.exception() is not None:
             log.error("poller %s: event handling failed", self.poller_id, exc_info=task.exception())
 
-    async def _handle(self, queue: str, message: ReceivedMessage) -> None:
-        """Run one received event and settle its message (no longer kept hidden
-        from then on: settling sets its fate)."""
-        try:
-            event = decode(message.body)
-        except MalformedEvent:
+    async def _handle(self, queue: str, message: ReceivedMessage, event: AsyncEvent | None) -> None:
+        """Run one received event (None: malformed) and settle its message (no longer
+        kept hidden from then on: settling sets its fate)."""
+        if event is None:
             log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
             self._visibility.release(message)
             await self._delete(queue, message)
@@ -247,29 +321,46 @@ class AsyncPoller:
 
     async def _attempt(self, event: AsyncEvent) -> Attempt | None:
         """Run the event once; None when it can never run (its function is gone)."""
+        started = time.monotonic()
         try:
             result = await self._deps.invoker.invoke(event)
-        except TooManyRequestsException:
+        except TooManyRequestsException as error:
+            # A function's own reservation full is its business; the account's
+            # (or the node's) full is the system's: the governor hears of it.
+            own = error.fields.get("Reason") == RESERVED_FULL
+            self._report(started, error=not own, throttled=True)
             return Attempt(event, None, FailureKind.THROTTLED)
         except ResourceNotFoundException as error:
             log.warning("async event %s dropped: %s", event.request_id, error.message)
             return None
         except AwsError as error:
             log.info("async event %s not run: %s", event.request_id, error.message)
+            self._report(started, error=True)
             return Attempt(event, None, FailureKind.SYSTEM_ERROR)
         except Exception:
             log.exception("async event %s failed to run", event.request_id)
+            self._report(started, error=True)
             return Attempt(event, None, FailureKind.SYSTEM_ERROR)
+        duration_s = self._report(started)
+        if self._deps.tenants is not None:
+            self._deps.tenants.ran(event.account_id, event.function_name, duration_s)
         ran = event.invoked_once_more()
         failure = FailureKind.FUNCTION_ERROR if result.function_error else None
         return Attempt(ran, result, failure)
+
+    def _report(self, started: float, *, error: bool = False, throttled: bool = False) -> float:
+        """Tell the governor how an attempt went (the handshake); its latency."""
+        latency_s = time.monotonic() - started
+        if self._deps.drain is not None:
+            self._deps.drain.attempted(latency_s, error=error, throttled=throttled)
+        return latency_s
 
     async def _settle_failure(self, queue: str, message: ReceivedMessage, attempt: Attempt) -> None:
         """Retry (a delayed copy, or the same message later) or give the event up."""
         assert attempt.failure is not None
         limits = await self._deps.limits.limits(attempt.event)
         decision = self._deps.policy.decide(
-            attempt.event, attempt.failure, limits, self._clock_ms(), message.receive_count
+            attempt.event, attempt.failure, limits, self._clock_ms(), self._failures_in_row(message)
         )
         event = attempt.event
         if isinstance(decision, GiveUp):
@@ -292,6 +383,14 @@ class AsyncPoller:
         else:
             await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
 
+    def _failures_in_row(self, message: ReceivedMessage) -> int:
+        """Receives of the message that were attempts (not tenant deferrals)."""
+        if self._deps.tenants is None:
+            return message.receive_count
+        return self._deps.tenants.ledger.failures_in_row(message.message_id, message.receive_count)
+
     async def _delete(self, queue: str, message: ReceivedMessage) -> None:
+        if self._deps.tenants is not None:
+            self._deps.tenants.ledger.settled(message.message_id)
         if await self._deps.queues.delete(queue, message.receipt):
             self._deps.gauge.deleted(queue)

@@ -26,7 +26,9 @@ from roost.async_invoke.metrics import (
 )
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.drain_governor import DrainGovernor
 from roost.flow.sync_first import SyncFirst
+from roost.flow.tenant_buckets import TenantBuckets
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
@@ -59,6 +61,9 @@ class AsyncSource:
     sync_first: SyncFirst | None = None
     running: AdaptiveSemaphore | None = None
     running_max: int = 0
+    # Token buckets (flow.tenant_buckets, flow.drain_governor).
+    tenants: TenantBuckets | None = None
+    drain: DrainGovernor | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class NodeMetrics:
             families += _function_families(self._async.metrics.functions())
             families += await _queue_families(self._async)
             families += _flow_families(self._async)
+            families += _bucket_families(self._async)
         if self._sync is not None:
             families += _sync_families(self._sync)
         if self._esm is not None:
@@ -217,6 +223,38 @@ def _flow_families(source: AsyncSource) -> list[MetricFamily]:
         )
         limit.add(source.sync_first.limit(source.running_max))
         families += [running, limit]
+    return families
+
+
+def _bucket_families(source: AsyncSource) -> list[MetricFamily]:
+    """The drain governor's rate, tokens and decisions; each tenant bucket's state."""
+    gauge, counter = MetricType.GAUGE, MetricType.COUNTER
+    families: list[MetricFamily] = []
+    if source.drain is not None and source.drain.settings.enabled:
+        figures = source.drain.figures()
+        rate = _family("roost_async_drain_rate", gauge, "Async starts per second allowed now.")
+        rate.add(figures.rate_per_s)
+        tokens = _family("roost_async_drain_tokens", gauge, "Tokens in the async drain bucket.")
+        tokens.add(figures.tokens)
+        decisions = _family(
+            "roost_async_drain_decisions_total", counter, "Drain governor decisions, by kind."
+        )
+        for decision, count in sorted(figures.decisions.items()):
+            decisions.add(count, decision=decision.value)
+        families += [rate, tokens, decisions]
+    if source.tenants is not None:
+        deferred = _family(
+            "roost_async_tenant_deferred_total",
+            counter,
+            "Async events put back because their function's token bucket was empty.",
+        )
+        rate = _family("roost_async_tenant_rate", gauge, "A function's async starts per second.")
+        tokens = _family("roost_async_tenant_tokens", gauge, "Tokens in a function's bucket.")
+        for (account, function), tenant in source.tenants.figures().items():
+            deferred.add(tenant.deferred, account=account, function=function)
+            rate.add(tenant.rate_per_s, account=account, function=function)
+            tokens.add(tenant.tokens, account=account, function=function)
+        families += [deferred, rate, tokens]
     return families
 
 

@@ -1,0 +1,171 @@
+"""Pollers with tenant buckets and the drain governor, over the in-memory queue store:
+a noisy tenant's events are put back while another tenant's run, none is lost, and
+being put back costs an event neither a retry nor a longer backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from roost.api.errors import TooManyRequestsException
+from roost.async_invoke.assignment import StaticAssignment
+from roost.async_invoke.depth import DepthGauge
+from roost.async_invoke.event import AsyncEvent, encode
+from roost.async_invoke.outcome import InvokeResult
+from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.retry import Decision, FailureKind, RetryLimits, RetryPolicy
+from roost.flow.drain_governor import DrainGovernor, DrainSettings
+from roost.flow.tenant_buckets import TenantBuckets, TenantConcurrency, TenantSizing
+from roost.store.memory import MemoryQueueStore
+from tests.async_invoke.test_poller import OK, FixedLimits, RecordingSink
+
+QUEUE = "async-000"
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class Reservations:
+    """``ConcurrencySource``: reserved concurrency per function (None: unreserved)."""
+
+    reserved: dict[str, int | None]
+
+    async def concurrency(self, account_id: str, function_name: str) -> TenantConcurrency | None:
+        return TenantConcurrency(self.reserved.get(function_name), 1000)
+
+
+@dataclass
+class SlowInvoker:
+    """Every invoke takes ``seconds``; records (function, request id) in start order."""
+
+    seconds: float
+    started: list[tuple[str, str]] = field(default_factory=list)
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        self.started.append((event.function_name, event.request_id))
+        await asyncio.sleep(self.seconds)
+        return OK
+
+
+@dataclass(frozen=True)
+class RecordingPolicy(RetryPolicy):
+    """The retry policy, recording the throttles-in-a-row it is told."""
+
+    told: list[int] = field(default_factory=list)
+
+    def decide(
+        self,
+        event: AsyncEvent,
+        kind: FailureKind,
+        limits: RetryLimits,
+        now_ms: int,
+        failures_in_row: int = 1,
+    ) -> Decision:
+        self.told.append(failures_in_row)
+        return super().decide(event, kind, limits, now_ms, failures_in_row)
+
+
+def an_event(function: str, index: int) -> AsyncEvent:
+    now_ms = int(time.time() * 1000)
+    return AsyncEvent(f"{function}-{index}", ACCOUNT, "us-east-1", function, None, b"{}", now_ms)
+
+
+def poller_for(
+    store: MemoryQueueStore,
+    invoker: SlowInvoker,
+    sink: RecordingSink,
+    buckets: TenantBuckets,
+    policy: RetryPolicy | None = None,
+) -> AsyncPoller:
+    deps = PollerDeps(
+        queues=store,
+        assignment=StaticAssignment([QUEUE], ["p0"]),
+        invoker=invoker,
+        limits=FixedLimits(),
+        policy=policy or RetryPolicy(scale=0.001),
+        sink=sink,
+        gauge=DepthGauge(store, [QUEUE]),
+        tenants=buckets,
+        drain=DrainGovernor(DrainSettings(initial_rate_per_s=1000.0)),
+    )
+    return AsyncPoller(
+        "p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.1)
+    )
+
+
+def test_a_noisy_tenant_is_put_back_while_another_tenants_events_run() -> None:
+    async def scenario() -> None:
+        # Given a tenant of reserved concurrency 1 with 200 events queued first...
+        store, sink, invoker = MemoryQueueStore(), RecordingSink(), SlowInvoker(0.05)
+        sizing = TenantSizing(default_duration_s=0.05, max_defer_s=0.5)
+        buckets = TenantBuckets(Reservations({"noisy": 1}), sizing)
+        for index in range(200):
+            await store.send(QUEUE, encode(an_event("noisy", index)))
+        # ...and then a few events of another tenant.
+        for index in range(5):
+            await store.send(QUEUE, encode(an_event("quiet", index)))
+        poller = poller_for(store, invoker, sink, buckets)
+
+        poller.start()
+        try:
+            await asyncio.wait_for(_until_quiet_done(sink), 10)
+        finally:
+            await poller.stop(grace_s=1)
+
+        # Then the quiet tenant ran long before the noisy backlog drained...
+        noisy_done = sum(1 for e in sink.succeeded_events if e.function_name == "noisy")
+        assert noisy_done < 100
+        assert buckets.figures()[(ACCOUNT, "noisy")].deferred > 0
+        # ...and every noisy event put back is still in the queue, none lost.
+        depth = await store.depth(QUEUE)
+        assert depth.total == 200 - noisy_done
+
+    asyncio.run(scenario())
+
+
+async def _until_quiet_done(sink: RecordingSink) -> None:
+    while sum(1 for e in sink.succeeded_events if e.function_name == "quiet") < 5:
+        await asyncio.sleep(0.01)
+
+
+def test_being_put_back_does_not_lengthen_a_later_throttle_backoff() -> None:
+    async def scenario() -> None:
+        store, sink = MemoryQueueStore(), RecordingSink()
+        policy = RecordingPolicy(scale=0.001)
+        sizing = TenantSizing(default_duration_s=1.0, min_defer_s=0.01, max_defer_s=0.05)
+        buckets = TenantBuckets(Reservations({"fn": 1}), sizing)
+        # The bucket is empty: the event is put back a few times before it gets a token.
+        assert await buckets.admit(ACCOUNT, "fn") == 0.0
+        invoker = ThrottledOnce()
+        await store.send(QUEUE, encode(an_event("fn", 0)))
+        poller = poller_for(store, invoker, sink, buckets, policy)
+
+        poller.start()
+        try:
+            await asyncio.wait_for(sink.done.wait(), 10)
+        finally:
+            await poller.stop(grace_s=1)
+
+        assert buckets.figures()[(ACCOUNT, "fn")].deferred >= 2
+        # Throttled once: the policy heard of 1 throttle, not of every receive.
+        assert policy.told == [1]
+        assert len(sink.succeeded_events) == 1
+        assert sink.succeeded_events[0].invoke_count == 1  # no retry consumed
+
+    asyncio.run(scenario())
+
+
+@dataclass
+class ThrottledOnce(SlowInvoker):
+    """Throttles the first attempt (another invoke holds the reservation), then runs."""
+
+    seconds: float = 0.0
+
+    async def invoke(self, event: AsyncEvent) -> InvokeResult:
+        self.started.append((event.function_name, event.request_id))
+        if len(self.started) == 1:
+            raise TooManyRequestsException(
+                "Rate Exceeded.",
+                fields={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
+            )
+        return OK

@@ -1,0 +1,175 @@
+"""The drain governor: additive increase while healthy and limiting, multiplicative
+decrease on errors or slowness, hold under pressure or without demand."""
+
+from __future__ import annotations
+
+import pytest
+
+from roost.flow.drain_governor import (
+    Decision,
+    DrainGovernor,
+    DrainSettings,
+    IntervalReport,
+    NodeView,
+    Pressure,
+)
+
+SETTINGS = DrainSettings(
+    initial_rate_per_s=100.0,
+    min_rate_per_s=10.0,
+    max_rate_per_s=300.0,
+    increase_per_s=50.0,
+    decrease_factor=0.5,
+    interval_s=1.0,
+)
+
+
+class View:
+    def __init__(self) -> None:
+        self.now = Pressure()
+
+    def pressure(self) -> Pressure:
+        return self.now
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def governor(view: View | None = None) -> DrainGovernor:
+    return DrainGovernor(SETTINGS, view or View(), Clock())
+
+
+def healthy_interval(gov: DrainGovernor, attempts: int = 20, latency_s: float = 0.1) -> None:
+    """Attempts that went well, and starts that had to wait for a token."""
+    for _ in range(attempts):
+        gov.attempted(latency_s)
+    gov._report.waited += 5  # what ``take`` counts when the bucket is empty
+
+
+def test_the_rate_ramps_up_one_step_per_healthy_limited_interval() -> None:
+    gov = governor()
+    rates = []
+    for _ in range(3):
+        healthy_interval(gov)
+        assert gov.tick() is Decision.INCREASE
+        rates.append(gov.rate_per_s)
+    assert rates == [150.0, 200.0, 250.0]
+    healthy_interval(gov)
+    gov.tick()
+    healthy_interval(gov)
+    gov.tick()
+    assert gov.rate_per_s == 300.0  # the maximum
+
+
+def test_errors_cut_the_rate_multiplicatively_down_to_the_minimum() -> None:
+    gov = governor()
+    for _ in range(10):
+        gov.attempted(0.1)
+    for _ in range(5):
+        gov.attempted(0.1, error=True)
+
+    assert gov.tick() is Decision.DECREASE
+    assert gov.rate_per_s == 50.0
+    for _ in range(5):
+        gov.store_failed()
+        gov.tick()
+    assert gov.rate_per_s == SETTINGS.min_rate_per_s
+
+
+def test_a_function_throttling_itself_is_not_an_error() -> None:
+    gov = governor()
+    for _ in range(20):
+        gov.attempted(0.001, throttled=True)  # its own reservation: error=False
+    gov._report.waited = 1
+    assert gov.tick() is Decision.INCREASE
+
+
+def test_latency_far_above_the_healthy_baseline_cuts_the_rate() -> None:
+    gov = governor()
+    healthy_interval(gov, latency_s=0.1)
+    gov.tick()  # the baseline: 0.1 s
+    healthy_interval(gov, latency_s=0.5)  # 5x: the node is struggling
+
+    assert gov.tick() is Decision.DECREASE
+    assert gov.rate_per_s == 75.0
+
+
+def test_the_handshake_ramps_only_while_recovery_stays_healthy() -> None:
+    """Given an outage cut the rate, recovery ramps up step by step, stops at the first
+    bad interval, and resumes from the lower rate once healthy again."""
+    gov = governor()
+    for _ in range(4):
+        gov.store_failed()
+        gov.tick()
+    assert gov.rate_per_s == 10.0
+
+    history = []
+    script = ["ok", "ok", "ok", "bad", "ok", "ok"]
+    for step in script:
+        if step == "ok":
+            healthy_interval(gov)
+        else:
+            for _ in range(20):
+                gov.attempted(0.1, error=True)
+        history.append((gov.tick(), gov.rate_per_s))
+
+    assert history == [
+        (Decision.INCREASE, 60.0),
+        (Decision.INCREASE, 110.0),
+        (Decision.INCREASE, 160.0),
+        (Decision.DECREASE, 80.0),
+        (Decision.INCREASE, 130.0),
+        (Decision.INCREASE, 180.0),
+    ]
+
+
+def test_sync_traffic_or_full_slots_hold_the_rate() -> None:
+    view = View()
+    gov = governor(view)
+    view.now = Pressure(sync_busy=True)
+    healthy_interval(gov)
+    assert gov.tick() is Decision.HOLD
+
+    view.now = Pressure(utilisation=0.99)
+    healthy_interval(gov)
+    assert gov.tick() is Decision.HOLD
+    assert gov.rate_per_s == 100.0
+
+
+def test_without_demand_the_rate_holds() -> None:
+    gov = governor()
+    for _ in range(20):
+        gov.attempted(0.1)  # nobody waited for a token
+    assert gov.tick() is Decision.HOLD
+    assert gov.tick() is Decision.HOLD  # an idle interval too
+    assert gov.figures().decisions[Decision.HOLD] == 2
+
+
+def test_the_bucket_follows_the_rate_and_burst_s() -> None:
+    gov = governor()
+    healthy_interval(gov)
+    gov.tick()
+    assert gov.bucket.rate_per_s == 150.0
+    assert gov.bucket.burst == pytest.approx(150.0 * SETTINGS.burst_s)
+
+
+def test_a_report_without_enough_attempts_says_nothing_about_latency() -> None:
+    assert IntervalReport(attempts=2, latency_sum_s=100.0).mean_latency_s is None
+    assert IntervalReport(attempts=10, errors=5).error_rate == 0.5
+
+
+def test_the_node_view_reads_sync_and_slots() -> None:
+    view = NodeView(lambda: True, lambda: 3, lambda: 4)
+    assert view.pressure() == Pressure(True, 0.75)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError):
+        DrainSettings(min_rate_per_s=10, max_rate_per_s=5)
+    with pytest.raises(ValueError):
+        DrainSettings(decrease_factor=1.0)
