@@ -30,11 +30,6 @@ class AdaptiveSemaphore:
         """Slots held right now."""
         return self._in_use
 
-    @property
-    def waiting(self) -> int:
-        """Acquires waiting for a slot now."""
-        return len(self._waiters)
-
     def free(self) -> int:
         """Slots an acquire would get without waiting, right now."""
         if self._waiters:
