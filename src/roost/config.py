@@ -100,6 +100,23 @@ def _esm_settings_from_env() -> dict[str, object]:
     }
 
 
+def _capacity_settings_from_env() -> dict[str, object]:
+    """Capacity and admission control's variables (issue 7, docs/resilience.md), where set."""
+    names: dict[str, tuple[str, type[int] | type[float]]] = {
+        "ROOST_ACCOUNT_CONCURRENCY": ("account_concurrency", int),
+        "ROOST_CONTROL_MAX_IN_FLIGHT": ("control_max_in_flight", int),
+        "ROOST_INVOKE_MAX_IN_FLIGHT": ("invoke_max_in_flight", int),
+        "ROOST_INVOKE_MAX_WAITING": ("invoke_max_waiting", int),
+        "ROOST_INVOKE_MAX_WAIT_S": ("invoke_max_wait_s", float),
+        "ROOST_WORKER_MAX_ENVIRONMENTS": ("worker_max_environments", int),
+    }
+    return {
+        field_name: kind(os.environ[variable])
+        for variable, (field_name, kind) in names.items()
+        if os.environ.get(variable)
+    }
+
+
 @dataclass(frozen=True)
 class RoostConfig:
     """Everything a node needs to start."""
@@ -117,6 +134,14 @@ class RoostConfig:
     sandbox: bool = True
     zygote: bool = True
     function_network: bool = True
+    # --- Capacity and admission control (issue 7, flow/admission.py). ---
+    # Sync invokes beyond invoke_max_in_flight wait in a line of at most
+    # invoke_max_waiting for at most invoke_max_wait_s, then get a 429.
+    invoke_max_waiting: int = 256
+    invoke_max_wait_s: float = 1.0
+    # Environments serving functions on this worker host (None: memory budget only).
+    worker_max_environments: int | None = None
+    # --- end of capacity and admission control ---
     # Where async destinations and dead-letter targets (SQS, SNS, EventBridge)
     # are reached: moto's server in tests, or None for AWS itself.
     aws_endpoint_url: str | None = None
@@ -201,6 +226,7 @@ class RoostConfig:
         values["aws_endpoint_url"] = os.environ.get("ROOST_AWS_ENDPOINT_URL") or None
         values.update(_async_settings_from_env())
         values.update(_esm_settings_from_env())
+        values.update(_capacity_settings_from_env())
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -42,6 +42,7 @@ from roost.esm.stream.failure_destination import StreamFailureDestination
 from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
+from roost.flow.admission import AdmissionSettings
 from roost.flow.drain_governor import DrainSettings
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.flow.tenant_buckets import TenantSizing
@@ -66,6 +67,7 @@ from roost.functions.code_collector import CodeCollector
 from roost.functions.naming import parse_function_name
 from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
+from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.store.filesystem import FileCodeStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
@@ -188,7 +190,7 @@ class Node:
         invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
         self._invoke = invoke
         invoke.start()
-        invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight)
+        invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self._invoke_admission())
         sync_first = SyncFirst(invoke_router, self._sync_first_settings())
         async_plane = self._async_plane(stores, invoke, sync_first)
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
@@ -219,7 +221,7 @@ class Node:
             stores.code,
             control.code_links,
             invoke.logs,
-            self._metrics(async_plane, stores.queues, invoke, sync_first).render,
+            self._metrics(async_plane, stores.queues, invoke, sync_first, routers).render,
         )
 
     def _async_plane(
@@ -325,8 +327,14 @@ class Node:
         queues: SqliteQueueStore,
         invoke: InvokePlane,
         sync_first: SyncFirst,
+        routers: dict[Plane, PlaneRouter],
     ) -> NodeMetrics:
         host = invoke.placement.host
+        capacity = CapacitySource(
+            {plane.value: router.control.figures for plane, router in routers.items()},
+            invoke.counting,
+            host.capacity,
+        )
         return NodeMetrics(
             AsyncSource(
                 self.async_metrics,
@@ -343,6 +351,7 @@ class Node:
                 lambda: [env.status.value for env in list(host.environments.values())],
             ),
             EsmSource(self._esm.metrics, self._esm.running) if self._esm is not None else None,
+            capacity,
         )
 
     @property
@@ -361,6 +370,14 @@ class Node:
             zygote=config.zygote,
             network=config.function_network,
             region=config.region,
+            max_environments=config.worker_max_environments,
+        )
+
+    def _invoke_admission(self) -> AdmissionSettings:
+        """The sync plane never queues without bound: a short line, then 429s."""
+        config = self.config
+        return AdmissionSettings(
+            config.invoke_max_in_flight, config.invoke_max_waiting, config.invoke_max_wait_s
         )
 
     def _sync_first_settings(self) -> SyncFirstSettings:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from roost.api.errors import TooManyRequestsException
-from roost.flow.counting import RATE_EXCEEDED
+from roost.flow.counting import throttled
 from roost.flow.token_bucket import TokenBucket
 
 DEFAULT_NEW_ENVIRONMENTS = 1000
@@ -33,13 +32,11 @@ class ScalingLimiter:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
     def admit_new_environment(self, account_id: str, function_name: str) -> None:
-        """Allow one more environment, or raise ``TooManyRequestsException``."""
+        """Allow one more environment, or raise ``TooManyRequestsException`` (429)."""
         key = (account_id, function_name)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = TokenBucket(self._rate_per_s, self._burst, self._clock)
             self._buckets[key] = bucket
         if not bucket.try_take():
-            raise TooManyRequestsException(
-                RATE_EXCEEDED, fields={"Reason": "FunctionInvocationRateLimitExceeded"}
-            )
+            raise throttled("FunctionInvocationRateLimitExceeded")

@@ -7,6 +7,9 @@ concurrency limit, so a flood on one cannot take the other's capacity.
 The front door takes a plane's slot (``admission``) as soon as a request's
 head names its plane, before the signature is checked or the body parsed:
 those cost CPU too, so requests beyond the bound wait without costing any.
+How long and how many may wait is the plane's ``AdmissionControl``
+(``flow.admission``): the sync invoke plane refuses beyond a short line with a
+429, the others wait.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from roost.api.errors import UnsupportedOperationException
 from roost.api.model import Plane
-from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.admission import AdmissionControl, AdmissionSettings
 from roost.frontend.context import RequestContext
 
 Params = dict[str, Any]
@@ -31,32 +34,35 @@ class PlaneRouter:
     """Dispatches operations of one plane to their handlers.
 
     ``limit`` narrows the bound while the node needs it (``flow.sync_first``):
-    it maps ``max_in_flight`` to the slots allowed right now.
+    it maps ``max_in_flight`` to the slots allowed right now. ``max_in_flight``
+    is an int (an unbounded line behind it) or ``AdmissionSettings``.
     """
 
     def __init__(
         self,
         plane: Plane,
         handlers: Mapping[str, Handler],
-        max_in_flight: int,
+        max_in_flight: int | AdmissionSettings,
         *,
         limit: Callable[[int], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plane = plane
         self._handlers = dict(handlers)
-        self.max_in_flight = max_in_flight
-        narrow = limit
-        self._slots = AdaptiveSemaphore(
-            (lambda: narrow(max_in_flight)) if narrow is not None else (lambda: max_in_flight)
+        settings = (
+            max_in_flight
+            if isinstance(max_in_flight, AdmissionSettings)
+            else AdmissionSettings(max_in_flight)
         )
+        self.max_in_flight = settings.max_in_flight
+        self.control = AdmissionControl(settings, limit, clock)
         self._clock = clock
         self._last_done = -math.inf
         self.admission = _Admission(self)
 
     def idle_for(self) -> float:
         """Seconds since the plane's last request ended (0 while one is in flight)."""
-        if self._slots.in_use:
+        if self.control.in_flight:
             return 0.0
         return self._clock() - self._last_done
 
@@ -79,13 +85,14 @@ class PlaneRouter:
 
 class _Admission:
     """``async with router.admission``: one slot of the plane's bound, held around a
-    request; its end is the plane's latest activity."""
+    request (or ``TooManyRequestsException`` when the line refuses it); its end
+    is the plane's latest activity."""
 
     def __init__(self, router: PlaneRouter) -> None:
         self._router = router
 
     async def __aenter__(self) -> None:
-        await self._router._slots.acquire()
+        await self._router.control.acquire()
 
     async def __aexit__(
         self,
@@ -95,4 +102,4 @@ class _Admission:
     ) -> None:
         router = self._router
         router._last_done = router._clock()
-        router._slots.release()
+        router.control.release()

@@ -29,6 +29,7 @@ from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.sync_first import SyncFirst
 from roost.flow.tenant_buckets import TenantBuckets
+from roost.observability.capacity_metrics import CapacitySource, capacity_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
@@ -94,10 +95,12 @@ class NodeMetrics:
         async_source: AsyncSource | None,
         sync_source: SyncSource | None,
         esm_source: EsmSource | None = None,
+        capacity_source: CapacitySource | None = None,
     ) -> None:
         self._async = async_source
         self._sync = sync_source
         self._esm = esm_source
+        self._capacity = capacity_source
 
     async def render(self) -> str:
         """The exposition text of everything, read now."""
@@ -111,6 +114,8 @@ class NodeMetrics:
             families += _sync_families(self._sync)
         if self._esm is not None:
             families += _esm_families(self._esm)
+        if self._capacity is not None:
+            families += capacity_families(self._capacity)
         return render(families)
 
 

@@ -47,7 +47,15 @@ INLINE_LINK_ENTRIES = 64
 
 
 class HostFull(Exception):
-    """No room for another environment even after evicting idle ones."""
+    """No room for another environment even after evicting idle ones.
+
+    ``reason`` says which cap: ``environments`` (``max_environments``) or
+    ``memory`` (``memory_budget_mb``).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,10 @@ class HostSettings:
     network: bool = True
     region: str = "us-east-1"
     zygote: bool = True
+    # Hard cap on environments serving functions (busy, idle or starting) on
+    # this host; None: only the memory budget bounds them. Pooled empty
+    # sandboxes are bounded by ``prewarm_per_size`` instead.
+    max_environments: int | None = None
 
 
 # What a pooled environment has before it knows its function.
@@ -102,6 +114,17 @@ def function_environment(
     return values
 
 
+@dataclass(frozen=True)
+class HostCapacity:
+    """A worker host's caps and what is in use of them, for ``/metrics``."""
+
+    max_environments: int | None
+    function_environments: int
+    memory_budget_mb: int
+    memory_in_use_mb: int
+    refused: dict[str, int]
+
+
 class WorkerHost:
     """Creates, pools, evicts and destroys execution environments."""
 
@@ -127,6 +150,26 @@ class WorkerHost:
             self.zygotes = ZygoteFleet(area.runtime_dir, area.slots_dir, zygote_environment)
             self._launcher = self.zygotes.launch
         self._discarding: set[asyncio.Task[None]] = set()
+        # Creates that passed the environment cap and have no VersionKey yet:
+        # they hold a slot of the cap while they start.
+        self._claims = 0
+        # Creates refused since start, by cap (``HostFull.reason``).
+        self.refused: dict[str, int] = {"environments": 0, "memory": 0}
+
+    @property
+    def function_environments(self) -> int:
+        """Environments serving functions (keyed or starting): what the cap counts."""
+        return len(self._keys) + self._claims
+
+    def capacity(self) -> HostCapacity:
+        """Caps, use and refusals now."""
+        return HostCapacity(
+            max_environments=self.settings.max_environments,
+            function_environments=self.function_environments,
+            memory_budget_mb=self.settings.memory_budget_mb,
+            memory_in_use_mb=self.memory_in_use_mb,
+            refused=dict(self.refused),
+        )
 
     @property
     def memory_in_use_mb(self) -> int:
@@ -171,8 +214,38 @@ class WorkerHost:
 
         A pre-warmed environment of the right size is assigned when there is one.
         ``network`` False cuts this function off; the node's setting can only
-        cut functions off, never grant them network.
+        cut functions off, never grant them network. Raises ``HostFull`` when
+        the host is at its environment cap and has nothing idle to evict.
         """
+        await self._claim_slot()
+        try:
+            env = await self._start_for(account_id, config, network)
+            # Keyed only now, atomically with giving the claim back, so that a
+            # starting environment counts against the cap exactly once.
+            if env.env_id in self.environments:
+                self._keys[env.env_id] = version_key(account_id, config, network)
+            return env
+        finally:
+            self._claims -= 1
+
+    async def _claim_slot(self) -> None:
+        """Hold a slot of ``max_environments``, evicting idle environments (LRU) for it."""
+        cap = self.settings.max_environments
+        if cap is None:
+            self._claims += 1
+            return
+        while self.function_environments >= cap:
+            oldest = next((e for e in self._idle.values() if e.env_id not in self._pinned), None)
+            if oldest is None:
+                self.refused["environments"] += 1
+                raise HostFull(f"{cap} environments already on this host", "environments")
+            log.info("evicting idle environment %s for the environment cap", oldest.env_id)
+            await self.destroy(oldest)
+        self._claims += 1  # No await since the check: the slot is ours.
+
+    async def _start_for(
+        self, account_id: str, config: FunctionConfig, network: bool
+    ) -> ExecutionEnvironment:
         code_dir = await self._code_cache.ensure(config.code.sha256_hex)
         if self._prewarmable(config, network):
             pooled = self.prewarm.take((config.memory_mb, config.ephemeral_storage_mb))
@@ -210,7 +283,6 @@ class WorkerHost:
             limits=limits,
         )
         env = self._environment(env_id, spec, config.version, config.timeout_s, sandboxed)
-        self._keys[env_id] = version_key(account_id, config, network)
         await env.start()
         return env
 
@@ -289,7 +361,6 @@ class WorkerHost:
             link_tree(code_dir, slot)  # A few links cost less than a thread hop.
         else:
             await asyncio.to_thread(link_tree, code_dir, slot)
-        self._keys[env.env_id] = version_key(account_id, config, True)
         variables = function_environment(
             account_id, self.settings.region, config, env.env_id, TASK_ROOT
         )
@@ -321,7 +392,8 @@ class WorkerHost:
             log.info("evicting idle environment %s to make room", oldest.env_id)
             await self.destroy(oldest)
         if self.memory_in_use_mb + memory_mb > budget:
-            raise HostFull(f"no room for {memory_mb} MB within {budget} MB")
+            self.refused["memory"] += 1
+            raise HostFull(f"no room for {memory_mb} MB within {budget} MB", "memory")
 
     def pin(self, env_id: str) -> None:
         """Keep an environment however long it idles (provisioned concurrency)."""

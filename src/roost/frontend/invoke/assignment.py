@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from roost.api.errors import TooManyRequestsException
-from roost.flow.counting import RATE_EXCEEDED
+from roost.flow.counting import throttled
 from roost.flow.scaling import ScalingLimiter
 from roost.frontend.invoke.placement import PlacementService
 from roost.functions.model import FunctionConfig
@@ -29,8 +28,9 @@ class AssignmentService:
     ) -> ExecutionEnvironment:
         """An environment ready to run one invoke of ``config``.
 
-        A new environment must pass the function's scaling limit; a host with no
-        memory left for it throttles the invoke rather than queueing it.
+        A new environment must pass the function's scaling limit; a host at its
+        environment cap or with no memory left for it throttles the invoke (429
+        with ``Retry-After``) rather than queueing it.
         """
         warm = self._placement.host.checkout(version_key(account_id, config, network))
         if warm is not None:
@@ -45,9 +45,7 @@ class AssignmentService:
             placing.add_done_callback(self._adopt)
             raise
         except HostFull:
-            raise TooManyRequestsException(
-                RATE_EXCEEDED, fields={"Reason": "ConcurrentInvocationLimitExceeded"}
-            ) from None
+            raise throttled("ConcurrentInvocationLimitExceeded") from None
 
     def _adopt(self, placing: asyncio.Future[ExecutionEnvironment]) -> None:
         """Put an environment whose invoke went away into the warm pool."""

@@ -44,6 +44,8 @@ class InvokeSettings:
     prewarm_per_size: int = 2
     burst_new_environments: int = 1000
     burst_window_s: float = 10.0
+    # Hard cap on function environments of the worker host (None: memory only).
+    max_environments: int | None = None
 
 
 class InvokePlane:
@@ -69,6 +71,7 @@ class InvokePlane:
                 zygote=settings.zygote,
                 network=settings.network,
                 region=settings.region,
+                max_environments=settings.max_environments,
             ),
         )
         self.cache = FunctionCache(control.functions, control.aliases, control.attachments)
