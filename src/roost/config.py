@@ -206,6 +206,9 @@ class RoostConfig:
     # Shortest wait between two reads of an idle shard (it doubles on throttles).
     esm_stream_poll_s: float = 0.05
     # --- end of event source mapping pollers ---
+    # Fault injection (issue 7, docs/resilience.md): stores wrapped in fault
+    # adapters and ``POST /_roost/faults`` enabled. For tests; off in production.
+    fault_injection: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -224,6 +227,11 @@ class RoostConfig:
             not in ("0", "false", "off"),
         }
         values["aws_endpoint_url"] = os.environ.get("ROOST_AWS_ENDPOINT_URL") or None
+        values["fault_injection"] = os.environ.get("ROOST_FAULT_INJECTION", "0") in (
+            "1",
+            "true",
+            "on",
+        )
         values.update(_async_settings_from_env())
         values.update(_esm_settings_from_env())
         values.update(_capacity_settings_from_env())

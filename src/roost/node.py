@@ -69,7 +69,9 @@ from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
+from roost.store.faults import FaultSwitch, FaultyConfigStore, FaultyMappingStore
 from roost.store.filesystem import FileCodeStore
+from roost.store.ports import ConfigStore, EventSourceMappingStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
 from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
 from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
@@ -87,16 +89,19 @@ SHUTDOWN_GRACE_S = 10.0
 class Stores:
     """The embedded store of one data directory."""
 
-    config: SqliteConfigStore
+    config: ConfigStore
     code: FileCodeStore
     secrets: SecretBox
     queues: SqliteQueueStore
-    mappings: SqliteMappingStore
+    mappings: EventSourceMappingStore
     checkpoints: SqliteCheckpointStore
 
     @classmethod
-    async def open(cls, data_dir: Path) -> Stores:
-        """Open (creating if needed) the stores under ``data_dir``."""
+    async def open(cls, data_dir: Path, faults: FaultSwitch | None = None) -> Stores:
+        """Open (creating if needed) the stores under ``data_dir``.
+
+        With ``faults``, the config and mapping stores obey that switch (tests).
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
         opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
         try:
@@ -113,7 +118,16 @@ class Stores:
             raise
         code = FileCodeStore(data_dir / "code")
         secrets = SecretBox.in_data_dir(data_dir)
-        return cls(config, code, secrets, queues, mappings, checkpoints)
+        if faults is None:
+            return cls(config, code, secrets, queues, mappings, checkpoints)
+        return cls(
+            FaultyConfigStore(config, faults),
+            code,
+            secrets,
+            queues,
+            FaultyMappingStore(mappings, faults),
+            checkpoints,
+        )
 
     async def close(self) -> None:
         """Close the databases (the queue store finishes the writes it accepted)."""
@@ -167,9 +181,11 @@ class Node:
         self.ready = asyncio.Event()
         # The node's async counters: the plane updates them, /metrics reads them.
         self.async_metrics = AsyncMetrics()
+        # Fault plans of this node's stores (docs/resilience.md), only when enabled.
+        self.faults = FaultSwitch() if config.fault_injection else None
 
     async def _build_app(self) -> FrontDoor:
-        stores = await Stores.open(self.config.data_dir)
+        stores = await Stores.open(self.config.data_dir, self.faults)
         self._stores = stores
         swept = await asyncio.to_thread(self._liveness.sweep)
         if swept:
@@ -222,6 +238,7 @@ class Node:
             control.code_links,
             invoke.logs,
             self._metrics(async_plane, stores.queues, invoke, sync_first, routers).render,
+            faults=self.faults,
         )
 
     def _async_plane(

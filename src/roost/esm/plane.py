@@ -45,6 +45,7 @@ from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import lease_table, live_lease
 from roost.leasing import KeeperConfig
 from roost.leasing.liveness import OwnerLiveness
+from roost.store.errors import StoreUnavailable
 from roost.store.ports import ConfigStore
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,10 @@ class EsmPlane:
         while True:
             try:
                 await self.reconcile()
+            except StoreUnavailable as error:
+                # Static stability: running mappings keep running on what the
+                # pollers hold; nothing is started or stopped until the store is back.
+                log.warning("esm reconciler: pass skipped, %s", error)
             except Exception:
                 log.exception("esm reconciler: pass failed")
             with contextlib.suppress(TimeoutError):

@@ -32,6 +32,7 @@ from roost.frontend.roost_endpoints import Authenticator, RoostEndpoints, is_roo
 from roost.frontend.router import PlaneRouter
 from roost.functions.naming import check_region
 from roost.store.errors import StoreUnavailable
+from roost.store.faults import FaultSwitch
 from roost.store.ports import CodeStore
 from roost.worker.log_store import LogStore
 
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 CONTROL_MAX_BODY_BYTES = 75 * 1024 * 1024
 # AWS's sync invoke request limit; the async plane applies its own below it.
 INVOKE_MAX_BODY_BYTES = 6 * 1024 * 1024
+# The code of the 503 answered while the config store is unavailable (see
+# docs/resilience.md: Lambda's model has no 503 error shape, and AWS answers
+# this generic code for a service that is temporarily unavailable).
+STORE_UNAVAILABLE_CODE = "ServiceUnavailableException"
 # AWS's async invoke payload limit, checked here too so a large body is not read.
 ASYNC_INVOKE_MAX_BODY_BYTES = 1024 * 1024
 
@@ -58,12 +63,15 @@ class FrontDoor:
         code_links: CodeLinkSigner,
         logs: LogStore | None = None,
         metrics: Callable[[], Awaitable[str]] | None = None,
+        faults: FaultSwitch | None = None,
     ) -> None:
         self._routers = dict(routers)
         self._authenticator = authenticator
         self._region = region
         self._table = operation_table()
-        self._roost = RoostEndpoints(authenticator, region, health, code, code_links, logs, metrics)
+        self._roost = RoostEndpoints(
+            authenticator, region, health, code, code_links, logs, metrics, faults
+        )
 
     def body_limit(self, request: HttpRequest) -> int:
         """The operation's body limit (matching the operation once, for ``handle``)."""
@@ -106,16 +114,17 @@ class FrontDoor:
         request_id = new_request_id()
         try:
             if is_roost_path(request.raw_path):
-                wire = await self._roost.logs(request)
+                wire = await self._roost.answer(request)
             else:
                 wire = await self._serve(request, request_id)
         except AwsError as error:
             wire = render_error(error, request_id)
-        except StoreUnavailable:
-            log.warning("store unavailable while serving request %s", request_id)
+        except StoreUnavailable as error:
+            log.warning("store unavailable while serving request %s: %s", request_id, error)
             unavailable = AwsError(
-                "The service is temporarily unable to serve the request.",
-                code="ServiceUnavailableException",
+                f"The service is temporarily unable to serve the request ({error}); "
+                "retry later. Invokes of known functions keep working meanwhile.",
+                code=STORE_UNAVAILABLE_CODE,
             )
             wire = render_error(unavailable, request_id)
         except Exception:

@@ -6,7 +6,9 @@
 - ``GET /_roost/code/{sha256}?expires=&signature=``: a deployment package, through
   the presigned link GetFunction returned as ``Code.Location``;
 - ``GET /_roost/logs/{FunctionName}?since=<epoch ms>``: the caller's function logs
-  (``roost logs``), signed with SigV4 like every AWS request.
+  (``roost logs``), signed with SigV4 like every AWS request;
+- ``GET|POST /_roost/faults``: the node's store fault plans (``fault_endpoint``),
+  signed with SigV4, only on a node started with ``ROOST_FAULT_INJECTION=1``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from roost.api.response import WireResponse
 from roost.auth.sigv4 import SignedRequest
 from roost.frontend.code_links import PATH_PREFIX as CODE_PREFIX
 from roost.frontend.code_links import CodeLinkSigner
+from roost.frontend.fault_endpoint import FAULTS_PATH, FaultEndpoint
 from roost.frontend.http import HttpRequest, HttpResponse
 from roost.functions.naming import access_denied, check_region, function_arn, parse_function_name
 from roost.observability.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from roost.store.errors import BlobNotFound
+from roost.store.faults import FaultSwitch
 from roost.store.ports import CodeStore
 from roost.worker.log_store import LogStore
 
@@ -65,8 +69,10 @@ class RoostEndpoints:
         code_links: CodeLinkSigner,
         logs: LogStore | None,
         metrics: Callable[[], Awaitable[str]] | None = None,
+        faults: FaultSwitch | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._faults = FaultEndpoint(faults) if faults is not None else None
         self._metrics = metrics
         self._region = region
         self._health = health
@@ -75,10 +81,10 @@ class RoostEndpoints:
         self._logs = logs
 
     async def handle(self, request: HttpRequest) -> HttpResponse | None:
-        """The answer to a ``/_roost/`` request; None for the logs endpoint's AWS path.
+        """The answer to a ``/_roost/`` request; None for the signed endpoints.
 
-        Logs answers are AWS-shaped (errors included), so the front door renders
-        them: ``logs`` does the work.
+        The answers of the logs and faults endpoints are AWS-shaped (errors
+        included), so the front door renders them: ``answer`` does the work.
         """
         path = request.raw_path
         if path == HEALTH_PATH:
@@ -95,9 +101,33 @@ class RoostEndpoints:
             if request.method != "GET":
                 return _text(405, "Method Not Allowed")
             return await self._code_blob(request, path[len(CODE_PREFIX) :])
-        if self.is_logs(request):
+        if self.is_logs(request) or self.is_faults(request):
             return None
         return _text(404, "Not Found")
+
+    def is_faults(self, request: HttpRequest) -> bool:
+        """Whether the request is for the faults endpoint (enabled on this node)."""
+        return self._faults is not None and request.raw_path == FAULTS_PATH
+
+    async def answer(self, request: HttpRequest) -> WireResponse:
+        """The answer of a signed endpoint (logs or faults), once the caller is known."""
+        if self._faults is not None and self.is_faults(request):
+            await self._authenticate(request)
+            return await self._faults.answer(request)
+        return await self.logs(request)
+
+    async def _authenticate(self, request: HttpRequest) -> str:
+        account_id, _ = await self._authenticator.authenticate(
+            SignedRequest(
+                request.method,
+                request.raw_path,
+                request.raw_query,
+                request.headers,
+                request.body,
+                folded=True,
+            )
+        )
+        return account_id
 
     def is_logs(self, request: HttpRequest) -> bool:
         """Whether the request is for the logs endpoint."""
@@ -130,16 +160,7 @@ class RoostEndpoints:
         assert self._logs is not None
         if request.method != "GET":
             raise AwsError("Only GET reads logs.", code="MethodNotAllowed", status=405)
-        account_id, _ = await self._authenticator.authenticate(
-            SignedRequest(
-                request.method,
-                request.raw_path,
-                request.raw_query,
-                request.headers,
-                request.body,
-                folded=True,
-            )
-        )
+        account_id = await self._authenticate(request)
         value = unquote(request.raw_path[len(LOGS_PREFIX) :])
         check_region(value, self._region)
         ref = parse_function_name(value)

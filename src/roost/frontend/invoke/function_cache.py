@@ -6,19 +6,33 @@ control plane changes the function (``invalidate``), which it does after every
 successful write. An
 entry caught mid-transition (Pending, InProgress) is re-read, since the
 background activator completes those without going through the API.
+
+Static stability: besides the fresh views, the cache keeps the last view it
+read of every function (``known``), which survives invalidation and is saved to
+a disk snapshot (``FunctionSnapshot``) and loaded from it at start-up. When the
+config store is unavailable, a function that cannot be re-read is served from
+its last known view, so invokes of known functions keep working through a
+config store outage, even across a restart. Only a function never seen raises
+``StoreUnavailable``. A store answer always wins over the snapshot: once the
+store is back, the next read replaces the last known view.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost.frontend.invoke.function_snapshot import FunctionSnapshot, SnapshotContents
 from roost.functions.aliases import Alias, AliasRepository
 from roost.functions.attachments import AttachmentKind, AttachmentRepository
 from roost.functions.lifecycle import needs_activation
 from roost.functions.model import FunctionConfig
 from roost.functions.repository import FunctionRecord, FunctionRepository
+from roost.store.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 NETWORK_TAG = "roost:network"
 
@@ -52,12 +66,16 @@ class FunctionCache:
         functions: FunctionRepository,
         aliases: AliasRepository,
         attachments: AttachmentRepository | None = None,
+        snapshot: FunctionSnapshot | None = None,
     ) -> None:
         self._functions = functions
         self._aliases = aliases
         self._attachments = attachments
         self._views: dict[tuple[str, str], FunctionView] = {}
         self._reserved: dict[str, int] = {}
+        self._snapshot = snapshot
+        # The last known good views and totals: the fallback while the store is down.
+        self.known = snapshot.load() if snapshot is not None else SnapshotContents()
         self._listeners: list[Callable[[], None]] = []
         # Bumped by every invalidation: a load that began before one must not
         # put what it read (possibly older than the change) into the cache.
@@ -68,14 +86,40 @@ class FunctionCache:
         self._listeners.append(listener)
 
     async def get(self, account_id: str, name: str) -> FunctionView | None:
-        """The function's view, loading it on a miss; None if it does not exist."""
-        view = self._views.get((account_id, name))
+        """The function's view, loading it on a miss; None if it does not exist.
+
+        With the store unavailable, the last known view if there is one (else
+        ``StoreUnavailable``).
+        """
+        key = (account_id, name)
+        view = self._views.get(key)
         if view is not None and view.settled():
             return view
         generation = self._generation
+        try:
+            loaded = await self._load(account_id, name)
+        except StoreUnavailable:
+            fallback = view or self.known.views.get(key)
+            if fallback is None:
+                raise
+            log.debug("store unavailable: serving %s/%s from its last known view", *key)
+            return fallback
+        if loaded is None:
+            self._views.pop(key, None)
+            if self.known.views.pop(key, None) is not None:
+                self._save_known()
+            return None
+        if generation == self._generation:
+            self._views[key] = loaded
+        if self.known.views.get(key) != loaded:
+            self.known.views[key] = loaded
+            self._save_known()
+        return loaded
+
+    async def _load(self, account_id: str, name: str) -> FunctionView | None:
+        """The function's view as stored now (None: no such function)."""
         record = await self._functions.get(account_id, name)
         if record is None:
-            self._views.pop((account_id, name), None)
             return None
         versions = {v.version: v for v in await self._functions.list_versions(account_id, name)}
         aliases = {a.name: a for a in await self._aliases.list(account_id, name)}
@@ -85,10 +129,16 @@ class FunctionCache:
                 AttachmentKind.EVENT_INVOKE_CONFIG, account_id, name
             ):
                 configs[item.key.rsplit("/", 1)[1]] = item.value
-        view = FunctionView(record, versions, aliases, configs)
-        if generation == self._generation:
-            self._views[(account_id, name)] = view
-        return view
+        return FunctionView(record, versions, aliases, configs)
+
+    def _save_known(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.save_soon(self.known)
+
+    async def flush(self) -> None:
+        """Write the snapshot now if a change is pending (at shutdown)."""
+        if self._snapshot is not None:
+            await self._snapshot.flush()
 
     async def event_invoke_config(
         self, account_id: str, function: str, qualifier: str
@@ -104,9 +154,16 @@ class FunctionCache:
         total = self._reserved.get(account_id)
         if total is None:
             generation = self._generation
-            total = (await self._functions.get_reservations(account_id)).total()
+            try:
+                total = (await self._functions.get_reservations(account_id)).total()
+            except StoreUnavailable:
+                # Static stability: the last total known (none known: nothing reserved).
+                return self.known.reserved.get(account_id, 0)
             if generation == self._generation:
                 self._reserved[account_id] = total
+            if self.known.reserved.get(account_id) != total:
+                self.known.reserved[account_id] = total
+                self._save_known()
         return total
 
     async def refresh(self, account_id: str, name: str) -> FunctionView | None:

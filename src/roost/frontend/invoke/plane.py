@@ -12,6 +12,7 @@ from roost.flow.scaling import ScalingLimiter
 from roost.frontend.control.deps import ControlPlane
 from roost.frontend.invoke.assignment import AssignmentService
 from roost.frontend.invoke.function_cache import FunctionCache
+from roost.frontend.invoke.function_snapshot import FunctionSnapshot
 from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.invoke.placement import PlacementService
 from roost.frontend.invoke.provisioner import ProvisionedConcurrencyManager
@@ -74,7 +75,12 @@ class InvokePlane:
                 max_environments=settings.max_environments,
             ),
         )
-        self.cache = FunctionCache(control.functions, control.aliases, control.attachments)
+        self.cache = FunctionCache(
+            control.functions,
+            control.aliases,
+            control.attachments,
+            snapshot=FunctionSnapshot.in_data_dir(data_dir),
+        )
         self.counting = CountingService(settings.account_concurrency)
         self.placement = PlacementService(host, settings.lease_s, settings.keep_alive_s)
         scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
@@ -126,3 +132,4 @@ class InvokePlane:
         await self.provisioner.stop()
         await self.placement.stop()
         await self.logs.close()
+        await self.cache.flush()

@@ -17,6 +17,7 @@ from roost.frontend.invoke.function_cache import FunctionCache
 from roost.frontend.invoke.placement import PlacementService
 from roost.functions.model import FunctionConfig, State
 from roost.functions.naming import LATEST, is_version
+from roost.store.errors import StoreUnavailable
 from roost.store.ports import ConfigStore
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
 from roost.worker.host import version_key
@@ -134,6 +135,9 @@ class ProvisionedConcurrencyManager:
         while True:
             try:
                 await self.reconcile()
+            except StoreUnavailable as error:
+                # Static stability: keep what is provisioned until the store is back.
+                log.warning("provisioned concurrency not reconciled: %s", error)
             except Exception:
                 log.exception("provisioned concurrency reconciliation failed")
             self._wake.clear()

@@ -1,0 +1,207 @@
+"""Fault injection for the store port: make a store slow or failing, on purpose.
+
+The talk's static stability is only real if it is tested: the data plane must
+keep serving when the config store (the function-versions table) is down. A
+``FaultSwitch`` is owned by one node (no global state); it holds a
+``FaultPlan`` per ``FaultTarget``. ``FaultyConfigStore`` and
+``FaultyMappingStore`` wrap a real adapter and consult the switch before every
+call:
+
+- ``FaultMode.OK``: pass the call through;
+- ``FaultMode.SLOW``: wait ``delay_ms``, then pass it through (a hung store,
+  which callers with a deadline see as unavailable);
+- ``FaultMode.FAIL``: raise ``StoreUnavailable`` without touching the adapter.
+
+A plan may end by itself (``for_s``): the switch reverts to ``OK`` once the
+time is up, so a test (or a crashed test) cannot leave a store failing.
+``close`` always passes through, so a node stops cleanly whatever the plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from roost.store.errors import StoreUnavailable
+from roost.store.ports import (
+    CommitResult,
+    ConfigStore,
+    EventSourceMappingStore,
+    Item,
+    MappingRecord,
+    Write,
+)
+
+# A slow store waits at most this long per call, whatever the plan asks.
+MAX_DELAY_MS = 60_000
+# A plan lasts at most this long (it is a test aid, not a maintenance switch).
+MAX_DURATION_S = 3_600.0
+
+
+class FaultTarget(enum.StrEnum):
+    """The stores a fault can be injected into (their wire names)."""
+
+    CONFIG_STORE = "config-store"
+    MAPPING_STORE = "mapping-store"
+
+
+class FaultMode(enum.StrEnum):
+    """What a faulty store does with a call."""
+
+    OK = "ok"
+    SLOW = "slow"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """One target's fault: its mode, the delay of ``SLOW`` and when it ends.
+
+    ``until_s`` is on the switch's monotonic clock; None: until changed.
+    """
+
+    mode: FaultMode = FaultMode.OK
+    delay_ms: int = 0
+    until_s: float | None = None
+
+    def active(self, now_s: float) -> bool:
+        """Whether the plan still applies at ``now_s``."""
+        return self.mode is not FaultMode.OK and (self.until_s is None or now_s < self.until_s)
+
+
+class FaultSwitch:
+    """The fault plans of one node, by target; changed at run time, read per call."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._plans: dict[FaultTarget, FaultPlan] = {}
+
+    def set(
+        self,
+        target: FaultTarget,
+        mode: FaultMode,
+        *,
+        delay_ms: int = 0,
+        for_s: float | None = None,
+    ) -> FaultPlan:
+        """Make ``target`` behave as ``mode`` from now, for ``for_s`` seconds (None: until
+        set again); the plan set. Raises ``ValueError`` for a delay or duration out of range.
+        """
+        if not 0 <= delay_ms <= MAX_DELAY_MS:
+            raise ValueError(f"delay_ms must be between 0 and {MAX_DELAY_MS}")
+        if for_s is not None and not 0 < for_s <= MAX_DURATION_S:
+            raise ValueError(f"for_s must be above 0 and at most {MAX_DURATION_S:g}")
+        until_s = None if for_s is None else self._clock() + for_s
+        plan = FaultPlan(mode, delay_ms, until_s)
+        self._plans[target] = plan
+        return plan
+
+    def clear(self) -> None:
+        """Every target back to ``OK``."""
+        self._plans.clear()
+
+    def plan(self, target: FaultTarget) -> FaultPlan:
+        """The plan applying to ``target`` now (an expired one reads as ``OK``)."""
+        plan = self._plans.get(target)
+        if plan is None or not plan.active(self._clock()):
+            return FaultPlan()
+        return plan
+
+    def remaining_s(self, target: FaultTarget) -> float | None:
+        """Seconds until ``target``'s plan ends (None: no end, or nothing active)."""
+        plan = self.plan(target)
+        if plan.until_s is None:
+            return None
+        return max(0.0, plan.until_s - self._clock())
+
+    async def check(self, target: FaultTarget) -> None:
+        """Apply ``target``'s plan to one call: return, wait, or raise ``StoreUnavailable``.
+
+        Safe to cancel (a cancelled wait touches nothing).
+        """
+        plan = self.plan(target)
+        if plan.mode is FaultMode.FAIL:
+            raise StoreUnavailable(f"{target.value} unavailable (fault injected)")
+        if plan.mode is FaultMode.SLOW and plan.delay_ms > 0:
+            await asyncio.sleep(plan.delay_ms / 1000)
+
+
+class FaultyConfigStore:
+    """A ``ConfigStore`` that obeys a ``FaultSwitch`` before reaching the real one."""
+
+    def __init__(
+        self,
+        inner: ConfigStore,
+        switch: FaultSwitch,
+        target: FaultTarget = FaultTarget.CONFIG_STORE,
+    ) -> None:
+        self.inner = inner
+        self._switch = switch
+        self._target = target
+
+    async def get(self, key: str) -> Item | None:
+        await self._switch.check(self._target)
+        return await self.inner.get(key)
+
+    async def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[Item]:
+        await self._switch.check(self._target)
+        return await self.inner.list(prefix, start_after=start_after, limit=limit)
+
+    async def commit(self, writes: Sequence[Write]) -> CommitResult:
+        await self._switch.check(self._target)
+        return await self.inner.commit(writes)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class FaultyMappingStore:
+    """An ``EventSourceMappingStore`` that obeys a ``FaultSwitch`` before the real one."""
+
+    def __init__(
+        self,
+        inner: EventSourceMappingStore,
+        switch: FaultSwitch,
+        target: FaultTarget = FaultTarget.MAPPING_STORE,
+    ) -> None:
+        self.inner = inner
+        self._switch = switch
+        self._target = target
+
+    async def put(self, record: MappingRecord, *, expected_revision: str | None = None) -> str:
+        await self._switch.check(self._target)
+        return await self.inner.put(record, expected_revision=expected_revision)
+
+    async def get(self, uuid: str) -> MappingRecord | None:
+        await self._switch.check(self._target)
+        return await self.inner.get(uuid)
+
+    async def list(
+        self,
+        *,
+        account_id: str | None = None,
+        function_arn: str | None = None,
+        source_key: str | None = None,
+        start_after: str | None = None,
+        limit: int | None = None,
+    ) -> list[MappingRecord]:
+        await self._switch.check(self._target)
+        return await self.inner.list(
+            account_id=account_id,
+            function_arn=function_arn,
+            source_key=source_key,
+            start_after=start_after,
+            limit=limit,
+        )
+
+    async def delete(self, uuid: str, *, expected_revision: str | None = None) -> bool:
+        await self._switch.check(self._target)
+        return await self.inner.delete(uuid, expected_revision=expected_revision)
+
+    async def close(self) -> None:
+        await self.inner.close()
