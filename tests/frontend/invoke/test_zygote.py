@@ -99,10 +99,14 @@ def test_a_killed_zygote_is_replaced_and_functions_keep_working(
             break
         assert result["errorType"] == "Runtime.ExitError"
         time.sleep(0.05)
-    replaced = zygote_sandboxes(fresh_roost)
-
     assert "FunctionError" not in response, result
     assert result["pids"] == [1]
+    # A new zygote takes the dead one's place (on a busy host, a moment later).
+    while True:
+        replaced = zygote_sandboxes(fresh_roost)
+        if (replaced and sandbox not in replaced) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert replaced and sandbox not in replaced
 
 

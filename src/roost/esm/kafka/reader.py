@@ -29,6 +29,7 @@ is returned by the next one. A partition never closes: ``finished`` stays False.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class KafkaPartitionReader:
         self._settings = settings
         self._clock = clock
         self._consumer: Any = None
+        self._starting: asyncio.Task[Any] | None = None
         self._pending: IteratorPosition | None = start
         # Records older than this (epoch ms) are dropped: an AT_TIMESTAMP start.
         self._not_before_ms: int | None = None
@@ -137,15 +139,23 @@ class KafkaPartitionReader:
     async def _started(self) -> Any:
         if self._consumer is not None:
             return self._consumer
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        # A cancelled read must not cut a consumer's start in half (its sockets
+        # would be left open): the start runs on, and the next read takes it.
+        consumer = await asyncio.shield(self._starting)
+        self._consumer = consumer
+        return consumer
+
+    async def _start(self) -> Any:
         consumer = AIOKafkaConsumer(**consumer_config(self._settings, group_id=None))
         try:
             await consumer.start()
             consumer.assign([self._partition])
         except BaseException:
-            # A failed or cancelled start still holds sockets and tasks.
-            await asyncio.shield(consumer.stop())
+            await consumer.stop()
+            self._starting = None
             raise
-        self._consumer = consumer
         return consumer
 
     async def _resolve(self, consumer: Any, position: IteratorPosition) -> int:
@@ -170,6 +180,10 @@ class KafkaPartitionReader:
         """Stop the reader's consumer (idempotent)."""
         self._closed = True
         consumer, self._consumer = self._consumer, None
+        starting, self._starting = self._starting, None
+        if consumer is None and starting is not None:
+            with contextlib.suppress(Exception):
+                consumer = await starting
         if consumer is not None:
             await consumer.stop()
 
