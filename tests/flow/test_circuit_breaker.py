@@ -227,11 +227,11 @@ def test_fleet_fault_ends_on_the_first_success_of_a_hit_target(clock: Clock) -> 
     assert board.state("c") is BreakerState.CLOSED and not board.fleet_degraded
 
 
-def test_a_single_target_is_its_own_fleet_and_is_never_evicted(clock: Clock) -> None:
+def test_a_single_target_opens_but_stays_usable_when_it_is_all_there_is(clock: Clock) -> None:
     board = board_of(clock, "host-1")
     fail(board, "host-1", 10)
-    assert board.fleet_degraded
-    assert board.state("host-1") is BreakerState.CLOSED
+    assert not board.fleet_degraded
+    assert board.state("host-1") is BreakerState.OPEN
     assert board.usable(["host-1"]) == ["host-1"]
 
 
@@ -247,9 +247,9 @@ def test_inactive_targets_do_not_count_in_the_fleet(clock: Clock) -> None:
     clock.advance(61.0)  # "b" and "c" went quiet
     board.record_success("a")
     fail(board, "a", 3)
-    # "a" is the only active target: alone, it cannot be told from its fleet.
-    assert board.fleet_degraded
-    assert board.state("a") is BreakerState.CLOSED
+    # "a" is the only active target, and one sick target is not a fleet fault.
+    assert not board.fleet_degraded
+    assert board.state("a") is BreakerState.OPEN
 
 
 def test_boards_are_per_kind(clock: Clock) -> None:

@@ -31,6 +31,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+# The dependency kinds Roost guards, one board each.
+DESTINATION_BREAKERS = "destination"
+"""Async and stream destinations and dead-letter targets, by ARN."""
+HOST_BREAKERS = "worker_host"
+"""Worker hosts, by host id: environments that fail to start through Roost's fault."""
+SOURCE_BREAKERS = "event_source"
+"""Event source endpoints polled by mappings (a queue URL, a stream ARN)."""
+
 
 class BreakerState(enum.Enum):
     """A breaker's state; the value is the ``/metrics`` gauge."""
@@ -69,6 +77,8 @@ class BreakerSettings:
     """The cool-down doubles with each failed probe, up to this."""
     fleet_fraction: float = 0.5
     """More than this share of active targets sick at once is a fleet-wide fault."""
+    min_fleet_targets: int = 2
+    """...provided at least this many are sick: one target alone is just sick."""
     active_s: float = 300.0
     """A target counts in the fleet for this long after its last call."""
     fleet_backoff_s: float = 1.0
@@ -319,6 +329,8 @@ class BreakerBoard:
         if not active:
             return False
         sick = sum(1 for b in active if b.looks_sick())
+        if sick < self.settings.min_fleet_targets:
+            return False
         return sick / len(active) > self.settings.fleet_fraction
 
     def _note_fleet_fault(self) -> None:
