@@ -41,7 +41,7 @@ from roost.esm.stream.failure_destination import StreamFailureDestination
 from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
-from roost.flow.circuit_breaker import DESTINATION_BREAKERS, BreakerBoards
+from roost.flow.circuit_breaker import DESTINATION_BREAKERS, HOST_BREAKERS, BreakerBoards
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
@@ -187,7 +187,13 @@ class Node:
             allow_builtin=self.config.allow_builtin_credentials,
         )
         operation_table()  # Build the routing table before the first request.
-        invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
+        invoke = InvokePlane(
+            self._invoke_settings(),
+            self.config.data_dir,
+            control,
+            stores.code,
+            host_breakers=self.breakers.board(HOST_BREAKERS),
+        )
         self._invoke = invoke
         invoke.start()
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self.config.invoke_max_in_flight)
