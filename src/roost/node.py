@@ -356,6 +356,7 @@ class Node:
                 lambda: [env.status.value for env in list(host.environments.values())],
             ),
             EsmSource(self._esm.metrics, self._esm.running) if self._esm is not None else None,
+            self.breakers,
         )
 
     @property

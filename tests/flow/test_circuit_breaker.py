@@ -257,3 +257,21 @@ def test_boards_are_per_kind(clock: Clock) -> None:
     assert boards.board("destination") is boards.board("destination")
     boards.board("host")
     assert [b.kind for b in boards.all()] == ["destination", "host"]
+
+
+def test_metrics_show_states_fleet_and_opens(clock: Clock) -> None:
+    from roost.observability.node_metrics import breaker_families
+    from roost.observability.prometheus import parse, render
+
+    boards = BreakerBoards(SETTINGS, clock)
+    fail(boards.board("destination"), "arn:q1", 3)
+    boards.board("destination").record_success("arn:q2")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for s in parse(render(breaker_families(boards)))
+    }
+    dest = ("dependency", "destination")
+    assert samples[("roost_breaker_state", (dest, ("target", "arn:q1")))] == 2
+    assert samples[("roost_breaker_state", (dest, ("target", "arn:q2")))] == 0
+    assert samples[("roost_breaker_fleet_degraded", (dest,))] == 0
+    assert samples[("roost_breaker_opens_total", (dest,))] == 1
