@@ -26,7 +26,7 @@ from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
-from roost.destinations import AwsClients, DestinationDelivery, DestinationSink
+from roost.destinations import AwsClients, DestinationDelivery, DestinationSink, ParkingDelivery
 from roost.esm.autoscaler import ScalingSettings
 from roost.esm.lifecycle import MappingActivator
 from roost.esm.mapping import EventSourceMapping
@@ -43,6 +43,7 @@ from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
 from roost.flow.admission import AdmissionSettings
+from roost.flow.circuit_breaker import DESTINATION_BREAKERS, HOST_BREAKERS, BreakerBoards
 from roost.flow.drain_governor import DrainSettings
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.flow.tenant_buckets import TenantSizing
@@ -183,6 +184,10 @@ class Node:
         self.async_metrics = AsyncMetrics()
         # Fault plans of this node's stores (docs/resilience.md), only when enabled.
         self.faults = FaultSwitch() if config.fault_injection else None
+        # Circuit breakers per dependency kind (destination, host, esm source);
+        # shared by every part that calls such a target, read by /metrics.
+        self.breakers = BreakerBoards()
+        self._outbox: ParkingDelivery | None = None
 
     async def _build_app(self) -> FrontDoor:
         stores = await Stores.open(self.config.data_dir, self.faults)
@@ -203,7 +208,13 @@ class Node:
             allow_builtin=self.config.allow_builtin_credentials,
         )
         operation_table()  # Build the routing table before the first request.
-        invoke = InvokePlane(self._invoke_settings(), self.config.data_dir, control, stores.code)
+        invoke = InvokePlane(
+            self._invoke_settings(),
+            self.config.data_dir,
+            control,
+            stores.code,
+            host_breakers=self.breakers.board(HOST_BREAKERS),
+        )
         self._invoke = invoke
         invoke.start()
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self._invoke_admission())
@@ -249,9 +260,13 @@ class Node:
         aws = AwsClients(self.config.aws_endpoint_url)
 
         def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
-            delivery = DestinationDelivery(aws, invoker=frontend)
+            delivery = DestinationDelivery(
+                aws, invoker=frontend, breakers=self.breakers.board(DESTINATION_BREAKERS)
+            )
+            # What cannot be delivered now waits in the outbox, not in the poller.
+            self._outbox = ParkingDelivery(delivery, stores.queues)
             return DestinationOutcomes(
-                DestinationSink(stores.config, delivery, configs=invoke.cache)
+                DestinationSink(stores.config, self._outbox, configs=invoke.cache)
             )
 
         async_plane = AsyncPlane(
@@ -269,6 +284,8 @@ class Node:
         )
         self._async = async_plane
         async_plane.start()
+        if self._outbox is not None:
+            self._outbox.start()
         return async_plane
 
     async def _mapping_routes(
@@ -318,7 +335,10 @@ class Node:
             ),
             runner=RunnerSettings(poll_wait_s=config.esm_poll_wait_s),
         )
-        delivery = DestinationDelivery(AwsClients(config.aws_endpoint_url))
+        delivery = DestinationDelivery(
+            AwsClients(config.aws_endpoint_url),
+            breakers=self.breakers.board(DESTINATION_BREAKERS),
+        )
         streams = StreamParts(
             checkpoints=stores.checkpoints,
             failures=OnFailureSink(StreamFailureDestination(delivery)),
@@ -369,6 +389,7 @@ class Node:
             ),
             EsmSource(self._esm.metrics, self._esm.running) if self._esm is not None else None,
             capacity,
+            self.breakers,
         )
 
     @property
@@ -502,6 +523,8 @@ class Node:
             await self._sources.close()
         if self._async is not None:
             await self._async.stop(SHUTDOWN_GRACE_S)
+        if self._outbox is not None:
+            await self._outbox.stop()
         if self._invoke is not None:
             await self._invoke.stop()
         if self._collector is not None:

@@ -4,14 +4,21 @@ A record goes to an SQS queue (``SendMessage``), an SNS topic (``Publish``), an
 EventBridge bus (``PutEvents``, source ``lambda``) or another Roost function
 (an asynchronous invoke through ``AsyncInvoker``). A dead-letter message goes to
 a queue or a topic. Failures are retried with exponential backoff a few times,
-then logged and dropped: an outcome that cannot be reported must never fail,
-block or re-run the event it describes (AWS counts these as
-``DestinationDeliveryFailures`` / ``DeadLetterErrors`` and moves on, too).
+then reported as ``DeliveryStatus.FAILED``: an outcome that cannot be reported
+must never fail, block or re-run the event it describes. Callers keep it for
+later: the async plane parks it in a durable outbox (``outbox.py``), a stream
+shard holds its position and tries again.
+
+With a ``BreakerBoard`` (one breaker per target ARN, ``flow.circuit_breaker``)
+a target whose breaker is open, or any target while the board sees a fleet-wide
+fault, fails fast instead of being retried against: each attempt asks the board
+first and tells it how the attempt went.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +28,7 @@ from typing import Any, Protocol
 from roost.destinations.aws import AwsClients
 from roost.destinations.records import Condition, DeadLetterMessage, encode_record
 from roost.destinations.targets import InvalidTargetError, Target, TargetKind, parse_target
+from roost.flow.circuit_breaker import BreakerBoard
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,16 @@ class RecordDelivery(Protocol):
         ...
 
 
+class DeliveryStatus(enum.Enum):
+    """How one delivery ended."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    """Not delivered now (the target failed, or its breaker is open): worth trying later."""
+    REFUSED = "refused"
+    """Never deliverable (an invalid ARN, an unsupported kind of target)."""
+
+
 class DeliveryError(Exception):
     """A target refused or lost a record; worth retrying."""
 
@@ -91,10 +109,12 @@ class DestinationDelivery:
         invoker: AsyncInvoker | None = None,
         *,
         policy: RetryPolicy | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self._clients = clients
         self._invoker = invoker
         self._policy = policy or RetryPolicy()
+        self._breakers = breakers
         # Queue ARN -> URL: GetQueueUrl once per queue, since the URL's form
         # depends on the endpoint (moto, LocalStack and AWS each build their own).
         self._queue_urls: dict[str, str] = {}
@@ -103,9 +123,21 @@ class DestinationDelivery:
         self, destination_arn: str, record: Mapping[str, Any], condition: Condition
     ) -> bool:
         """Deliver an invocation record to a destination; whether it arrived."""
+        status = await self.deliver_record(destination_arn, record, condition)
+        return status is DeliveryStatus.SENT
+
+    async def send_dead_letter(self, target_arn: str, message: DeadLetterMessage) -> bool:
+        """Deliver a dead-letter message to a queue or topic; whether it arrived."""
+        status = await self.deliver_dead_letter(target_arn, message)
+        return status is DeliveryStatus.SENT
+
+    async def deliver_record(
+        self, destination_arn: str, record: Mapping[str, Any], condition: Condition
+    ) -> DeliveryStatus:
+        """Deliver an invocation record to a destination; how it ended."""
         target = self._target(destination_arn, "destination")
         if target is None:
-            return False
+            return DeliveryStatus.REFUSED
         body = encode_record(record)
         send: Callable[[], Awaitable[None]]
         if target.kind is TargetKind.SQS:
@@ -119,22 +151,24 @@ class DestinationDelivery:
         else:
             # S3 (on-failure only on AWS) would need object naming we have not built.
             log.error("destination %s: %s destinations are not supported", target.arn, target.kind)
-            return False
-        return await self._with_retries(f"destination {target.arn}", send)
+            return DeliveryStatus.REFUSED
+        return await self._with_retries(target.arn, f"destination {target.arn}", send)
 
-    async def send_dead_letter(self, target_arn: str, message: DeadLetterMessage) -> bool:
-        """Deliver a dead-letter message to a queue or topic; whether it arrived."""
+    async def deliver_dead_letter(
+        self, target_arn: str, message: DeadLetterMessage
+    ) -> DeliveryStatus:
+        """Deliver a dead-letter message to a queue or topic; how it ended."""
         target = self._target(target_arn, "dead-letter target")
         if target is None:
-            return False
+            return DeliveryStatus.REFUSED
         if target.kind is TargetKind.SQS:
             send = functools.partial(self._send_message, target, message.body, message.attributes)
-            return await self._with_retries(f"dead-letter queue {target.arn}", send)
+            return await self._with_retries(target.arn, f"dead-letter queue {target.arn}", send)
         if target.kind is TargetKind.SNS:
             send = functools.partial(self._publish, target, message.body, message.attributes)
-            return await self._with_retries(f"dead-letter topic {target.arn}", send)
+            return await self._with_retries(target.arn, f"dead-letter topic {target.arn}", send)
         log.error("dead-letter target %s is neither an SQS queue nor an SNS topic", target.arn)
-        return False
+        return DeliveryStatus.REFUSED
 
     @staticmethod
     def _target(arn: str, role: str) -> Target | None:
@@ -144,15 +178,28 @@ class DestinationDelivery:
             log.error("%s %s: %s", role, arn, error)
             return None
 
-    async def _with_retries(self, what: str, send: Callable[[], Awaitable[None]]) -> bool:
+    async def _with_retries(
+        self, arn: str, what: str, send: Callable[[], Awaitable[None]]
+    ) -> DeliveryStatus:
         policy = self._policy
         for attempt in range(1, policy.attempts + 1):
+            if self._breakers is not None:
+                admission = self._breakers.admit(arn)
+                if not admission.allowed:
+                    log.info(
+                        "%s: breaker %s, not trying for %.1f s",
+                        what,
+                        admission.reason,
+                        admission.retry_after_s,
+                    )
+                    return DeliveryStatus.FAILED
             try:
                 await send()
-                return True
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure of a target is logged, never raised
+                if self._breakers is not None:
+                    self._breakers.record_failure(arn)
                 if attempt == policy.attempts:
                     log.error(
                         "%s: giving up after %d attempts: %s: %s",
@@ -161,7 +208,7 @@ class DestinationDelivery:
                         type(error).__name__,
                         error,
                     )
-                    return False
+                    return DeliveryStatus.FAILED
                 delay_s = policy.delay_s(attempt)
                 log.warning(
                     "%s: attempt %d failed (%s: %s); retrying in %.2f s",
@@ -172,7 +219,11 @@ class DestinationDelivery:
                     delay_s,
                 )
                 await asyncio.sleep(delay_s)
-        return False
+            else:
+                if self._breakers is not None:
+                    self._breakers.record_success(arn)
+                return DeliveryStatus.SENT
+        return DeliveryStatus.FAILED
 
     async def _queue_url(self, target: Target) -> str:
         url = self._queue_urls.get(target.arn)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from roost.destinations.delivery import RecordDelivery
+from roost.destinations.outbox import DeliveryNotParked
 from roost.destinations.records import (
     AsyncEvent,
     Condition,
@@ -51,8 +52,9 @@ class DestinationSink:
     """Reports finished async events to their destinations and dead-letter targets.
 
     Both methods return once every applicable target has the message or delivery
-    gave up (retried, then logged); they never raise, except on cancellation,
-    so a poller can await them before deleting the event from its queue.
+    gave up (retried, then parked or logged); they never raise, except on
+    cancellation or ``DeliveryNotParked``, so a poller can await them before
+    deleting the event from its queue.
     """
 
     def __init__(
@@ -87,9 +89,11 @@ class DestinationSink:
 
     async def _guarded(self, event: AsyncEvent, report: Coroutine[Any, Any, None]) -> None:
         # A store that cannot be read must not fail the poller: the outcome is logged.
+        # An outcome that could neither be delivered nor parked must not be lost
+        # either: raising keeps the event, which comes back (at-least-once).
         try:
             await report
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, DeliveryNotParked):
             raise
         except Exception:
             log.exception("could not report the outcome of %s", event.request_id)

@@ -26,6 +26,7 @@ from roost.async_invoke.metrics import (
 )
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.circuit_breaker import BreakerBoards
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.sync_first import SyncFirst
 from roost.flow.tenant_buckets import TenantBuckets
@@ -96,11 +97,13 @@ class NodeMetrics:
         sync_source: SyncSource | None,
         esm_source: EsmSource | None = None,
         capacity_source: CapacitySource | None = None,
+        breakers: BreakerBoards | None = None,
     ) -> None:
         self._async = async_source
         self._sync = sync_source
         self._esm = esm_source
         self._capacity = capacity_source
+        self._breakers = breakers
 
     async def render(self) -> str:
         """The exposition text of everything, read now."""
@@ -116,7 +119,30 @@ class NodeMetrics:
             families += _esm_families(self._esm)
         if self._capacity is not None:
             families += capacity_families(self._capacity)
+        if self._breakers is not None:
+            families += breaker_families(self._breakers)
         return render(families)
+
+
+def breaker_families(boards: BreakerBoards) -> list[MetricFamily]:
+    """Circuit breakers: state per target, fleet-degraded and opens per dependency kind."""
+    state = _family(
+        "roost_breaker_state",
+        MetricType.GAUGE,
+        "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+    )
+    degraded = _family(
+        "roost_breaker_fleet_degraded",
+        MetricType.GAUGE,
+        "1 while a dependency kind has a fleet-wide fault (no target evicted, uniform backoff).",
+    )
+    opens = _family("roost_breaker_opens", MetricType.COUNTER, "Times a target's breaker opened.")
+    for board in boards.all():
+        for target, target_state in board.states().items():
+            state.add(target_state.value, dependency=board.kind, target=target)
+        degraded.add(1 if board.fleet_degraded else 0, dependency=board.kind)
+        opens.add(board.opens_total, "_total", dependency=board.kind)
+    return [state, degraded, opens]
 
 
 def _function_families(functions: dict[FunctionKey, FunctionFigures]) -> list[MetricFamily]:

@@ -203,6 +203,12 @@ class ExecutionEnvironment:
         """Whether the runtime failed to initialise (the environment is unusable)."""
         return self._init_failed
 
+    @property
+    def init_failed_unreported(self) -> bool:
+        """Init failed without the runtime reporting an error or timing out: the
+        process died or never came up (a spawn or sandbox fault, not the function's)."""
+        return self._init_failed and self._init_error_body is None and not self._init_timed_out
+
     def _fail_init(self, body: bytes | None = None) -> None:
         self._init_failed = True
         if body is not None and self._init_error_body is None:

@@ -40,6 +40,12 @@ class FakePlacement:
         await self.finish.wait()
         return FakeEnvironment()
 
+    def checkout(self, key: Any) -> Any:
+        return self.host.checkout(key)
+
+    def checkin(self, env: Any) -> None:
+        self.host.checkin(env)
+
     def lease_expired(self, env: Any) -> bool:
         return False
 

@@ -32,7 +32,7 @@ class AssignmentService:
         environment cap or with no memory left for it throttles the invoke (429
         with ``Retry-After``) rather than queueing it.
         """
-        warm = self._placement.host.checkout(version_key(account_id, config, network))
+        warm = self._placement.checkout(version_key(account_id, config, network))
         if warm is not None:
             return warm
         self._scaling.admit_new_environment(account_id, config.name)
@@ -57,6 +57,6 @@ class AssignmentService:
     async def release(self, env: ExecutionEnvironment) -> None:
         """Take an environment back after its invoke."""
         if env.status is RuntimeStatus.READY and not self._placement.lease_expired(env):
-            self._placement.host.checkin(env)
+            self._placement.checkin(env)
         else:
             await self._placement.retire(env)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.flow.circuit_breaker import BreakerBoard
 from roost.flow.counting import CountingService
 from roost.flow.scaling import ScalingLimiter
 from roost.frontend.control.deps import ControlPlane
@@ -58,6 +59,7 @@ class InvokePlane:
         data_dir: Path,
         control: ControlPlane,
         code: CodeStore,
+        host_breakers: BreakerBoard | None = None,
     ) -> None:
         self.isolation: Isolation = detect(settings.sandbox)
         area = SandboxArea.for_data_dir(data_dir)
@@ -82,7 +84,9 @@ class InvokePlane:
             snapshot=FunctionSnapshot.in_data_dir(data_dir),
         )
         self.counting = CountingService(settings.account_concurrency)
-        self.placement = PlacementService(host, settings.lease_s, settings.keep_alive_s)
+        self.placement = PlacementService(
+            host, settings.lease_s, settings.keep_alive_s, breakers=host_breakers
+        )
         scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
         self.assignment = AssignmentService(self.placement, scaling)
         self.logs = LogStore(data_dir / "logs")
