@@ -10,8 +10,6 @@ import asyncio
 import logging
 import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from roost import __version__
@@ -23,7 +21,6 @@ from roost.async_invoke.invoker import FunctionCacheConcurrency
 from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.plane import AsyncPlane, AsyncSettings
 from roost.auth.accounts import AccountRepository, CredentialResolver
-from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink, ParkingDelivery
@@ -70,13 +67,9 @@ from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
-from roost.store.faults import FaultSwitch, FaultyConfigStore, FaultyMappingStore
-from roost.store.filesystem import FileCodeStore
-from roost.store.ports import ConfigStore, EventSourceMappingStore
-from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
-from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
-from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
-from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
+from roost.store.embedded import Stores
+from roost.store.faults import FaultSwitch
+from roost.store.sqlite.queues import SqliteQueueStore
 from roost.worker.isolation import Isolation
 
 log = logging.getLogger(__name__)
@@ -84,62 +77,6 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long requests in flight may take to finish once the node is asked to stop.
 SHUTDOWN_GRACE_S = 10.0
-
-
-@dataclass(frozen=True)
-class Stores:
-    """The embedded store of one data directory."""
-
-    config: ConfigStore
-    code: FileCodeStore
-    secrets: SecretBox
-    queues: SqliteQueueStore
-    mappings: EventSourceMappingStore
-    checkpoints: SqliteCheckpointStore
-
-    @classmethod
-    async def open(cls, data_dir: Path, faults: FaultSwitch | None = None) -> Stores:
-        """Open (creating if needed) the stores under ``data_dir``.
-
-        With ``faults``, the config and mapping stores obey that switch (tests).
-        """
-        data_dir.mkdir(parents=True, exist_ok=True)
-        opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
-        try:
-            config = await SqliteConfigStore.open(data_dir / "roost.db")
-            opened.append(config)
-            queues = await SqliteQueueStore.open(data_dir / QUEUE_DATABASE_NAME)
-            opened.append(queues)
-            mappings = await SqliteMappingStore.open(data_dir / MAPPING_DATABASE_NAME)
-            opened.append(mappings)
-            checkpoints = await SqliteCheckpointStore.open(data_dir / CHECKPOINT_DATABASE_NAME)
-        except BaseException:
-            for store in reversed(opened):
-                await store.close()
-            raise
-        code = FileCodeStore(data_dir / "code")
-        secrets = SecretBox.in_data_dir(data_dir)
-        if faults is None:
-            return cls(config, code, secrets, queues, mappings, checkpoints)
-        return cls(
-            FaultyConfigStore(config, faults),
-            code,
-            secrets,
-            queues,
-            FaultyMappingStore(mappings, faults),
-            checkpoints,
-        )
-
-    async def close(self) -> None:
-        """Close the databases (the queue store finishes the writes it accepted)."""
-        try:
-            await self.queues.close()
-        finally:
-            try:
-                await self.checkpoints.close()
-                await self.mappings.close()
-            finally:
-                await self.config.close()
 
 
 def control_plane_routes(cp: ControlPlane) -> dict[str, Handler]:

@@ -89,7 +89,7 @@ async def _announce(node: Node) -> None:
 
 
 def _accounts_create(args: argparse.Namespace) -> int:
-    from roost.node import Stores
+    from roost.store.embedded import Stores
 
     config = RoostConfig.from_env(data_dir=args.data_dir)
 

@@ -1,0 +1,78 @@
+"""``Stores``: the embedded store of one data directory, every port's SQLite adapter.
+
+``roost.db`` (config: functions, versions, aliases, leases), the async queues,
+the event source mappings and the stream checkpoints each have their own
+database file, so a busy queue never waits behind a config write; code blobs
+are files under ``code/``. With a ``FaultSwitch`` (``ROOST_FAULT_INJECTION``),
+the config and mapping stores obey it (``docs/resilience.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from roost.auth.secrets import SecretBox
+from roost.store.faults import FaultSwitch, FaultyConfigStore, FaultyMappingStore
+from roost.store.filesystem import FileCodeStore
+from roost.store.ports import ConfigStore, EventSourceMappingStore
+from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
+from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
+from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
+from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The embedded store of one data directory."""
+
+    config: ConfigStore
+    code: FileCodeStore
+    secrets: SecretBox
+    queues: SqliteQueueStore
+    mappings: EventSourceMappingStore
+    checkpoints: SqliteCheckpointStore
+
+    @classmethod
+    async def open(cls, data_dir: Path, faults: FaultSwitch | None = None) -> Stores:
+        """Open (creating if needed) the stores under ``data_dir``.
+
+        With ``faults``, the config and mapping stores obey that switch (tests).
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
+        try:
+            config = await SqliteConfigStore.open(data_dir / "roost.db")
+            opened.append(config)
+            queues = await SqliteQueueStore.open(data_dir / QUEUE_DATABASE_NAME)
+            opened.append(queues)
+            mappings = await SqliteMappingStore.open(data_dir / MAPPING_DATABASE_NAME)
+            opened.append(mappings)
+            checkpoints = await SqliteCheckpointStore.open(data_dir / CHECKPOINT_DATABASE_NAME)
+        except BaseException:
+            for store in reversed(opened):
+                await store.close()
+            raise
+        code = FileCodeStore(data_dir / "code")
+        secrets = SecretBox.in_data_dir(data_dir)
+        if faults is None:
+            return cls(config, code, secrets, queues, mappings, checkpoints)
+        return cls(
+            FaultyConfigStore(config, faults),
+            code,
+            secrets,
+            queues,
+            FaultyMappingStore(mappings, faults),
+            checkpoints,
+        )
+
+    async def close(self) -> None:
+        """Close the databases (the queue store finishes the writes it accepted)."""
+        try:
+            await self.queues.close()
+        finally:
+            try:
+                await self.checkpoints.close()
+                await self.mappings.close()
+            finally:
+                await self.config.close()
