@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roost.flow.backpressure import BackpressureSettings
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9009
 DEFAULT_DATA_DIR = "./.roost"
@@ -117,6 +119,36 @@ def _capacity_settings_from_env() -> dict[str, object]:
     }
 
 
+# --- Backpressure (issue 7, flow/backpressure.py, docs/resilience.md). ---
+_BACKPRESSURE_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "ROOST_BACKPRESSURE": ("enabled", _flag),
+    "ROOST_BACKPRESSURE_INTERVAL_S": ("interval_s", float),
+    "ROOST_BACKPRESSURE_ELEVATED_AT": ("elevated_at", float),
+    "ROOST_BACKPRESSURE_CRITICAL_AT": ("critical_at", float),
+    "ROOST_BACKPRESSURE_HYSTERESIS": ("hysteresis", float),
+    "ROOST_BACKPRESSURE_CPU": ("cpu", _flag),
+    "ROOST_BACKPRESSURE_CPU_CEILING": ("cpu_ceiling", float),
+    "ROOST_BACKPRESSURE_ELEVATED_PAUSE_S": ("elevated_pause_s", float),
+    "ROOST_BACKPRESSURE_CRITICAL_PAUSE_S": ("critical_pause_s", float),
+    "ROOST_BACKPRESSURE_SHED_DELAY_S": ("shed_delay_s", float),
+    "ROOST_BACKPRESSURE_MAX_SHEDS": ("max_sheds", int),
+    "ROOST_BACKPRESSURE_BACKLOG_AGE_S": ("backlog_age_s", float),
+}
+
+
+def _backpressure_from_env() -> BackpressureSettings:
+    """The backpressure layer's ``ROOST_BACKPRESSURE_*`` variables over its defaults."""
+    values = {
+        name: kind(os.environ[variable])
+        for variable, (name, kind) in _BACKPRESSURE_VARIABLES.items()
+        if os.environ.get(variable)
+    }
+    return BackpressureSettings(**values)  # type: ignore[arg-type]
+
+
+# --- end of backpressure ---
+
+
 @dataclass(frozen=True)
 class RoostConfig:
     """Everything a node needs to start."""
@@ -209,6 +241,8 @@ class RoostConfig:
     # Fault injection (issue 7, docs/resilience.md): stores wrapped in fault
     # adapters and ``POST /_roost/faults`` enabled. For tests; off in production.
     fault_injection: bool = False
+    # Backpressure (issue 7): the worker host's pressure slows the pollers down.
+    backpressure: BackpressureSettings = field(default_factory=BackpressureSettings)
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -235,6 +269,7 @@ class RoostConfig:
         values.update(_async_settings_from_env())
         values.update(_esm_settings_from_env())
         values.update(_capacity_settings_from_env())
+        values["backpressure"] = _backpressure_from_env()
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -40,7 +40,13 @@ from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
 from roost.flow.admission import AdmissionSettings
-from roost.flow.circuit_breaker import DESTINATION_BREAKERS, HOST_BREAKERS, BreakerBoards
+from roost.flow.backpressure import HostPressure
+from roost.flow.circuit_breaker import (
+    DESTINATION_BREAKERS,
+    HOST_BREAKERS,
+    SOURCE_BREAKERS,
+    BreakerBoards,
+)
 from roost.flow.drain_governor import DrainSettings
 from roost.flow.sync_first import SyncFirst, SyncFirstSettings
 from roost.flow.tenant_buckets import TenantSizing
@@ -71,6 +77,7 @@ from roost.store.embedded import Stores
 from roost.store.faults import FaultSwitch
 from roost.store.sqlite.queues import SqliteQueueStore
 from roost.worker.isolation import Isolation
+from roost.worker.pressure import start_host_pressure
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +132,8 @@ class Node:
         # shared by every part that calls such a target, read by /metrics.
         self.breakers = BreakerBoards()
         self._outbox: ParkingDelivery | None = None
+        # Backpressure: the worker host's pressure, read by the pollers (set at build).
+        self.pressure: HostPressure | None = None
 
     async def _build_app(self) -> FrontDoor:
         stores = await Stores.open(self.config.data_dir, self.faults)
@@ -154,6 +163,7 @@ class Node:
         )
         self._invoke = invoke
         invoke.start()
+        self.pressure = start_host_pressure(self.config.backpressure, invoke.placement.host)
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self._invoke_admission())
         sync_first = SyncFirst(invoke_router, self._sync_first_settings())
         async_plane = self._async_plane(stores, invoke, sync_first)
@@ -218,6 +228,7 @@ class Node:
             liveness=self._liveness,
             concurrency=FunctionCacheConcurrency(invoke.cache, invoke.counting.account_limit),
             sync_busy=sync_first.sync_busy,
+            pressure=self.pressure,
         )
         self._async = async_plane
         async_plane.start()
@@ -292,6 +303,8 @@ class Node:
             self._sources.by_type(),
             liveness=self._liveness,
             streams=streams,
+            breakers=self.breakers.board(SOURCE_BREAKERS),
+            pressure=self.pressure,
         )
         return self._esm
 
@@ -327,6 +340,7 @@ class Node:
             EsmSource(self._esm.metrics, self._esm.running) if self._esm is not None else None,
             capacity,
             self.breakers,
+            self.pressure,
         )
 
     @property
@@ -462,6 +476,8 @@ class Node:
             await self._async.stop(SHUTDOWN_GRACE_S)
         if self._outbox is not None:
             await self._outbox.stop()
+        if self.pressure is not None:
+            await self.pressure.stop()
         if self._invoke is not None:
             await self._invoke.stop()
         if self._collector is not None:

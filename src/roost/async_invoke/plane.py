@@ -28,6 +28,7 @@ from roost.async_invoke.retry import RetryPolicy
 from roost.async_invoke.ring import HashRing, shared_queue_names
 from roost.async_invoke.router import QueueRouter
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.backpressure import HostPressure, PressureState
 from roost.flow.drain_governor import DrainGovernor, DrainSettings, NodeView
 from roost.flow.tenant_buckets import ConcurrencySource, TenantBuckets, TenantSizing
 from roost.frontend.invoke.handler import InvokeHandlers
@@ -83,6 +84,7 @@ class AsyncPlane:
         liveness: OwnerLiveness | None = None,
         concurrency: ConcurrencySource | None = None,
         sync_busy: Callable[[], bool] | None = None,
+        pressure: HostPressure | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
@@ -93,7 +95,8 @@ class AsyncPlane:
         node needs it (``flow.sync_first``). ``liveness`` frees a crashed poller's
         queue leases at once instead of at their expiry. ``concurrency`` sizes the
         tenant buckets (none without it); ``sync_busy`` is part of the drain
-        governor's view of the node."""
+        governor's view of the node, and so is ``pressure`` (the worker host's
+        backpressure, which also holds the pollers' receives back)."""
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
@@ -120,6 +123,7 @@ class AsyncPlane:
             if concurrency is not None and settings.tenants is not None
             else None
         )
+        self.pressure = pressure
         self.drain = self._governor(settings.drain, limit, sync_busy)
         deps = PollerDeps(
             queues=queues,
@@ -133,6 +137,7 @@ class AsyncPlane:
             gate=self.running,
             tenants=self.tenants,
             drain=self.drain if settings.drain.enabled else None,
+            pressure=pressure,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
@@ -149,11 +154,12 @@ class AsyncPlane:
         sync_busy: Callable[[], bool] | None,
     ) -> DrainGovernor:
         """The drain governor, watching sync traffic and the async slots in use."""
-        running, running_max = self.running, self.running_max
+        running, running_max, pressure = self.running, self.running_max, self.pressure
         view = NodeView(
             sync_busy or (lambda: False),
             lambda: running.in_use if running is not None else 0,
             lambda: limit(running_max) if limit is not None else running_max,
+            lambda: pressure.state if pressure is not None else PressureState.NORMAL,
         )
         return DrainGovernor(settings, view)
 

@@ -21,6 +21,12 @@ events it received; then the node's drain bucket (``DrainGovernor``): the
 poller waits for its token. Every attempt's outcome and latency is reported to
 the governor (the handshake that tunes the drain rate) and its duration to the
 tenant's bucket (whose rate follows it).
+
+Backpressure (``flow.backpressure``): while the worker host is critical a
+poller receives nothing new (events already received run on); while it is
+elevated, low-priority events (retries, and backlog older than
+``backlog_age_s``) are put back for ``shed_delay_s``, at most ``max_sheds``
+receives each, so fresh events go first and nothing starves.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from roost.async_invoke.outcome import InvokeResult, OutcomeSink
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
 from roost.async_invoke.visibility import VisibilityKeeper
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE, HostPressure
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.tenant_buckets import TenantBuckets
 from roost.store.errors import StoreUnavailable
@@ -91,6 +98,8 @@ class PollerDeps:
     # the node's drain rate; None: not limited.
     tenants: TenantBuckets | None = None
     drain: DrainGovernor | None = None
+    # The worker host's pressure (None: no backpressure).
+    pressure: HostPressure | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ class AsyncPoller:
         by a wait on an empty queue starves a busy one): messages received while
         other queues took the slots are kept hidden until slots free up."""
         while True:
+            await self._hold_back(queue)
             try:
                 messages = await self._receive(queue, self._batch(), self._settings.wait_s)
             except StoreUnavailable:
@@ -176,6 +186,12 @@ class AsyncPoller:
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
             self._deps.assignment.progress(self.poller_id, queue)
+            if messages and self._deps.pressure is not None and self._deps.pressure.critical:
+                # A long poll begun before the host turned critical: put its haul back.
+                self._deps.pressure.defer(ASYNC_RECEIVE, len(messages))
+                delay_s = self._deps.pressure.settings.interval_s
+                await asyncio.gather(*(self._defer(queue, m, delay_s) for m in messages))
+                continue
             self._visibility.hold(queue, messages)
             try:
                 admitted = await self._admit(queue, messages)
@@ -193,6 +209,30 @@ class AsyncPoller:
                 task = asyncio.get_running_loop().create_task(self._handle(queue, message, event))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+
+    async def _hold_back(self, queue: str) -> None:
+        """Backpressure: receive nothing new while the host is critical. Progress is
+        still reported: a poller holding back on purpose is not stalled."""
+        pressure = self._deps.pressure
+        if pressure is None or not pressure.critical:
+            return
+        pressure.defer(ASYNC_RECEIVE)
+        while pressure.critical:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pressure.below_critical(), pressure.settings.interval_s)
+            self._deps.assignment.progress(self.poller_id, queue)
+
+    def _shed_delay(self, message: ReceivedMessage, event: AsyncEvent) -> float:
+        """How long to put a low-priority event back while the host is elevated (0: run)."""
+        pressure = self._deps.pressure
+        if pressure is None or not pressure.elevated:
+            return 0.0
+        settings = pressure.settings
+        low = event.invoke_count > 0 or event.age_s(self._clock_ms()) >= settings.backlog_age_s
+        if not low or message.receive_count > settings.max_sheds:
+            return 0.0
+        pressure.defer(ASYNC_LOW_PRIORITY)
+        return settings.shed_delay_s
 
     def _batch(self) -> int:
         """Messages the next receive may take: the slots free now, 1 to a batch."""
@@ -214,7 +254,7 @@ class AsyncPoller:
             except MalformedEvent:
                 admitted.append((message, None))
                 continue
-            delay_s = await self._tenant_delay(event)
+            delay_s = self._shed_delay(message, event) or await self._tenant_delay(event)
             if delay_s <= 0:
                 admitted.append((message, event))
             else:
@@ -239,9 +279,9 @@ class AsyncPoller:
     async def _defer(self, queue: str, message: ReceivedMessage, delay_s: float) -> None:
         """Put a message back for ``delay_s``: not an attempt, so neither a retry nor
         a throttle is counted for it (the ledger takes its receive out again)."""
-        assert self._deps.tenants is not None
         self._visibility.release(message)
-        self._deps.tenants.ledger.deferred(message.message_id)
+        if self._deps.tenants is not None:
+            self._deps.tenants.ledger.deferred(message.message_id)
         # Store down: back after its visibility timeout instead, later but never lost.
         with contextlib.suppress(StoreUnavailable):
             await self._deps.queues.change_visibility(queue, message.receipt, delay_s)

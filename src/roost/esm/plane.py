@@ -43,6 +43,8 @@ from roost.esm.states import MappingState
 from roost.esm.stream.shard_catalog import ShardCatalog
 from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import lease_table, live_lease
+from roost.flow.backpressure import HostPressure
+from roost.flow.circuit_breaker import BreakerBoard
 from roost.leasing import KeeperConfig
 from roost.leasing.liveness import OwnerLiveness
 from roost.store.errors import StoreUnavailable
@@ -82,7 +84,11 @@ class EsmPlane:
         liveness: OwnerLiveness | None = None,
         metrics: EsmMetrics | None = None,
         streams: StreamParts | None = None,
+        breakers: BreakerBoard | None = None,
+        pressure: HostPressure | None = None,
     ) -> None:
+        """``breakers``: the ``event_source`` board every runner reports its polls
+        to; ``pressure``: the worker host's backpressure (both optional)."""
         self.settings = settings
         self.metrics = metrics or EsmMetrics()
         self._mappings = mappings
@@ -109,6 +115,8 @@ class EsmPlane:
             liveness=liveness,
             metrics=self.metrics,
             streams=streams,
+            breakers=breakers,
+            pressure=pressure,
         )
         self._streams = streams
         self.pollers = [EsmPoller(f"esm-poller-{i}", config) for i in range(settings.pollers)]

@@ -42,6 +42,8 @@ from roost.esm.stream.runner import StreamDeps, StreamMappingRunner, StreamSetti
 from roost.esm.stream.shard_catalog import ShardCatalog, parse_shard_resource
 from roost.esm.stream.source import StreamSourceFactory
 from roost.esm.work_acquirer import WorkAcquirer
+from roost.flow.backpressure import HostPressure
+from roost.flow.circuit_breaker import BreakerBoard
 from roost.leasing import KeeperConfig
 from roost.leasing.liveness import OwnerLiveness
 from roost.store.ports import CheckpointStore, ConfigStore
@@ -106,6 +108,10 @@ class PollerConfig:
     metrics: EsmMetrics = dataclasses.field(default_factory=EsmMetrics)
     # Needed as soon as a factory is a ``StreamSourceFactory``.
     streams: StreamParts | None = None
+    # The event source endpoints' circuit breakers and the worker host's
+    # backpressure (flow.circuit_breaker, flow.backpressure); None: off.
+    breakers: BreakerBoard | None = None
+    pressure: HostPressure | None = None
 
 
 class EsmPoller:
@@ -115,7 +121,7 @@ class EsmPoller:
         self.poller_id = poller_id
         self._config = config
         self.health = PollerHealth()
-        self.shedder = LoadShedder(self.health, config.max_in_flight_batches)
+        self.shedder = LoadShedder(self.health, config.max_in_flight_batches, config.pressure)
         self.acquirer = WorkAcquirer(
             config.lease_store,
             poller_id,
@@ -135,6 +141,7 @@ class EsmPoller:
             progress=self.acquirer.progress,
             holds=self.acquirer.holds,
             metrics=config.metrics,
+            breakers=config.breakers,
         )
         self._stream_deps: StreamDeps | None = None
         if config.streams is not None:
@@ -150,6 +157,8 @@ class EsmPoller:
                 settings=config.streams.settings,
                 nudge=self.acquirer.nudge,
                 write_result=self._write_result,
+                breakers=config.breakers,
+                pressure=config.pressure,
             )
         self.runners: dict[str, Runner] = {}
 

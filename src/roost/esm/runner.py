@@ -6,6 +6,10 @@ load shedder allows. Each batch loop reads until its buffer holds a batch,
 invokes it, and commits what is done; the supervisor task opens the connector,
 moves the number of loops, and reports progress for anti-entropy.
 
+Before each poll the runner's ``PollGuard`` paces it by the host's pressure
+and asks the ``event_source`` circuit breaker of the mapping's endpoint; each
+poll's outcome is reported to it.
+
 An invoke only starts through the runner's gate (``AdaptiveSemaphore``), whose limit is
 the mapping's ceiling (``MaximumConcurrency``): lowering it with an update
 holds new invokes back until enough running ones ended, so the cap holds even
@@ -32,9 +36,11 @@ from roost.esm.load_shedder import LoadShedder
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.esm.orchestrator import InvokeOrchestrator
+from roost.esm.poll_guard import PollGuard
 from roost.esm.source_opener import SourceOpener
 from roost.esm.validation import FILTER_KINDS
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.circuit_breaker import BreakerBoard
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class RunnerDeps:
     progress: Callable[[str], None]
     holds: Callable[[str], bool]
     metrics: EsmMetrics = field(default_factory=EsmMetrics)
+    # Circuit breakers of event source endpoints (None: not guarded).
+    breakers: BreakerBoard | None = None
 
 
 def filter_criteria(mapping: EventSourceMapping) -> FilterCriteria | None:
@@ -109,6 +117,12 @@ class MappingRunner:
             self._settings.max_open_retry_s,
         )
         self._opened = self._opener.first_attempt
+        self._guard = PollGuard(
+            mapping.source.key,
+            deps.breakers,
+            deps.shedder.pressure,
+            max_wait_s=self._settings.poll_error_retry_s,
+        )
         self._draining = False
         self._scaled_at = clock()
         # Ordered sources: the batch loop each message group is with right now.
@@ -201,7 +215,9 @@ class MappingRunner:
             await asyncio.sleep(self._settings.supervise_interval_s)
 
     def _wanted(self) -> int:
-        return 0 if self._draining else self._deps.shedder.limit(self.autoscaler.target)
+        if self._draining:
+            return 0
+        return self._deps.shedder.limit(self.autoscaler.target, self.autoscaler.limits.floor)
 
     def _resize(self) -> None:
         """Start loops up to the wanted number; loops above it end after their batch."""
@@ -283,12 +299,17 @@ class MappingRunner:
                 return buffer.take()
             wait_s = buffer.remaining_window_s() if buffer.pending else self._settings.poll_wait_s
             asked = max(1, min(buffer.room(), self.connector.max_records_per_poll))
+            if not await self._guard.admit():
+                self._deps.progress(self.uuid)  # holding back on purpose is not a stall
+                return []
             try:
                 records = await self.connector.poll(asked, wait_s)
             except Exception as error:
                 log.warning("mapping %s: polling failed: %s", self.uuid, error)
+                self._guard.failed()
                 await asyncio.sleep(self._settings.poll_error_retry_s)
                 return []
+            self._guard.succeeded()
             self._deps.progress(self.uuid)
             self.health.polled(asked, len(records))
             if records:

@@ -18,8 +18,11 @@ decides:
   errors, store failures, account-level throttles) is above
   ``max_error_rate``, or their mean latency is above ``latency_factor`` times
   the healthy baseline;
-- **hold** while the node is under pressure (sync invokes running, or async
-  slots nearly all in use: more tokens would only queue), or when the bucket
+- **decrease** too while the worker host reports critical pressure
+  (``flow.backpressure``): when it eases, the rate ramps up from there;
+- **hold** while the node is under pressure (sync invokes running, async
+  slots nearly all in use: more tokens would only queue, or the worker host's
+  pressure elevated), or when the bucket
   did not limit anything (there is nothing to ramp for, so the rate an outage
   cut stays cut until a backlog needs it);
 - **increase** (additive, ``increase_per_s``) otherwise: starts waited for
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from roost.flow.backpressure import PressureState
 from roost.flow.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -115,6 +119,7 @@ class Pressure:
 
     sync_busy: bool = False
     utilisation: float = 0.0
+    host: PressureState = PressureState.NORMAL
 
 
 class SystemView(Protocol):
@@ -196,12 +201,16 @@ class DrainGovernor:
         )
         if report.error_rate > settings.max_error_rate or slow:
             return Decision.DECREASE
+        if pressure.host is PressureState.CRITICAL:
+            return Decision.DECREASE
         if latency is not None:
             base = self._baseline_s
             self._baseline_s = (
                 latency if base is None else base + BASELINE_SMOOTHING * (latency - base)
             )
         if pressure.sync_busy or pressure.utilisation >= settings.max_utilisation:
+            return Decision.HOLD
+        if pressure.host is PressureState.ELEVATED:
             return Decision.HOLD
         if report.waited == 0:
             return Decision.HOLD
@@ -254,19 +263,21 @@ class DrainGovernor:
 
 
 class NodeView:
-    """``SystemView`` of a node: sync invokes running (``flow.sync_first``), and the
-    share of the async plane's slots in use."""
+    """``SystemView`` of a node: sync invokes running (``flow.sync_first``), the
+    share of the async plane's slots in use, and the worker host's pressure."""
 
     def __init__(
         self,
         sync_busy: Callable[[], bool],
         in_use: Callable[[], int],
         limit: Callable[[], int],
+        host: Callable[[], PressureState] = lambda: PressureState.NORMAL,
     ) -> None:
         self._sync_busy = sync_busy
         self._in_use = in_use
         self._limit = limit
+        self._host = host
 
     def pressure(self) -> Pressure:
-        """Sync busy, and async slots in use over those allowed now."""
-        return Pressure(self._sync_busy(), self._in_use() / max(1, self._limit()))
+        """Sync busy, async slots in use over those allowed now, host pressure."""
+        return Pressure(self._sync_busy(), self._in_use() / max(1, self._limit()), self._host())

@@ -26,10 +26,12 @@ from roost.async_invoke.metrics import (
 )
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.flow.backpressure import HostPressure
 from roost.flow.circuit_breaker import BreakerBoards
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.sync_first import SyncFirst
 from roost.flow.tenant_buckets import TenantBuckets
+from roost.observability.backpressure_metrics import backpressure_families
 from roost.observability.capacity_metrics import CapacitySource, capacity_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.store.errors import StoreUnavailable
@@ -98,8 +100,10 @@ class NodeMetrics:
         esm_source: EsmSource | None = None,
         capacity_source: CapacitySource | None = None,
         breakers: BreakerBoards | None = None,
+        pressure: HostPressure | None = None,
     ) -> None:
         self._async = async_source
+        self._pressure = pressure
         self._sync = sync_source
         self._esm = esm_source
         self._capacity = capacity_source
@@ -121,6 +125,8 @@ class NodeMetrics:
             families += capacity_families(self._capacity)
         if self._breakers is not None:
             families += breaker_families(self._breakers)
+        if self._pressure is not None:
+            families += backpressure_families(self._pressure)
         return render(families)
 
 

@@ -123,6 +123,10 @@ class HostCapacity:
     memory_budget_mb: int
     memory_in_use_mb: int
     refused: dict[str, int]
+    # Environments serving an invoke (or starting for one) and their memory:
+    # what backpressure reads (idle ones can be evicted, so they press nothing).
+    busy_environments: int = 0
+    busy_memory_mb: int = 0
 
 
 class WorkerHost:
@@ -163,12 +167,19 @@ class WorkerHost:
 
     def capacity(self) -> HostCapacity:
         """Caps, use and refusals now."""
+        busy = [
+            env
+            for env_id, env in self.environments.items()
+            if env_id in self._keys and env_id not in self._idle
+        ]
         return HostCapacity(
             max_environments=self.settings.max_environments,
             function_environments=self.function_environments,
             memory_budget_mb=self.settings.memory_budget_mb,
             memory_in_use_mb=self.memory_in_use_mb,
             refused=dict(self.refused),
+            busy_environments=len(busy) + self._claims,
+            busy_memory_mb=sum(e.spec.memory_mb for e in busy),
         )
 
     @property

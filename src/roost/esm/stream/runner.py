@@ -31,6 +31,7 @@ from roost.esm.health import MappingHealth, PollerHealth
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures, ShardFigures
 from roost.esm.orchestrator import InvokeOrchestrator
+from roost.esm.poll_guard import PollGuard
 from roost.esm.positions import ShardAction, mapping_starting_position, plan_shards
 from roost.esm.runner import filter_criteria
 from roost.esm.shards import IteratorPosition, Shard
@@ -43,6 +44,8 @@ from roost.esm.stream.shard_catalog import shard_resource
 from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings
 from roost.esm.stream.source import StreamSource
 from roost.esm.stream_checkpoint import StreamCheckpointManager
+from roost.flow.backpressure import STREAM_READ, HostPressure
+from roost.flow.circuit_breaker import BreakerBoard
 from roost.store.ports import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,9 @@ class StreamDeps:
     nudge: Callable[[], None] = lambda: None
     # Stores a mapping's LastProcessingResult (None: not stored).
     write_result: ResultWriter | None = None
+    # Circuit breakers of stream endpoints, and the host's backpressure (None: off).
+    breakers: BreakerBoard | None = None
+    pressure: HostPressure | None = None
 
 
 class StreamMappingRunner:
@@ -281,6 +287,13 @@ class StreamMappingRunner:
             settings=deps.settings.worker,
             progress=self._report_progress,
             on_done=self._shard_done,
+            guard=PollGuard(
+                self.mapping.source.key,
+                deps.breakers,
+                deps.pressure,
+                STREAM_READ,
+                deps.settings.worker.max_poll_interval_s,
+            ),
         )
         self.workers[shard.shard_id] = worker
         try:

@@ -7,7 +7,9 @@ by partition key and lets the lanes invoke. Reading stays at most a few
 batches ahead of the lanes, so a blocked lane (a batch being retried) stops
 the reads instead of filling memory. When a closed shard (split, merged, or a
 DynamoDB shard rolled over) has been read and processed to its end, it marks
-the checkpoint closed: the shard's children may start.
+the checkpoint closed: the shard's children may start. Each read after the first
+goes through the worker's ``PollGuard`` (backpressure pacing and the stream
+endpoint's circuit breaker), which hears how it went.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from roost.esm.buffer import BatchPolicy
 from roost.esm.connector import SourceRecord
 from roost.esm.filtering import FilterCriteria
+from roost.esm.poll_guard import PollGuard
 from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.stream.lane import Lane, LaneContext
 from roost.esm.stream.poll_pacer import DEFAULT_MIN_INTERVAL_S, PollPacer
@@ -65,6 +68,7 @@ class ShardWorker:
         settings: ShardWorkerSettings,
         progress: Callable[[], None],
         on_done: Callable[[], None] = lambda: None,
+        guard: PollGuard | None = None,
     ) -> None:
         self.context = context
         self._checkpoint = checkpoint
@@ -74,6 +78,7 @@ class ShardWorker:
         self._settings = settings
         self._progress = progress
         self._on_done = on_done
+        self._guard = guard or PollGuard(context.source.arn)
         window_s = context.mapping.settings.tumbling_window_s or 0
         self._lanes = [
             Lane(i, context, policy, self._windows(window_s)) for i in range(max(1, lanes))
@@ -178,12 +183,18 @@ class ShardWorker:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            if not await self._guard.admit():
+                self._progress()  # holding back on purpose is not a stall
+                continue
             try:
                 got = await self._read_once()
             except Exception as error:
                 log.warning("shard %s: read failed: %s", self.shard_id, error)
+                self._guard.failed()
                 self._pacer.throttled()
                 got = 0
+            else:
+                self._guard.succeeded()
             if not got:
                 await asyncio.sleep(self._pacer.interval_s)
         await self._finish()
