@@ -64,7 +64,9 @@ def poller(store: MemoryQueueStore, invoker: Invoker, pressure: HostPressure) ->
         gauge=DepthGauge(store, [QUEUE]),
         pressure=pressure,
     )
-    return AsyncPoller("p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.05))
+    return AsyncPoller(
+        "p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.05)
+    )
 
 
 async def until(condition: object, timeout_s: float = 10.0) -> None:
