@@ -21,6 +21,10 @@ events it received; then the node's drain bucket (``DrainGovernor``): the
 poller waits for its token. Every attempt's outcome and latency is reported to
 the governor (the handshake that tunes the drain rate) and its duration to the
 tenant's bucket (whose rate follows it).
+
+Backlog recovery (``BacklogRecovery``): while a queue is in backlog, a share of
+each receive is taken newest-first, so fresh events run first while the
+backlog drains behind.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 
 from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import QueueAssignment
+from roost.async_invoke.backlog import BacklogRecovery
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
 from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
@@ -45,7 +50,7 @@ from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.tenant_buckets import TenantBuckets
 from roost.store.errors import StoreUnavailable
-from roost.store.ports import QueueStore, ReceivedMessage
+from roost.store.ports import QueueStore, ReceivedMessage, ReceiveOrder
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,8 @@ class PollerDeps:
     # the node's drain rate; None: not limited.
     tenants: TenantBuckets | None = None
     drain: DrainGovernor | None = None
+    # Fresh events first while a queue is in backlog; None: always oldest-first.
+    backlog: BacklogRecovery | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,7 @@ class AsyncPoller:
         other queues took the slots are kept hidden until slots free up."""
         while True:
             try:
-                messages = await self._receive(queue, self._batch(), self._settings.wait_s)
+                messages = await self._receive_planned(queue, self._batch())
             except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 if self._deps.drain is not None:
@@ -214,6 +221,8 @@ class AsyncPoller:
             except MalformedEvent:
                 admitted.append((message, None))
                 continue
+            if self._deps.backlog is not None:
+                await self._deps.backlog.seen(queue, event)
             delay_s = await self._tenant_delay(event)
             if delay_s <= 0:
                 admitted.append((message, event))
@@ -264,12 +273,35 @@ class AsyncPoller:
             self._slots.release()
             raise
 
-    async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
+    async def _receive_planned(self, queue: str, count: int) -> list[ReceivedMessage]:
+        """Receive as the backlog plan says: in backlog, its parts at once from both
+        ends (the queue is deep: no wait), and a long poll only if both were empty."""
+        backlog = self._deps.backlog
+        if backlog is None:
+            return await self._receive(queue, count, self._settings.wait_s)
+        messages: list[ReceivedMessage] = []
+        parts = backlog.plan(queue, count)
+        if len(parts) > 1 or parts[0].order is not ReceiveOrder.OLDEST_FIRST:
+            for part in parts:
+                messages += await self._receive(queue, part.count, 0.0, part.order)
+        if not messages:
+            messages = await self._receive(queue, count, self._settings.wait_s)
+        backlog.received(queue, len(messages))
+        return messages
+
+    async def _receive(
+        self,
+        queue: str,
+        count: int,
+        wait_s: float,
+        order: ReceiveOrder = ReceiveOrder.OLDEST_FIRST,
+    ) -> list[ReceivedMessage]:
         return await self._deps.queues.receive(
             queue,
             max_messages=count,
             visibility_timeout_s=self._settings.visibility_timeout_s,
             wait_s=wait_s,
+            order=order,
         )
 
     def _finished(self, task: asyncio.Task[None]) -> None:
