@@ -78,6 +78,10 @@ _FLOW_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ROOST_ASYNC_DRAIN_BURST_S": ("async_drain_burst_s", float),
     "ROOST_ASYNC_DRAIN_MAX_ERROR_RATE": ("async_drain_max_error_rate", float),
     "ROOST_ASYNC_DRAIN_LATENCY_FACTOR": ("async_drain_latency_factor", float),
+    "ROOST_ASYNC_BACKLOG_LIFO": ("async_backlog_lifo", _flag),
+    "ROOST_ASYNC_BACKLOG_AGE_S": ("async_backlog_age_s", float),
+    "ROOST_ASYNC_BACKLOG_MIN_DEPTH": ("async_backlog_min_depth", int),
+    "ROOST_ASYNC_BACKLOG_NEWEST_SHARE": ("async_backlog_newest_share", float),
 }
 
 
@@ -215,6 +219,13 @@ class RoostConfig:
     async_drain_burst_s: float = 1.0
     async_drain_max_error_rate: float = 0.1
     async_drain_latency_factor: float = 3.0
+    # Backlog recovery (async_invoke/backlog.py): a queue whose oldest message is
+    # older than age_s, or deeper than min_depth and ten intervals' drain, takes
+    # newest_share of each receive newest-first (lifo off: always oldest-first).
+    async_backlog_lifo: bool = True
+    async_backlog_age_s: float = 30.0
+    async_backlog_min_depth: int = 100
+    async_backlog_newest_share: float = 0.5
     # --- end of async invokes ---
     # --- Event source mapping pollers (issue 5). ---
     # Pollers of this node (0: none; mappings are then only settled, never run).

@@ -14,6 +14,7 @@ from typing import Any
 
 from roost import __version__
 from roost.api.model import Plane, operation_table
+from roost.async_invoke.backlog import BacklogSettings, FunctionCacheOrder
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
 from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.frontend import AsyncFrontEnd
@@ -229,6 +230,7 @@ class Node:
             concurrency=FunctionCacheConcurrency(invoke.cache, invoke.counting.account_limit),
             sync_busy=sync_first.sync_busy,
             pressure=self.pressure,
+            order=FunctionCacheOrder(invoke.cache),
         )
         self._async = async_plane
         async_plane.start()
@@ -332,6 +334,7 @@ class Node:
                 plane.running_max,
                 plane.tenants,
                 plane.drain,
+                plane.backlog,
             ),
             SyncSource(
                 invoke.counting,
@@ -392,6 +395,12 @@ class Node:
             ),
             tenants=self._tenant_sizing(),
             drain=self._drain_settings(),
+            backlog=BacklogSettings(
+                lifo=config.async_backlog_lifo,
+                age_threshold_s=config.async_backlog_age_s,
+                min_depth=config.async_backlog_min_depth,
+                newest_share=config.async_backlog_newest_share,
+            ),
         )
 
     def _tenant_sizing(self) -> TenantSizing | None:

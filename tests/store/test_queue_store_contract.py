@@ -13,7 +13,7 @@ import asyncio
 import pytest
 
 from roost.store.errors import StoreUnavailable
-from roost.store.ports import QueueDepth, QueueStore, ReceivedMessage
+from roost.store.ports import QueueDepth, QueueStore, ReceivedMessage, ReceiveOrder
 from tests.fixtures.stores import FakeClock, RunWithQueueStore
 
 Q = "async-0"
@@ -240,6 +240,107 @@ def test_delete_removes_the_message_once(run_with_queue_store: RunWithQueueStore
         assert await store.receive(Q, max_messages=10) == []
         assert await store.depth(Q) == QueueDepth(0, 0, 0)
         assert await store.queues() == []
+
+    run_with_queue_store(scenario)
+
+
+# Newest first (backlog recovery)
+
+
+def test_newest_first_hands_out_the_latest_sent_messages_first(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        ids = [await store.send(Q, f"m{n}".encode()) for n in range(5)]
+
+        first = await store.receive(Q, max_messages=2, order=ReceiveOrder.NEWEST_FIRST)
+        rest = await store.receive(Q, max_messages=10, order=ReceiveOrder.NEWEST_FIRST)
+
+        assert [m.message_id for m in first + rest] == ids[::-1]
+        assert [m.body for m in first] == [b"m4", b"m3"]
+
+    run_with_queue_store(scenario)
+
+
+def test_the_default_order_is_still_oldest_first(run_with_queue_store: RunWithQueueStore) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        ids = await store.send_batch(Q, [b"a", b"b", b"c"])
+
+        default = await store.receive(Q, max_messages=1)
+        oldest = await store.receive(Q, max_messages=1, order=ReceiveOrder.OLDEST_FIRST)
+
+        assert [default[0].message_id, oldest[0].message_id] == ids[:2]
+
+    run_with_queue_store(scenario)
+
+
+def test_newest_and_oldest_receives_split_a_backlog_from_both_ends(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        ids = await store.send_batch(Q, [f"m{n}".encode() for n in range(6)])
+
+        fresh = await store.receive(Q, max_messages=2, order=ReceiveOrder.NEWEST_FIRST)
+        old = await store.receive(Q, max_messages=2)
+        middle = await store.receive(Q, max_messages=10, order=ReceiveOrder.NEWEST_FIRST)
+
+        assert [m.message_id for m in fresh] == [ids[5], ids[4]]
+        assert [m.message_id for m in old] == [ids[0], ids[1]]
+        assert [m.message_id for m in middle] == [ids[3], ids[2]]
+
+    run_with_queue_store(scenario)
+
+
+def test_newest_first_steps_over_hidden_and_delayed_messages(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        old = await store.send(Q, b"old")
+        visible = await store.send(Q, b"visible")
+        await store.send(Q, b"delayed", delay_s=60)
+        (in_flight,) = [await store.send(Q, b"in flight")]
+        (taken,) = await store.receive(Q, order=ReceiveOrder.NEWEST_FIRST)
+        assert taken.message_id == in_flight
+
+        received = await store.receive(Q, max_messages=10, order=ReceiveOrder.NEWEST_FIRST)
+
+        assert [m.message_id for m in received] == [visible, old]
+
+    run_with_queue_store(scenario)
+
+
+def test_newest_first_keeps_a_redelivered_message_in_its_send_place(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        first = await store.send(Q, b"first")
+        (redelivered,) = await store.receive(Q, visibility_timeout_s=5)
+        clock.advance(1)
+        second = await store.send(Q, b"second")
+        clock.advance(10)  # The first one is visible again, later than the second.
+
+        received = await store.receive(Q, max_messages=10, order=ReceiveOrder.NEWEST_FIRST)
+
+        assert redelivered.message_id == first
+        assert [m.message_id for m in received] == [second, first]
+        assert [m.receive_count for m in received] == [1, 2]
+
+    run_with_queue_store(scenario)
+
+
+def test_a_newest_first_long_poll_gets_a_message_sent_while_it_waits(
+    run_with_queue_store: RunWithQueueStore,
+) -> None:
+    async def scenario(store: QueueStore, clock: FakeClock) -> None:
+        poll = asyncio.create_task(
+            store.receive(Q, max_messages=5, wait_s=5, order=ReceiveOrder.NEWEST_FIRST)
+        )
+        await asyncio.sleep(0.05)
+        message_id = await store.send(Q, b"late")
+
+        received = await asyncio.wait_for(poll, 2)
+
+        assert [m.message_id for m in received] == [message_id]
 
     run_with_queue_store(scenario)
 

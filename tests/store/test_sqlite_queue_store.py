@@ -12,7 +12,7 @@ import pytest
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueDepth
 from roost.store.sqlite import SqliteQueueStore
-from roost.store.sqlite.queues import MIGRATIONS
+from roost.store.sqlite.queues import _SELECT_NEWEST, MIGRATIONS
 from tests.fixtures.crash import acknowledged_before_sigkill
 from tests.fixtures.stores import FakeClock
 
@@ -77,6 +77,22 @@ def test_a_receive_reads_an_index_range_without_sorting(tmp_path: Path) -> None:
         )
 
     assert "queue_messages_by_visibility" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+def test_a_newest_first_receive_scans_the_send_index_backwards_without_sorting(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queues.db"
+    asyncio.run(_open_and_close(path))
+
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        plan = " | ".join(
+            str(row[3])
+            for row in connection.execute("EXPLAIN QUERY PLAN " + _SELECT_NEWEST, ("q", 0, 10))
+        )
+
+    assert "queue_messages_by_send" in plan
     assert "TEMP B-TREE" not in plan
 
 

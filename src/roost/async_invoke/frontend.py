@@ -46,8 +46,11 @@ class AsyncFrontEnd:
         gauge: DepthGauge,
         clock_ms: Callable[[], int] = _now_ms,
         metrics: AsyncMetrics | None = None,
+        on_accepted: Callable[[AsyncEvent], None] | None = None,
     ) -> None:
+        """``on_accepted`` hears of every event made durable (the backlog ledger)."""
         self._invoke = invoke
+        self._on_accepted = on_accepted
         self._metrics = metrics or AsyncMetrics()
         self._router = router
         self._queues = queues
@@ -117,4 +120,6 @@ class AsyncFrontEnd:
         await self._queues.send(queue, encode(event))
         self._gauge.sent(queue)
         self._metrics.accepted(ctx.account_id, ref.name, queue)
+        if self._on_accepted is not None:
+            self._on_accepted(event)
         return event

@@ -4,6 +4,7 @@ end, and pollers whose queues are leased to them."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,8 @@ from roost.async_invoke.assignment import (
     LeasedAssignment,
     QueueAssignment,
 )
+from roost.async_invoke.backlog import BacklogRecovery, BacklogSettings, OrderPreference
+from roost.async_invoke.backlog_ledger import BacklogLedger, LedgerSink
 from roost.async_invoke.depth import DEFAULT_REFRESH_S, DepthGauge
 from roost.async_invoke.express import (
     DEFAULT_REAP_INTERVAL_S,
@@ -61,6 +64,8 @@ class AsyncSettings:
     # (None: off) and the drain rate's governor.
     tenants: TenantSizing | None = field(default_factory=TenantSizing)
     drain: DrainSettings = field(default_factory=DrainSettings)
+    # Backlog recovery (async_invoke.backlog): fresh events first in a backlog.
+    backlog: BacklogSettings = field(default_factory=BacklogSettings)
 
     def keeper_config(self) -> KeeperConfig:
         """The timing of every poller's lease keeper."""
@@ -85,6 +90,7 @@ class AsyncPlane:
         concurrency: ConcurrencySource | None = None,
         sync_busy: Callable[[], bool] | None = None,
         pressure: HostPressure | None = None,
+        order: OrderPreference | None = None,
     ) -> None:
         """``sink_for`` makes the outcome sink from the front end (destinations that
         are functions are async invokes themselves); outcomes are logged without it.
@@ -96,7 +102,8 @@ class AsyncPlane:
         queue leases at once instead of at their expiry. ``concurrency`` sizes the
         tenant buckets (none without it); ``sync_busy`` is part of the drain
         governor's view of the node, and so is ``pressure`` (the worker host's
-        backpressure, which also holds the pollers' receives back)."""
+        backpressure, which also holds the pollers' receives back). ``order`` says
+        which functions opted out of LIFO backlog recovery (none without it)."""
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
@@ -111,7 +118,16 @@ class AsyncPlane:
         )
         self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
         self.router = QueueRouter(HashRing(names), self.gauge, self.express)
-        self.frontend = AsyncFrontEnd(invoke, self.router, queues, self.gauge, metrics=self.metrics)
+        self.ledger = BacklogLedger(lambda: int(time.time() * 1000))
+        self.backlog = BacklogRecovery(settings.backlog, self.ledger, order)
+        self.frontend = AsyncFrontEnd(
+            invoke,
+            self.router,
+            queues,
+            self.gauge,
+            metrics=self.metrics,
+            on_accepted=self.ledger.add,
+        )
         poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
         self.running_max = settings.pollers * settings.poller_concurrency
         narrow, running_max = limit, self.running_max
@@ -131,13 +147,17 @@ class AsyncPlane:
             invoker=SyncPathInvoker(invoke),
             limits=EventInvokeConfigLimits(configs),
             policy=RetryPolicy(settings.retry_scale),
-            sink=sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
+            sink=LedgerSink(
+                sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
+                self.ledger,
+            ),
             gauge=self.gauge,
             metrics=self.metrics,
             gate=self.running,
             tenants=self.tenants,
             drain=self.drain if settings.drain.enabled else None,
             pressure=pressure,
+            backlog=self.backlog,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
@@ -177,6 +197,7 @@ class AsyncPlane:
         self._tasks = [
             loop.create_task(self.gauge.run(self.settings.depth_refresh_s)),
             loop.create_task(self.express.run(self._queues, self.settings.express_reap_interval_s)),
+            loop.create_task(self.backlog.run(self._queues, self.queues_to_poll, self.gauge.depth)),
         ]
         self.drain.start()
         for poller in self.pollers:

@@ -27,6 +27,10 @@ poller receives nothing new (events already received run on); while it is
 elevated, low-priority events (retries, and backlog older than
 ``backlog_age_s``) are put back for ``shed_delay_s``, at most ``max_sheds``
 receives each, so fresh events go first and nothing starves.
+
+Backlog recovery (``BacklogRecovery``): while a queue is in backlog, a share of
+each receive is taken newest-first, so fresh events run first while the
+backlog drains behind.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 
 from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import QueueAssignment
+from roost.async_invoke.backlog import BacklogRecovery
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
 from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
@@ -52,7 +57,7 @@ from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE, HostPress
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.tenant_buckets import TenantBuckets
 from roost.store.errors import StoreUnavailable
-from roost.store.ports import QueueStore, ReceivedMessage
+from roost.store.ports import QueueStore, ReceivedMessage, ReceiveOrder
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,8 @@ class PollerDeps:
     drain: DrainGovernor | None = None
     # The worker host's pressure (None: no backpressure).
     pressure: HostPressure | None = None
+    # Fresh events first while a queue is in backlog; None: always oldest-first.
+    backlog: BacklogRecovery | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ class AsyncPoller:
         while True:
             await self._hold_back(queue)
             try:
-                messages = await self._receive(queue, self._batch(), self._settings.wait_s)
+                messages = await self._receive_planned(queue, self._batch())
             except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 if self._deps.drain is not None:
@@ -254,6 +261,8 @@ class AsyncPoller:
             except MalformedEvent:
                 admitted.append((message, None))
                 continue
+            if self._deps.backlog is not None:
+                await self._deps.backlog.seen(queue, event)
             delay_s = self._shed_delay(message, event) or await self._tenant_delay(event)
             if delay_s <= 0:
                 admitted.append((message, event))
@@ -304,12 +313,35 @@ class AsyncPoller:
             self._slots.release()
             raise
 
-    async def _receive(self, queue: str, count: int, wait_s: float) -> list[ReceivedMessage]:
+    async def _receive_planned(self, queue: str, count: int) -> list[ReceivedMessage]:
+        """Receive as the backlog plan says: in backlog, its parts at once from both
+        ends (the queue is deep: no wait), and a long poll only if both were empty."""
+        backlog = self._deps.backlog
+        if backlog is None:
+            return await self._receive(queue, count, self._settings.wait_s)
+        messages: list[ReceivedMessage] = []
+        parts = backlog.plan(queue, count)
+        if len(parts) > 1 or parts[0].order is not ReceiveOrder.OLDEST_FIRST:
+            for part in parts:
+                messages += await self._receive(queue, part.count, 0.0, part.order)
+        if not messages:
+            messages = await self._receive(queue, count, self._settings.wait_s)
+        backlog.received(queue, len(messages))
+        return messages
+
+    async def _receive(
+        self,
+        queue: str,
+        count: int,
+        wait_s: float,
+        order: ReceiveOrder = ReceiveOrder.OLDEST_FIRST,
+    ) -> list[ReceivedMessage]:
         return await self._deps.queues.receive(
             queue,
             max_messages=count,
             visibility_timeout_s=self._settings.visibility_timeout_s,
             wait_s=wait_s,
+            order=order,
         )
 
     def _finished(self, task: asyncio.Task[None]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from roost.async_invoke.backlog import BacklogRecovery
 from roost.async_invoke.metrics import (
     AsyncMetrics,
     DropReason,
@@ -68,6 +69,8 @@ class AsyncSource:
     # Token buckets (flow.tenant_buckets, flow.drain_governor).
     tenants: TenantBuckets | None = None
     drain: DrainGovernor | None = None
+    # Backlog recovery (async_invoke.backlog): queue modes and per-shard figures.
+    backlog: BacklogRecovery | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class NodeMetrics:
             families += await _queue_families(self._async)
             families += _flow_families(self._async)
             families += _bucket_families(self._async)
+            if self._async.backlog is not None:
+                families += backlog_families(self._async.backlog)
         if self._sync is not None:
             families += _sync_families(self._sync)
         if self._esm is not None:
@@ -149,6 +154,37 @@ def breaker_families(boards: BreakerBoards) -> list[MetricFamily]:
         degraded.add(1 if board.fleet_degraded else 0, dependency=board.kind)
         opens.add(board.opens_total, "_total", dependency=board.kind)
     return [state, degraded, opens]
+
+
+def backlog_families(backlog: BacklogRecovery) -> list[MetricFamily]:
+    """Backlog recovery: each queue's mode, each shard's queued events and oldest age."""
+    gauge = MetricType.GAUGE
+    mode = _family(
+        "roost_async_backlog_mode", gauge, "1 while the queue is in backlog (fresh events first)."
+    )
+    lifo = _family("roost_async_backlog_lifo", gauge, "1 while receives take a share newest-first.")
+    for queue, queue_mode in backlog.modes().items():
+        mode.add(int(queue_mode), queue=queue)
+        lifo.add(int(backlog.lifo(queue)), queue=queue)
+    depth = _family(
+        "roost_async_backlog_depth",
+        gauge,
+        "Queued async events per function and qualifier (this node's ledger).",
+    )
+    oldest = _family(
+        "roost_async_backlog_oldest_age_seconds",
+        gauge,
+        "Age of the oldest queued async event per function and qualifier.",
+    )
+    for key, figures in backlog.ledger.figures().items():
+        labels = {
+            "account": key.account_id,
+            "function": key.function_name,
+            "qualifier": key.qualifier,
+        }
+        depth.add(figures.depth, **labels)
+        oldest.add(figures.oldest_age_s, **labels)
+    return [mode, lifo, depth, oldest]
 
 
 def _function_families(functions: dict[FunctionKey, FunctionFigures]) -> list[MetricFamily]:

@@ -24,6 +24,7 @@ revision so that only the shard's current owner moves it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -183,6 +184,18 @@ class QueueDepth:
         return self.visible + self.in_flight + self.delayed
 
 
+class ReceiveOrder(enum.StrEnum):
+    """Which visible messages a ``QueueStore.receive`` hands out first."""
+
+    # By when a message became visible (send time plus delay, or the end of its
+    # last visibility timeout), ties in send order: the default, SQS-like.
+    OLDEST_FIRST = "oldest-first"
+    # By send order, latest first, whatever its visibility history: fresh events
+    # before a backlog (the talk's FIFO to LIFO); a redelivered message keeps
+    # its place by when it was sent.
+    NEWEST_FIRST = "newest-first"
+
+
 @runtime_checkable
 class QueueStore(Protocol):
     """Durable named queues with SQS standard-queue semantics (at-least-once).
@@ -211,12 +224,16 @@ class QueueStore(Protocol):
         max_messages: int = 1,
         visibility_timeout_s: float = 30.0,
         wait_s: float = 0.0,
+        order: ReceiveOrder = ReceiveOrder.OLDEST_FIRST,
     ) -> list[ReceivedMessage]:
-        """Up to ``max_messages`` visible messages, oldest first.
+        """Up to ``max_messages`` visible messages, oldest first by default.
 
         "Oldest" is by when a message became visible (its send time plus delay,
         or the end of its last visibility timeout), ties in send order; so
-        without delays and redeliveries the order is the send order.
+        without delays and redeliveries the order is the send order. With
+        ``order=NEWEST_FIRST`` the latest sent visible messages come first.
+        Either order costs O(log n) per message in a deep queue (newest-first
+        also steps over the hidden messages sent after the newest visible one).
 
         Each is hidden for ``visibility_timeout_s``, its receive count goes up by
         one and it gets a new receipt (older receipts stop working). With

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from roost.store.errors import StoreUnavailable
 from roost.store.long_poll import QueueSignals, long_poll
-from roost.store.ports import QueueDepth, ReceivedMessage
+from roost.store.ports import QueueDepth, ReceivedMessage, ReceiveOrder
 from roost.store.queue_support import (
     ReceiveAttempt,
     check_receive,
@@ -84,23 +84,28 @@ class MemoryQueueStore:
         max_messages: int = 1,
         visibility_timeout_s: float = 30.0,
         wait_s: float = 0.0,
+        order: ReceiveOrder = ReceiveOrder.OLDEST_FIRST,
     ) -> builtins.list[ReceivedMessage]:
         self._check_open()
         check_receive(max_messages, visibility_timeout_s, wait_s)
+        order = ReceiveOrder(order)
 
         async def attempt() -> ReceiveAttempt:
             self._check_open()
-            return self._receive_now(queue, max_messages, to_ms(visibility_timeout_s))
+            return self._receive_now(queue, max_messages, to_ms(visibility_timeout_s), order)
 
         return await long_poll(attempt, self._signals, queue, wait_s, self._clock)
 
-    def _receive_now(self, queue: str, max_messages: int, hide_ms: int) -> ReceiveAttempt:
+    def _receive_now(
+        self, queue: str, max_messages: int, hide_ms: int, order: ReceiveOrder
+    ) -> ReceiveAttempt:
         now_ms = self._now_ms()
         messages = self._queues.get(queue, {}).values()
-        visible = sorted(
-            (m for m in messages if m.visible_at_ms <= now_ms),
-            key=lambda m: (m.visible_at_ms, m.sequence),
-        )[:max_messages]
+        ready = (m for m in messages if m.visible_at_ms <= now_ms)
+        if order is ReceiveOrder.NEWEST_FIRST:
+            visible = sorted(ready, key=lambda m: m.sequence, reverse=True)[:max_messages]
+        else:
+            visible = sorted(ready, key=lambda m: (m.visible_at_ms, m.sequence))[:max_messages]
         received = []
         for message in visible:
             message.visible_at_ms = now_ms + hide_ms

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from roost.store.errors import StoreUnavailable
 from roost.store.long_poll import Claim, QueueSignals, Waiter, long_poll
-from roost.store.ports import QueueDepth, ReceivedMessage
+from roost.store.ports import QueueDepth, ReceivedMessage, ReceiveOrder
 from roost.store.queue_support import (
     ReceiveAttempt,
     check_receive,
@@ -72,6 +72,10 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX queue_messages_by_visibility ON queue_messages (queue, visible_at_ms)",
     # The oldest message of a queue, and the list of queues, in O(log n).
     "CREATE INDEX queue_messages_by_age ON queue_messages (queue, sent_at_ms)",
+    # Newest-first receives (backlog recovery): a backward range scan in send
+    # order; visible_at_ms rides in the index so the hidden messages it steps
+    # over (in flight, backing off) cost no table lookup.
+    "CREATE INDEX queue_messages_by_send ON queue_messages (queue, sequence, visible_at_ms)",
 )
 
 
@@ -188,16 +192,20 @@ class SqliteQueueStore:
         max_messages: int = 1,
         visibility_timeout_s: float = 30.0,
         wait_s: float = 0.0,
+        order: ReceiveOrder = ReceiveOrder.OLDEST_FIRST,
     ) -> builtins.list[ReceivedMessage]:
         self._check_open()
         check_receive(max_messages, visibility_timeout_s, wait_s)
         hide_ms = to_ms(visibility_timeout_s)
+        select = (
+            _SELECT_NEWEST if ReceiveOrder(order) is ReceiveOrder.NEWEST_FIRST else _SELECT_OLDEST
+        )
 
         async def attempt() -> ReceiveAttempt:
             self._check_open()
             return await self._committer.submit(
                 lambda connection, now_ms: _receive(
-                    connection, queue, max_messages, hide_ms, now_ms
+                    connection, queue, max_messages, hide_ms, now_ms, select
                 ),
                 durable=False,
             )
@@ -312,15 +320,30 @@ def _insert_received(
     return ReceivedMessage(message_id, body, make_receipt(sequence, token), 1, now_ms, now_ms)
 
 
+_SELECT_COLUMNS = (
+    "SELECT sequence, message_id, body, sent_at_ms, receive_count, first_received_at_ms "
+)
+_SELECT_OLDEST = (
+    _SELECT_COLUMNS + "FROM queue_messages WHERE queue = ? AND visible_at_ms <= ? "
+    "ORDER BY visible_at_ms, sequence LIMIT ?"
+)
+# Pinned to its index: the planner would otherwise take the visibility index
+# and sort every visible message of the queue to find the newest few.
+_SELECT_NEWEST = (
+    _SELECT_COLUMNS + "FROM queue_messages INDEXED BY queue_messages_by_send "
+    "WHERE queue = ? AND visible_at_ms <= ? ORDER BY sequence DESC LIMIT ?"
+)
+
+
 def _receive(
-    connection: sqlite3.Connection, queue: str, max_messages: int, hide_ms: int, now_ms: int
+    connection: sqlite3.Connection,
+    queue: str,
+    max_messages: int,
+    hide_ms: int,
+    now_ms: int,
+    select: str = _SELECT_OLDEST,
 ) -> ReceiveAttempt:
-    rows = connection.execute(
-        "SELECT sequence, message_id, body, sent_at_ms, receive_count, first_received_at_ms "
-        "FROM queue_messages WHERE queue = ? AND visible_at_ms <= ? "
-        "ORDER BY visible_at_ms, sequence LIMIT ?",
-        (queue, now_ms, max_messages),
-    ).fetchall()
+    rows = connection.execute(select, (queue, now_ms, max_messages)).fetchall()
     if not rows:
         due = connection.execute(
             "SELECT min(visible_at_ms) FROM queue_messages WHERE queue = ?", (queue,)
