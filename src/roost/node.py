@@ -75,8 +75,8 @@ from roost.leasing.liveness import LockFileLiveness
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.store.embedded import Stores
-from roost.store.faults import FaultSwitch
-from roost.store.sqlite.queues import SqliteQueueStore
+from roost.store.faults import FaultHook, FaultSwitch, FaultTarget
+from roost.store.ports import QueueStore
 from roost.worker.isolation import Isolation
 from roost.worker.pressure import start_host_pressure
 
@@ -161,6 +161,7 @@ class Node:
             control,
             stores.code,
             host_breakers=self.breakers.board(HOST_BREAKERS),
+            host_faults=self._hook(FaultTarget.WORKER_HOST),
         )
         self._invoke = invoke
         invoke.start()
@@ -209,7 +210,10 @@ class Node:
 
         def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
             delivery = DestinationDelivery(
-                aws, invoker=frontend, breakers=self.breakers.board(DESTINATION_BREAKERS)
+                aws,
+                invoker=frontend,
+                breakers=self.breakers.board(DESTINATION_BREAKERS),
+                faults=self._hook(FaultTarget.DESTINATIONS),
             )
             # What cannot be delivered now waits in the outbox, not in the poller.
             self._outbox = ParkingDelivery(delivery, stores.queues)
@@ -272,7 +276,10 @@ class Node:
             return record.latest.role if record is not None else ""
 
         self._sources = SourceFactories(
-            config.aws_endpoint_url, sqs_receive_threads=config.esm_sqs_threads, role_of=role_of
+            config.aws_endpoint_url,
+            sqs_receive_threads=config.esm_sqs_threads,
+            role_of=role_of,
+            faults=self._hook(FaultTarget.EVENT_SOURCES),
         )
         self._sqs_clients = self._sources.sqs_clients
         settings = EsmSettings(
@@ -288,6 +295,7 @@ class Node:
         delivery = DestinationDelivery(
             AwsClients(config.aws_endpoint_url),
             breakers=self.breakers.board(DESTINATION_BREAKERS),
+            faults=self._hook(FaultTarget.DESTINATIONS),
         )
         streams = StreamParts(
             checkpoints=stores.checkpoints,
@@ -313,7 +321,7 @@ class Node:
     def _metrics(
         self,
         plane: AsyncPlane,
-        queues: SqliteQueueStore,
+        queues: QueueStore,
         invoke: InvokePlane,
         sync_first: SyncFirst,
         routers: dict[Plane, PlaneRouter],
@@ -345,6 +353,10 @@ class Node:
             self.breakers,
             self.pressure,
         )
+
+    def _hook(self, target: FaultTarget) -> FaultHook | None:
+        """``target``'s fault hook, with fault injection on (docs/resilience.md)."""
+        return self.faults.hook(target) if self.faults is not None else None
 
     @property
     def isolation(self) -> Isolation | None:

@@ -12,7 +12,8 @@ shard holds its position and tries again.
 With a ``BreakerBoard`` (one breaker per target ARN, ``flow.circuit_breaker``)
 a target whose breaker is open, or any target while the board sees a fleet-wide
 fault, fails fast instead of being retried against: each attempt asks the board
-first and tells it how the attempt went.
+first and tells it how the attempt went. A fault hook (``FaultTarget.DESTINATIONS``,
+tests only) is awaited before every attempt, as if it were the endpoint's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from roost.destinations.aws import AwsClients
 from roost.destinations.records import Condition, DeadLetterMessage, encode_record
 from roost.destinations.targets import InvalidTargetError, Target, TargetKind, parse_target
 from roost.flow.circuit_breaker import BreakerBoard
+from roost.store.faults import FaultHook
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,10 @@ class DestinationDelivery:
         *,
         policy: RetryPolicy | None = None,
         breakers: BreakerBoard | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self._clients = clients
+        self._faults = faults
         self._invoker = invoker
         self._policy = policy or RetryPolicy()
         self._breakers = breakers
@@ -194,6 +198,8 @@ class DestinationDelivery:
                     )
                     return DeliveryStatus.FAILED
             try:
+                if self._faults is not None:
+                    await self._faults()
                 await send()
             except asyncio.CancelledError:
                 raise

@@ -4,6 +4,8 @@ boto3 blocks, so every call runs in a worker thread of the wrapper's own
 executor: a slow AWS call never takes the event loop's default executor from
 the rest of the node. Sources whose reads hold a thread for long (SQS long
 polls) add an executor of their own on top (see ``roost.esm.sqs.client``).
+A fault hook (``FaultTarget.EVENT_SOURCES``, tests only) is awaited before
+every call, so an injected outage looks like an unreachable endpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from roost.store.faults import FaultHook
 
 CONNECT_TIMEOUT_S = 2.0
 CALL_READ_TIMEOUT_S = 10.0
@@ -39,8 +43,10 @@ class AwsClients:
         read_timeout_s: float = CALL_READ_TIMEOUT_S,
         max_attempts: int = 2,
         pool_connections: int | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self.service = service
+        self._faults = faults
         self.endpoint_url = endpoint_url
         self._session = session if session is not None else boto3.session.Session()
         self._config = Config(
@@ -80,6 +86,9 @@ class AwsClients:
         operation: str,
         params: dict[str, Any],
     ) -> Any:
+        if self._faults is not None:
+            await self._faults()
+
         def run() -> Any:
             return getattr(self.client(region), operation)(**params)
 

@@ -2,7 +2,8 @@
 
 They share boto3 clients per service (SQS, Kinesis, DynamoDB Streams) on the
 node's AWS endpoint, and the Kafka factory its producers; ``close`` releases
-them all when the node stops.
+them all when the node stops. A fault hook (tests) reaches the AWS clients, not
+Kafka's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from roost.esm.kinesis.source import KinesisSourceFactory, RoleLookup
 from roost.esm.sources import SourceType
 from roost.esm.sqs import SqsClients, SqsConnectorFactory
 from roost.esm.stream.source import StreamSourceFactory
+from roost.store.faults import FaultHook
 
 # Stream reads are short calls; a few threads serve every shard of a node.
 STREAM_CALL_THREADS = 16
@@ -26,15 +28,30 @@ class SourceFactories:
     """Every source type's factory, over clients shared by the node."""
 
     def __init__(
-        self, endpoint_url: str | None, *, sqs_receive_threads: int, role_of: RoleLookup
+        self,
+        endpoint_url: str | None,
+        *,
+        sqs_receive_threads: int,
+        role_of: RoleLookup,
+        faults: FaultHook | None = None,
     ) -> None:
-        self.sqs_clients = SqsClients(endpoint_url, receive_threads=sqs_receive_threads)
+        self.sqs_clients = SqsClients(
+            endpoint_url, receive_threads=sqs_receive_threads, faults=faults
+        )
         # One attempt per call: the shard reader backs off on throttles itself.
         self._kinesis = AwsClients(
-            "kinesis", endpoint_url, call_threads=STREAM_CALL_THREADS, max_attempts=1
+            "kinesis",
+            endpoint_url,
+            call_threads=STREAM_CALL_THREADS,
+            max_attempts=1,
+            faults=faults,
         )
         self._dynamodb = AwsClients(
-            "dynamodbstreams", endpoint_url, call_threads=STREAM_CALL_THREADS, max_attempts=1
+            "dynamodbstreams",
+            endpoint_url,
+            call_threads=STREAM_CALL_THREADS,
+            max_attempts=1,
+            faults=faults,
         )
         self._kafka = KafkaSourceFactory()
         self._factories: dict[SourceType, ConnectorFactory | StreamSourceFactory] = {

@@ -1,4 +1,4 @@
-"""``/_roost/faults``: flip a running node's store faults (only with fault injection on).
+"""``/_roost/faults``: flip a running node's faults (only with fault injection on).
 
 ``POST /_roost/faults`` with a JSON body sets one target's plan::
 
@@ -6,11 +6,13 @@
     {"target": "config-store", "mode": "slow", "delay_ms": 2000}
     {"target": "config-store", "mode": "ok"}
 
-``target`` is ``config-store`` or ``mapping-store``; ``mode`` ``ok``, ``slow``
-or ``fail``; ``delay_ms`` (``slow``) and ``for_s`` (then back to ``ok``) are
-optional. ``GET /_roost/faults`` answers every target's plan. The caller signs
-with SigV4 like every AWS request; the endpoint exists only on a node started
-with ``ROOST_FAULT_INJECTION=1`` (elsewhere the path is a 404).
+``target`` is a store (``config-store``, ``mapping-store``, ``queue-store``) or
+another dependency (``destinations``, ``event-sources``, ``worker-host``);
+``mode`` ``ok``, ``slow`` or ``fail``; ``delay_ms`` (``slow``) and ``for_s``
+(then back to ``ok``) are optional. ``GET /_roost/faults`` answers every
+target's plan. The caller signs with SigV4 like every AWS request; the endpoint
+exists only on a node started with ``ROOST_FAULT_INJECTION=1`` (elsewhere the
+path is a 404).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 the event source mappings and the stream checkpoints each have their own
 database file, so a busy queue never waits behind a config write; code blobs
 are files under ``code/``. With a ``FaultSwitch`` (``ROOST_FAULT_INJECTION``),
-the config and mapping stores obey it (``docs/resilience.md``).
+the config, mapping and queue stores obey it (``docs/resilience.md``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roost.auth.secrets import SecretBox
-from roost.store.faults import FaultSwitch, FaultyConfigStore, FaultyMappingStore
+from roost.store.faults import (
+    FaultSwitch,
+    FaultyConfigStore,
+    FaultyMappingStore,
+    FaultyQueueStore,
+)
 from roost.store.filesystem import FileCodeStore
-from roost.store.ports import ConfigStore, EventSourceMappingStore
+from roost.store.ports import ConfigStore, EventSourceMappingStore, QueueStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
 from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
 from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
@@ -29,7 +34,7 @@ class Stores:
     config: ConfigStore
     code: FileCodeStore
     secrets: SecretBox
-    queues: SqliteQueueStore
+    queues: QueueStore
     mappings: EventSourceMappingStore
     checkpoints: SqliteCheckpointStore
 
@@ -37,7 +42,7 @@ class Stores:
     async def open(cls, data_dir: Path, faults: FaultSwitch | None = None) -> Stores:
         """Open (creating if needed) the stores under ``data_dir``.
 
-        With ``faults``, the config and mapping stores obey that switch (tests).
+        With ``faults``, the config, mapping and queue stores obey that switch (tests).
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
@@ -61,7 +66,7 @@ class Stores:
             FaultyConfigStore(config, faults),
             code,
             secrets,
-            queues,
+            FaultyQueueStore(queues, faults),
             FaultyMappingStore(mappings, faults),
             checkpoints,
         )

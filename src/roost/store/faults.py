@@ -1,16 +1,20 @@
-"""Fault injection for the store port: make a store slow or failing, on purpose.
+"""Fault injection: make a store, an event source, a destination or a worker host
+slow or failing, on purpose.
 
-The talk's static stability is only real if it is tested: the data plane must
-keep serving when the config store (the function-versions table) is down. A
-``FaultSwitch`` is owned by one node (no global state); it holds a
-``FaultPlan`` per ``FaultTarget``. ``FaultyConfigStore`` and
-``FaultyMappingStore`` wrap a real adapter and consult the switch before every
-call:
+The talk's static stability and outage recovery are only real if they are
+tested. A ``FaultSwitch`` is owned by one node (no global state); it holds a
+``FaultPlan`` per ``FaultTarget``. ``FaultyConfigStore``, ``FaultyMappingStore``
+and ``FaultyQueueStore`` wrap a real store adapter and consult the switch
+before every call; the clients of the other dependencies (destination
+deliveries, event source AWS clients, environment placement) take a
+``FaultHook`` (``switch.hook(target)``) and await it before every call:
 
 - ``FaultMode.OK``: pass the call through;
 - ``FaultMode.SLOW``: wait ``delay_ms``, then pass it through (a hung store,
   which callers with a deadline see as unavailable);
-- ``FaultMode.FAIL``: raise ``StoreUnavailable`` without touching the adapter.
+- ``FaultMode.FAIL``: raise without touching the dependency: ``StoreUnavailable``
+  for a store, ``InjectedFault`` (a ``ConnectionError``) for the others, which
+  their callers treat as any failed call of that dependency.
 
 A plan may end by itself (``for_s``): the switch reverts to ``OK`` once the
 time is up, so a test (or a crashed test) cannot leave a store failing.
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import (
@@ -32,6 +38,9 @@ from roost.store.ports import (
     EventSourceMappingStore,
     Item,
     MappingRecord,
+    QueueDepth,
+    QueueStore,
+    ReceivedMessage,
     Write,
 )
 
@@ -42,10 +51,32 @@ MAX_DURATION_S = 3_600.0
 
 
 class FaultTarget(enum.StrEnum):
-    """The stores a fault can be injected into (their wire names)."""
+    """The dependencies a fault can be injected into (their wire names)."""
 
     CONFIG_STORE = "config-store"
     MAPPING_STORE = "mapping-store"
+    QUEUE_STORE = "queue-store"
+    DESTINATIONS = "destinations"
+    EVENT_SOURCES = "event-sources"
+    WORKER_HOST = "worker-host"
+
+    @property
+    def is_store(self) -> bool:
+        """Whether the target is one of the node's stores (it fails with ``StoreUnavailable``)."""
+        return self in _STORES
+
+
+_STORES = frozenset({FaultTarget.CONFIG_STORE, FaultTarget.MAPPING_STORE, FaultTarget.QUEUE_STORE})
+
+FaultHook = Callable[[], Awaitable[None]]
+"""Awaited before each call to a dependency: returns, waits, or raises (``FaultSwitch.hook``)."""
+
+
+class InjectedFault(ConnectionError):
+    """A call to a dependency that is not a store failed because its fault plan says so.
+
+    A ``ConnectionError``: the callers treat it as the endpoint being unreachable.
+    """
 
 
 class FaultMode(enum.StrEnum):
@@ -118,15 +149,21 @@ class FaultSwitch:
         return max(0.0, plan.until_s - self._clock())
 
     async def check(self, target: FaultTarget) -> None:
-        """Apply ``target``'s plan to one call: return, wait, or raise ``StoreUnavailable``.
+        """Apply ``target``'s plan to one call: return, wait, or raise (``StoreUnavailable``
+        for a store, ``InjectedFault`` for another dependency).
 
         Safe to cancel (a cancelled wait touches nothing).
         """
         plan = self.plan(target)
         if plan.mode is FaultMode.FAIL:
-            raise StoreUnavailable(f"{target.value} unavailable (fault injected)")
+            message = f"{target.value} unavailable (fault injected)"
+            raise StoreUnavailable(message) if target.is_store else InjectedFault(message)
         if plan.mode is FaultMode.SLOW and plan.delay_ms > 0:
             await asyncio.sleep(plan.delay_ms / 1000)
+
+    def hook(self, target: FaultTarget) -> FaultHook:
+        """``check(target)`` as a no-argument hook, for a dependency's client to await."""
+        return functools.partial(self.check, target)
 
 
 class FaultyConfigStore:
@@ -202,6 +239,64 @@ class FaultyMappingStore:
     async def delete(self, uuid: str, *, expected_revision: str | None = None) -> bool:
         await self._switch.check(self._target)
         return await self.inner.delete(uuid, expected_revision=expected_revision)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class FaultyQueueStore:
+    """A ``QueueStore`` (the async internal queues) that obeys a ``FaultSwitch`` first.
+
+    A failed ``send`` never reaches the store, so nothing is acknowledged that
+    was not persisted: the async front end answers the caller with an error.
+    """
+
+    def __init__(
+        self,
+        inner: QueueStore,
+        switch: FaultSwitch,
+        target: FaultTarget = FaultTarget.QUEUE_STORE,
+    ) -> None:
+        self.inner = inner
+        self._switch = switch
+        self._target = target
+
+    async def send(self, queue: str, body: bytes, *, delay_s: float = 0.0) -> str:
+        await self._switch.check(self._target)
+        return await self.inner.send(queue, body, delay_s=delay_s)
+
+    async def send_batch(
+        self, queue: str, bodies: Sequence[bytes], *, delay_s: float = 0.0
+    ) -> list[str]:
+        await self._switch.check(self._target)
+        return await self.inner.send_batch(queue, bodies, delay_s=delay_s)
+
+    async def receive(self, queue: str, **options: Any) -> list[ReceivedMessage]:
+        # Options are passed on as they come, so a receive option the port gains
+        # (an order, a shard) reaches the store without this wrapper changing.
+        await self._switch.check(self._target)
+        received: list[ReceivedMessage] = await self.inner.receive(queue, **options)
+        return received
+
+    async def delete(self, queue: str, receipt: str) -> bool:
+        await self._switch.check(self._target)
+        return await self.inner.delete(queue, receipt)
+
+    async def change_visibility(self, queue: str, receipt: str, timeout_s: float) -> bool:
+        await self._switch.check(self._target)
+        return await self.inner.change_visibility(queue, receipt, timeout_s)
+
+    async def depth(self, queue: str) -> QueueDepth:
+        await self._switch.check(self._target)
+        return await self.inner.depth(queue)
+
+    async def oldest_age_s(self, queue: str) -> float | None:
+        await self._switch.check(self._target)
+        return await self.inner.oldest_age_s(queue)
+
+    async def queues(self) -> list[str]:
+        await self._switch.check(self._target)
+        return await self.inner.queues()
 
     async def close(self) -> None:
         await self.inner.close()

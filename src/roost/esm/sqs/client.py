@@ -11,6 +11,7 @@ import concurrent.futures
 from typing import Any
 
 from roost.esm.aws_clients import AwsClients
+from roost.store.faults import FaultHook
 
 # ReceiveMessage waits up to 20 s; the read timeout must outlast it.
 LONG_POLL_READ_TIMEOUT_S = 30.0
@@ -30,6 +31,7 @@ class SqsClients(AwsClients):
         session: Any = None,
         receive_threads: int = 64,
         call_threads: int = 8,
+        faults: FaultHook | None = None,
     ) -> None:
         super().__init__(
             "sqs",
@@ -38,6 +40,7 @@ class SqsClients(AwsClients):
             call_threads=call_threads,
             read_timeout_s=LONG_POLL_READ_TIMEOUT_S,
             pool_connections=receive_threads + call_threads,
+            faults=faults,
         )
         self._receives = concurrent.futures.ThreadPoolExecutor(
             receive_threads, thread_name_prefix="esm-sqs-receive"

@@ -11,7 +11,8 @@ and is avoided while another host exists. Function errors (an init error the
 runtime reported, an init timeout) say nothing about the host and are not
 counted. With one host, or with every host failing at once (a fleet-wide
 fault), the board keeps every host usable: a shared outage must not become a
-total one.
+total one. A fault hook (``FaultTarget.WORKER_HOST``, tests only) is awaited
+before each create, as if the host's launch were slow or failing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 
 from roost.flow.circuit_breaker import HOST_BREAKERS, BreakerBoard
 from roost.functions.model import FunctionConfig
+from roost.store.faults import FaultHook
 from roost.worker.environment import ExecutionEnvironment
 from roost.worker.host import HostFull, VersionKey, WorkerHost
 
@@ -43,8 +45,10 @@ class PlacementService:
         *,
         others: Mapping[str, WorkerHost] | None = None,
         breakers: BreakerBoard | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self.host = host
+        self._faults = faults
         self.hosts: dict[str, WorkerHost] = {LOCAL_HOST: host, **(others or {})}
         self.lease_s = lease_s
         self.keep_alive_s = keep_alive_s
@@ -66,6 +70,8 @@ class PlacementService:
         failure: Exception | None = None
         for host_id in self._candidates():
             try:
+                if self._faults is not None:
+                    await self._faults()
                 env = await self.hosts[host_id].create(account_id, config, network)
             except HostFull as full:
                 failure = full

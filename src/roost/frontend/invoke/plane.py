@@ -18,6 +18,7 @@ from roost.frontend.invoke.handler import InvokeHandlers
 from roost.frontend.invoke.placement import PlacementService
 from roost.frontend.invoke.provisioner import ProvisionedConcurrencyManager
 from roost.frontend.router import Handler
+from roost.store.faults import FaultHook
 from roost.store.ports import CodeStore
 from roost.worker.host import HostSettings, WorkerHost
 from roost.worker.isolation import Isolation, detect
@@ -60,6 +61,7 @@ class InvokePlane:
         control: ControlPlane,
         code: CodeStore,
         host_breakers: BreakerBoard | None = None,
+        host_faults: FaultHook | None = None,
     ) -> None:
         self.isolation: Isolation = detect(settings.sandbox)
         area = SandboxArea.for_data_dir(data_dir)
@@ -85,7 +87,11 @@ class InvokePlane:
         )
         self.counting = CountingService(settings.account_concurrency)
         self.placement = PlacementService(
-            host, settings.lease_s, settings.keep_alive_s, breakers=host_breakers
+            host,
+            settings.lease_s,
+            settings.keep_alive_s,
+            breakers=host_breakers,
+            faults=host_faults,
         )
         scaling = ScalingLimiter(settings.burst_new_environments, settings.burst_window_s)
         self.assignment = AssignmentService(self.placement, scaling)
