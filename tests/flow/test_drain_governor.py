@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from roost.flow.backpressure import PressureState
 from roost.flow.drain_governor import (
     Decision,
     DrainGovernor,
@@ -128,17 +129,32 @@ def test_the_handshake_ramps_only_while_recovery_stays_healthy() -> None:
     ]
 
 
-def test_sync_traffic_or_full_slots_hold_the_rate() -> None:
+def test_full_slots_hold_the_rate_but_sync_traffic_alone_does_not() -> None:
     view = View()
     gov = governor(view)
-    view.now = Pressure(sync_busy=True)
-    healthy_interval(gov)
-    assert gov.tick() is Decision.HOLD
-
     view.now = Pressure(utilisation=0.99)
     healthy_interval(gov)
     assert gov.tick() is Decision.HOLD
     assert gov.rate_per_s == 100.0
+
+    # sync_first already narrows the async slots while sync invokes run: a drain
+    # an outage cut must still ramp back under steady sync traffic
+    view.now = Pressure(sync_busy=True)
+    healthy_interval(gov)
+    assert gov.tick() is Decision.INCREASE
+
+
+def test_an_elevated_host_holds_the_normal_rate_but_not_a_recovery() -> None:
+    view = View()
+    gov = governor(view)
+    view.now = Pressure(host=PressureState.ELEVATED)
+    healthy_interval(gov)
+    assert gov.tick() is Decision.HOLD  # at its initial rate: nothing to recover
+    for _ in range(20):
+        gov.attempted(0.1, error=True)  # the store failed under the drain
+    assert gov.tick() is Decision.DECREASE
+    healthy_interval(gov)
+    assert gov.tick() is Decision.INCREASE  # below it: ramps back though elevated
 
 
 def test_without_demand_the_rate_holds() -> None:

@@ -20,11 +20,14 @@ decides:
   the healthy baseline;
 - **decrease** too while the worker host reports critical pressure
   (``flow.backpressure``): when it eases, the rate ramps up from there;
-- **hold** while the node is under pressure (sync invokes running, async
-  slots nearly all in use: more tokens would only queue, or the worker host's
-  pressure elevated), or when the bucket
-  did not limit anything (there is nothing to ramp for, so the rate an outage
-  cut stays cut until a backlog needs it);
+- **hold** while more tokens would only queue (the async slots are nearly all
+  in use; ``flow.sync_first`` already narrows them while sync invokes run, so
+  sync traffic by itself does not stop a ramp), while the worker host's
+  pressure is elevated and the rate is back at its normal level
+  (``initial_rate_per_s``: below it, the rate an outage cut keeps ramping back,
+  or a busy CPU would pin it at its floor), or when the bucket did not limit
+  anything (there is nothing to ramp for, so the rate an outage cut stays cut
+  until a backlog needs it);
 - **increase** (additive, ``increase_per_s``) otherwise: starts waited for
   tokens and everything stayed healthy.
 
@@ -208,9 +211,10 @@ class DrainGovernor:
             self._baseline_s = (
                 latency if base is None else base + BASELINE_SMOOTHING * (latency - base)
             )
-        if pressure.sync_busy or pressure.utilisation >= settings.max_utilisation:
+        if pressure.utilisation >= settings.max_utilisation:
             return Decision.HOLD
-        if pressure.host is PressureState.ELEVATED:
+        recovering = self.bucket.rate_per_s < settings.clamp(settings.initial_rate_per_s)
+        if pressure.host is PressureState.ELEVATED and not recovering:
             return Decision.HOLD
         if report.waited == 0:
             return Decision.HOLD

@@ -123,7 +123,7 @@ class FrontDoor:
             log.warning("store unavailable while serving request %s: %s", request_id, error)
             unavailable = AwsError(
                 f"The service is temporarily unable to serve the request ({error}); "
-                "retry later. Invokes of known functions keep working meanwhile.",
+                "retry later.",
                 code=STORE_UNAVAILABLE_CODE,
             )
             wire = render_error(unavailable, request_id)
