@@ -122,8 +122,7 @@ class FrontDoor:
         except StoreUnavailable as error:
             log.warning("store unavailable while serving request %s: %s", request_id, error)
             unavailable = AwsError(
-                f"The service is temporarily unable to serve the request ({error}); "
-                "retry later.",
+                f"The service cannot serve the request now ({error}); retry later.",
                 code=STORE_UNAVAILABLE_CODE,
             )
             wire = render_error(unavailable, request_id)
