@@ -115,6 +115,7 @@ def _capacity_settings_from_env() -> dict[str, object]:
         "ROOST_INVOKE_MAX_WAITING": ("invoke_max_waiting", int),
         "ROOST_INVOKE_MAX_WAIT_S": ("invoke_max_wait_s", float),
         "ROOST_WORKER_MAX_ENVIRONMENTS": ("worker_max_environments", int),
+        "ROOST_QUEUE_MAX_BATCH_OPS": ("queue_max_batch_ops", int),
     }
     return {
         field_name: kind(os.environ[variable])
@@ -162,6 +163,8 @@ class RoostConfig:
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     region: str = DEFAULT_REGION
     account_concurrency: int = 1000
+    # Variance reduction: queue operations one group-commit transaction may hold.
+    queue_max_batch_ops: int = 2048
     control_max_in_flight: int = 256
     invoke_max_in_flight: int = 4096
     keep_alive_s: float = 600.0

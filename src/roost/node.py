@@ -74,9 +74,9 @@ from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
+from roost.observability.variance_metrics import VarianceSource
 from roost.store.embedded import Stores
 from roost.store.faults import FaultHook, FaultSwitch, FaultTarget
-from roost.store.ports import QueueStore
 from roost.worker.isolation import Isolation
 from roost.worker.pressure import start_host_pressure
 
@@ -137,7 +137,9 @@ class Node:
         self.pressure: HostPressure | None = None
 
     async def _build_app(self) -> FrontDoor:
-        stores = await Stores.open(self.config.data_dir, self.faults)
+        stores = await Stores.open(
+            self.config.data_dir, self.faults, queue_max_batch_ops=self.config.queue_max_batch_ops
+        )
         self._stores = stores
         swept = await asyncio.to_thread(self._liveness.sweep)
         if swept:
@@ -197,7 +199,7 @@ class Node:
             stores.code,
             control.code_links,
             invoke.logs,
-            self._metrics(async_plane, stores.queues, invoke, sync_first, routers).render,
+            self._metrics(async_plane, stores, invoke, sync_first, routers).render,
             faults=self.faults,
         )
 
@@ -321,7 +323,7 @@ class Node:
     def _metrics(
         self,
         plane: AsyncPlane,
-        queues: QueueStore,
+        stores: Stores,
         invoke: InvokePlane,
         sync_first: SyncFirst,
         routers: dict[Plane, PlaneRouter],
@@ -335,7 +337,7 @@ class Node:
         return NodeMetrics(
             AsyncSource(
                 self.async_metrics,
-                queues,
+                stores.queues,
                 plane.queue_names,
                 sync_first,
                 plane.running,
@@ -352,6 +354,7 @@ class Node:
             capacity,
             self.breakers,
             self.pressure,
+            VarianceSource(stores.queue_commits, stores.queue_max_batch_ops),
         )
 
     def _hook(self, target: FaultTarget) -> FaultHook | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,9 @@ from roost.async_invoke.metrics import AsyncMetrics, DropReason, RetryReason
 from roost.flow.counting import CountingService
 from roost.observability.node_metrics import AsyncSource, NodeMetrics, SyncSource
 from roost.observability.prometheus import Sample, parse
+from roost.observability.variance_metrics import VarianceSource
 from roost.store.memory import MemoryQueueStore
+from roost.store.sqlite.queues import SqliteQueueStore
 
 ACCOUNT = "000000000000"
 QUEUES = ("async-000", "async-001")
@@ -104,3 +107,27 @@ def test_an_unavailable_queue_store_does_not_fail_the_scrape() -> None:
     assert not [s for s in samples if s.name == "roost_async_queue_depth"]
     fn = {"account": ACCOUNT, "function": "fn"}
     assert _value(samples, "roost_async_events_accepted_total", **fn) == 1
+
+
+def test_the_queue_stores_group_commit_shows_how_much_it_batched(tmp_path: Path) -> None:
+    # Given: 50 sends at once into the SQLite queue store, which group-commits them
+    async def scenario() -> str:
+        store = await SqliteQueueStore.open(tmp_path / "queues.db", max_batch_ops=64)
+        try:
+            await asyncio.gather(*(store.send("async-000", b"{}") for _ in range(50)))
+            variance = VarianceSource(lambda: store.stats, 64)
+            return await NodeMetrics(None, None, variance=variance).render()
+        finally:
+            await store.close()
+
+    # When: it is scraped
+    samples = parse(asyncio.run(scenario()))
+
+    # Then: fewer transactions (and fsyncs) than operations, within the bound
+    operations = _value(samples, "roost_queue_commit_operations_total")
+    transactions = _value(samples, "roost_queue_commit_transactions_total")
+    assert operations == 50
+    assert 1 <= transactions < operations
+    assert _value(samples, "roost_queue_commit_fsyncs_total") <= transactions
+    assert 1 < _value(samples, "roost_queue_commit_largest_batch") <= 64
+    assert _value(samples, "roost_queue_commit_max_batch_ops") == 64

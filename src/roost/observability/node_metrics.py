@@ -35,6 +35,7 @@ from roost.flow.tenant_buckets import TenantBuckets
 from roost.observability.backpressure_metrics import backpressure_families
 from roost.observability.capacity_metrics import CapacitySource, capacity_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
+from roost.observability.variance_metrics import VarianceSource, variance_families
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
 
@@ -104,8 +105,10 @@ class NodeMetrics:
         capacity_source: CapacitySource | None = None,
         breakers: BreakerBoards | None = None,
         pressure: HostPressure | None = None,
+        variance: VarianceSource | None = None,
     ) -> None:
         self._async = async_source
+        self._variance = variance
         self._pressure = pressure
         self._sync = sync_source
         self._esm = esm_source
@@ -132,6 +135,8 @@ class NodeMetrics:
             families += breaker_families(self._breakers)
         if self._pressure is not None:
             families += backpressure_families(self._pressure)
+        if self._variance is not None:
+            families += variance_families(self._variance)
         return render(families)
 
 

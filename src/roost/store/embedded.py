@@ -9,6 +9,7 @@ the config, mapping and queue stores obey it (``docs/resilience.md``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from roost.store.filesystem import FileCodeStore
 from roost.store.ports import ConfigStore, EventSourceMappingStore, QueueStore
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
 from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
+from roost.store.sqlite.group_commit import DEFAULT_MAX_BATCH_OPS, CommitStats
 from roost.store.sqlite.mappings import MAPPING_DATABASE_NAME
 from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
 
@@ -37,19 +39,32 @@ class Stores:
     queues: QueueStore
     mappings: EventSourceMappingStore
     checkpoints: SqliteCheckpointStore
+    # The queue store's group committer, for /metrics (variance reduction).
+    queue_commits: Callable[[], CommitStats]
+    queue_max_batch_ops: int
 
     @classmethod
-    async def open(cls, data_dir: Path, faults: FaultSwitch | None = None) -> Stores:
+    async def open(
+        cls,
+        data_dir: Path,
+        faults: FaultSwitch | None = None,
+        *,
+        queue_max_batch_ops: int = DEFAULT_MAX_BATCH_OPS,
+    ) -> Stores:
         """Open (creating if needed) the stores under ``data_dir``.
 
-        With ``faults``, the config, mapping and queue stores obey that switch (tests).
+        With ``faults``, the config, mapping and queue stores obey that switch
+        (tests). ``queue_max_batch_ops`` bounds a queue transaction (1: no
+        group commit).
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         opened: list[SqliteConfigStore | SqliteQueueStore | SqliteMappingStore] = []
         try:
             config = await SqliteConfigStore.open(data_dir / "roost.db")
             opened.append(config)
-            queues = await SqliteQueueStore.open(data_dir / QUEUE_DATABASE_NAME)
+            queues = await SqliteQueueStore.open(
+                data_dir / QUEUE_DATABASE_NAME, max_batch_ops=queue_max_batch_ops
+            )
             opened.append(queues)
             mappings = await SqliteMappingStore.open(data_dir / MAPPING_DATABASE_NAME)
             opened.append(mappings)
@@ -60,8 +75,10 @@ class Stores:
             raise
         code = FileCodeStore(data_dir / "code")
         secrets = SecretBox.in_data_dir(data_dir)
+        sqlite_queues = queues
+        batching = (lambda: sqlite_queues.stats, queue_max_batch_ops)
         if faults is None:
-            return cls(config, code, secrets, queues, mappings, checkpoints)
+            return cls(config, code, secrets, queues, mappings, checkpoints, *batching)
         return cls(
             FaultyConfigStore(config, faults),
             code,
@@ -69,6 +86,7 @@ class Stores:
             FaultyQueueStore(queues, faults),
             FaultyMappingStore(mappings, faults),
             checkpoints,
+            *batching,
         )
 
     async def close(self) -> None:
