@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.async_invoke.support import Recorder
 from tests.fixtures.roost_process import RoostProcess, make_zip
 
 pytest_plugins = [
@@ -67,3 +68,11 @@ def create_args(name: str, code: bytes | None = None, **overrides: Any) -> dict[
         "Code": {"ZipFile": code if code is not None else make_zip()},
         **overrides,
     }
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """A server on 127.0.0.1 where test functions report their invokes."""
+    server = Recorder()
+    yield server
+    server.close()

@@ -34,13 +34,6 @@ def client(async_roost: RoostProcess) -> Any:
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def reporter(client: Any, function_name: str) -> str:
     deploy_code(client, function_name, {"app.py": REPORTER})
     return function_name

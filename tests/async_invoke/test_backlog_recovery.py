@@ -50,13 +50,6 @@ def roost(tmp_path: Path) -> Iterator[RoostProcess]:
     process.stop()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def samples(roost: RoostProcess, name: str) -> list[Sample]:
     """The samples of one metric in ``/metrics`` now."""
     with urllib.request.urlopen(f"{roost.endpoint}/metrics", timeout=10) as reply:

@@ -45,13 +45,6 @@ def async_fresh_roost(tmp_path: Path) -> Iterator[RoostProcess]:
         process.stop()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 @pytest.mark.timeout(300)
 def test_acknowledged_events_run_after_a_sigkill(
     async_fresh_roost: RoostProcess, recorder: Recorder

@@ -31,13 +31,6 @@ def express_roost(tmp_path: Path) -> Iterator[RoostProcess]:
     process.stop()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def test_a_hot_functions_events_run_from_its_lane_until_it_is_reaped(
     express_roost: RoostProcess, recorder: Recorder
 ) -> None:

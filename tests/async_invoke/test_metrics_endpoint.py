@@ -33,13 +33,6 @@ def client(roost: RoostProcess) -> Any:
     return roost.client()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def scrape(roost: RoostProcess) -> tuple[str, list[Sample]]:
     """The content type and the samples of an unsigned ``GET /metrics``."""
     with urllib.request.urlopen(f"{roost.endpoint}/metrics", timeout=10) as reply:

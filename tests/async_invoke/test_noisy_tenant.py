@@ -12,7 +12,6 @@ bucket), not for A's events to run.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from roost.observability.prometheus import parse
 from tests.async_invoke.support import ASYNC_ENV, REPORTER, Recorder, send_event, wait_for
-from tests.fixtures.roost_process import RoostProcess
+from tests.fixtures.roost_process import RoostProcess, metric
 from tests.frontend.invoke.support import deploy_code
 
 BACKLOG = 2_000
@@ -47,21 +45,6 @@ def roost(tmp_path: Path) -> Iterator[RoostProcess]:
     process.start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
-def metric(roost: RoostProcess, name: str, **labels: str) -> float:
-    """One sample of ``/metrics`` now (0 if absent)."""
-    with urllib.request.urlopen(f"{roost.endpoint}/metrics", timeout=10) as reply:
-        samples = parse(reply.read().decode())
-    found = [s.value for s in samples if s.name == name and dict(s.labels) == labels]
-    return found[0] if found else 0.0
 
 
 def test_a_noisy_tenant_does_not_delay_another_tenants_events(

@@ -9,7 +9,6 @@ environment, a sync invoke sleeping a few seconds, makes the host critical.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from roost.observability.prometheus import parse
 from tests.async_invoke.support import ASYNC_ENV, REPORTER, Recorder, send_event, wait_for
-from tests.fixtures.roost_process import RoostProcess
+from tests.fixtures.roost_process import RoostProcess, metric
 from tests.frontend.invoke.support import deploy_code, invoke
 
 HOLD_S = 5
@@ -43,20 +41,6 @@ def roost(tmp_path: Path) -> Iterator[RoostProcess]:
     process.start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
-def metric(roost: RoostProcess, name: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"{roost.endpoint}/metrics", timeout=10) as reply:
-        samples = parse(reply.read().decode())
-    found = [s.value for s in samples if s.name == name and dict(s.labels) == labels]
-    return found[0] if found else 0.0
 
 
 def test_async_events_wait_while_the_host_is_critical_and_run_after(

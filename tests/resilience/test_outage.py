@@ -66,13 +66,6 @@ def faulty_roost(tmp_path: Path) -> Iterator[RoostProcess]:
     process.stop()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def _first_runs(recorder: Recorder) -> dict[str, float]:
     runs: dict[str, float] = {}
     for report in list(recorder.reports):

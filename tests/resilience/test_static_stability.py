@@ -61,13 +61,6 @@ def faulty_roost(tmp_path: Any, moto_server: MotoServer) -> Iterator[RoostProces
     process.stop()
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def _error(call: Any) -> tuple[str, int, str]:
     with pytest.raises(ClientError) as raised:
         call()

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import esm_env
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.roost_process import RoostProcess
@@ -21,11 +20,3 @@ def esm_roost(
     process.start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    """Where the test functions report their invokes."""
-    server = Recorder()
-    yield server
-    server.close()
