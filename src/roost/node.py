@@ -14,13 +14,12 @@ from typing import Any
 
 from roost import __version__
 from roost.api.model import Plane, operation_table
-from roost.async_invoke.backlog import BacklogSettings, FunctionCacheOrder
+from roost.async_invoke.backlog import FunctionCacheOrder
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
-from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import FunctionCacheConcurrency
 from roost.async_invoke.metrics import AsyncMetrics
-from roost.async_invoke.plane import AsyncPlane, AsyncSettings
+from roost.async_invoke.plane import AsyncPlane
 from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
@@ -40,7 +39,6 @@ from roost.esm.stream.failure_destination import StreamFailureDestination
 from roost.esm.stream.failure_sink import OnFailureSink
 from roost.esm.stream.runner import StreamSettings
 from roost.esm.stream.shard_worker import ShardWorkerSettings
-from roost.flow.admission import AdmissionSettings
 from roost.flow.backpressure import HostPressure
 from roost.flow.circuit_breaker import (
     DESTINATION_BREAKERS,
@@ -48,9 +46,7 @@ from roost.flow.circuit_breaker import (
     SOURCE_BREAKERS,
     BreakerBoards,
 )
-from roost.flow.drain_governor import DrainSettings
-from roost.flow.sync_first import SyncFirst, SyncFirstSettings
-from roost.flow.tenant_buckets import TenantSizing
+from roost.flow.sync_first import SyncFirst
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
 from roost.frontend.control.account import AccountHandlers
@@ -65,13 +61,19 @@ from roost.frontend.control.permissions import PermissionHandlers
 from roost.frontend.control.provisioned_concurrency import ProvisionedConcurrencyHandlers
 from roost.frontend.control.tags import TagHandlers
 from roost.frontend.control.versions import VersionHandlers
-from roost.frontend.invoke.plane import InvokePlane, InvokeSettings
+from roost.frontend.invoke.plane import InvokePlane
 from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
 from roost.functions.code_collector import CodeCollector
 from roost.functions.naming import parse_function_name
 from roost.functions.repository import FunctionRepository
 from roost.leasing.liveness import LockFileLiveness
+from roost.node_settings import (
+    async_settings,
+    invoke_admission,
+    invoke_settings,
+    sync_first_settings,
+)
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.observability.variance_metrics import VarianceSource
@@ -158,7 +160,7 @@ class Node:
         )
         operation_table()  # Build the routing table before the first request.
         invoke = InvokePlane(
-            self._invoke_settings(),
+            invoke_settings(self.config),
             self.config.data_dir,
             control,
             stores.code,
@@ -168,8 +170,8 @@ class Node:
         self._invoke = invoke
         invoke.start()
         self.pressure = start_host_pressure(self.config.backpressure, invoke.placement.host)
-        invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), self._invoke_admission())
-        sync_first = SyncFirst(invoke_router, self._sync_first_settings())
+        invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), invoke_admission(self.config))
+        sync_first = SyncFirst(invoke_router, sync_first_settings(self.config))
         async_plane = self._async_plane(stores, invoke, sync_first)
         provisioned = ProvisionedConcurrencyHandlers(control, invoke.provisioner.allocated)
         mappings = await self._mapping_routes(control, stores, invoke)
@@ -224,7 +226,7 @@ class Node:
             )
 
         async_plane = AsyncPlane(
-            self._async_settings(),
+            async_settings(self.config),
             stores.queues,
             invoke.handlers,
             invoke.cache,
@@ -365,84 +367,6 @@ class Node:
     def isolation(self) -> Isolation | None:
         """How functions are isolated on this node (known once it started)."""
         return self._invoke.isolation if self._invoke is not None else None
-
-    def _invoke_settings(self) -> InvokeSettings:
-        config = self.config
-        return InvokeSettings(
-            account_concurrency=config.account_concurrency,
-            keep_alive_s=config.keep_alive_s,
-            prewarm_per_size=config.prewarm_per_size,
-            memory_budget_mb=config.memory_budget_mb,
-            sandbox=config.sandbox,
-            zygote=config.zygote,
-            network=config.function_network,
-            region=config.region,
-            max_environments=config.worker_max_environments,
-        )
-
-    def _invoke_admission(self) -> AdmissionSettings:
-        """The sync plane never queues without bound: a short line, then 429s."""
-        config = self.config
-        return AdmissionSettings(
-            config.invoke_max_in_flight, config.invoke_max_waiting, config.invoke_max_wait_s
-        )
-
-    def _sync_first_settings(self) -> SyncFirstSettings:
-        config = self.config
-        if config.async_share_while_sync is None:
-            return SyncFirstSettings(quiet_s=config.sync_quiet_s)
-        return SyncFirstSettings(config.async_share_while_sync, config.sync_quiet_s)
-
-    def _async_settings(self) -> AsyncSettings:
-        config = self.config
-        return AsyncSettings(
-            shared_queues=config.async_shared_queues,
-            pollers=config.async_pollers,
-            poller_concurrency=config.async_poller_concurrency,
-            retry_scale=config.async_retry_scale,
-            visibility_timeout_s=config.async_visibility_timeout_s,
-            lease_ttl_s=config.async_lease_ttl_s,
-            stall_after_s=config.async_stall_after_s,
-            express=ExpressSettings(
-                rate_per_s=config.async_express_rate_per_s,
-                window_s=config.async_express_window_s,
-                quiet_s=config.async_express_quiet_s,
-            ),
-            tenants=self._tenant_sizing(),
-            drain=self._drain_settings(),
-            backlog=BacklogSettings(
-                lifo=config.async_backlog_lifo,
-                age_threshold_s=config.async_backlog_age_s,
-                min_depth=config.async_backlog_min_depth,
-                newest_share=config.async_backlog_newest_share,
-            ),
-        )
-
-    def _tenant_sizing(self) -> TenantSizing | None:
-        config = self.config
-        if not config.async_tenant_buckets:
-            return None
-        return TenantSizing(
-            share=config.async_tenant_share,
-            default_duration_s=config.async_tenant_default_duration_s,
-            refresh_s=config.async_tenant_refresh_s,
-            max_defer_s=config.async_tenant_max_defer_s,
-        )
-
-    def _drain_settings(self) -> DrainSettings:
-        config = self.config
-        return DrainSettings(
-            enabled=config.async_drain_governor,
-            initial_rate_per_s=config.async_drain_initial_rate_per_s,
-            min_rate_per_s=config.async_drain_min_rate_per_s,
-            max_rate_per_s=config.async_drain_max_rate_per_s,
-            increase_per_s=config.async_drain_increase_per_s,
-            decrease_factor=config.async_drain_decrease_factor,
-            interval_s=config.async_drain_interval_s,
-            burst_s=config.async_drain_burst_s,
-            max_error_rate=config.async_drain_max_error_rate,
-            latency_factor=config.async_drain_latency_factor,
-        )
 
     async def _health(self) -> dict[str, Any]:
         return {
