@@ -157,6 +157,7 @@ class EsmPoller:
                 settings=config.streams.settings,
                 nudge=self.acquirer.nudge,
                 write_result=self._write_result,
+                shard_listing=config.streams.catalog.listed if config.streams.catalog else None,
                 breakers=config.breakers,
                 pressure=config.pressure,
             )

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy
@@ -62,6 +62,10 @@ class StreamSettings:
     worker: ShardWorkerSettings = field(default_factory=ShardWorkerSettings)
 
 
+ShardListing = Callable[[EventSourceMapping], Awaitable[dict[str, Shard] | None]]
+"""A mapping's shards by id, as last listed (None: the stream could not be listed)."""
+
+
 @dataclass(frozen=True)
 class StreamDeps:
     """What every stream runner of a poller shares."""
@@ -79,6 +83,9 @@ class StreamDeps:
     nudge: Callable[[], None] = lambda: None
     # Stores a mapping's LastProcessingResult (None: not stored).
     write_result: ResultWriter | None = None
+    # The mapping's shards as the poller's lease catalog last listed them (None:
+    # each runner lists its own stream), so a stream is listed once per refresh.
+    shard_listing: ShardListing | None = None
     # Circuit breakers of stream endpoints, and the host's backpressure (None: off).
     breakers: BreakerBoard | None = None
     pressure: HostPressure | None = None
@@ -241,7 +248,9 @@ class StreamMappingRunner:
         """List the shards and start a worker for each assigned shard to read now."""
         for shard_id in [s for s, w in self.workers.items() if w.done.is_set()]:
             del self.workers[shard_id]
-        listed = {shard.shard_id: shard for shard in await self.source.list_shards()}
+        listed = await self._listed()
+        if listed is None:
+            return  # the catalog could not list the stream; it said why
         checkpoints = {c.shard_id: c for c in await self._deps.checkpoints.list(self.uuid)}
         plans = plan_shards(listed, checkpoints, mapping_starting_position(self.mapping))
         for shard_id, plan in plans.items():
@@ -253,6 +262,11 @@ class StreamMappingRunner:
             readable = plan.action is ShardAction.READ and plan.start is not None
             if mine and readable and plan.start is not None and not self._stopping:
                 await self._start_worker(listed[shard_id], plan.start)
+
+    async def _listed(self) -> dict[str, Shard] | None:
+        if self._deps.shard_listing is not None:
+            return await self._deps.shard_listing(self.mapping)
+        return {shard.shard_id: shard for shard in await self.source.list_shards()}
 
     def _policy(self) -> BatchPolicy:
         return BatchPolicy.of(self.mapping.settings, MAX_PAYLOAD_BYTES)
