@@ -11,6 +11,7 @@ from pathlib import Path
 from roost.store.sqlite import SqliteCheckpointStore
 from roost.store.sqlite.checkpoints import MIGRATIONS
 from tests.fixtures.crash import acknowledged_before_sigkill
+from tests.fixtures.stores import assert_wal_full_sync_and_versioned
 
 M = "mapping-1"
 
@@ -41,23 +42,9 @@ def test_checkpoints_survive_close_and_reopen(tmp_path: Path) -> None:
 
 
 def test_the_file_is_wal_with_full_sync_and_a_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "checkpoints.db"
-
-    async def open_and_close() -> int:
-        store = await SqliteCheckpointStore.open(path)
-        try:
-            return await store._db.run(
-                lambda connection: int(connection.execute("PRAGMA synchronous").fetchone()[0])
-            )
-        finally:
-            await store.close()
-
-    assert asyncio.run(open_and_close()) == 2  # FULL
-    asyncio.run(open_and_close())  # Creating the schema again is a no-op.
-
-    with contextlib.closing(sqlite3.connect(path)) as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert_wal_full_sync_and_versioned(
+        tmp_path / "checkpoints.db", SqliteCheckpointStore.open, len(MIGRATIONS)
+    )
 
 
 def test_positions_are_stored_as_text(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from roost.store.ports import QueueDepth
 from roost.store.sqlite import SqliteQueueStore
 from roost.store.sqlite.queues import _SELECT_NEWEST, MIGRATIONS
 from tests.fixtures.crash import acknowledged_before_sigkill
-from tests.fixtures.stores import FakeClock
+from tests.fixtures.stores import FakeClock, assert_wal_full_sync_and_versioned
 
 Q = "async-0"
 
@@ -43,23 +43,9 @@ def test_messages_and_their_visibility_survive_close_and_reopen(tmp_path: Path) 
 
 
 def test_the_file_is_wal_with_full_sync_and_a_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "queues.db"
-
-    async def open_and_close() -> int:
-        store = await SqliteQueueStore.open(path)
-        try:
-            return await store._db.run(
-                lambda connection: int(connection.execute("PRAGMA synchronous").fetchone()[0])
-            )
-        finally:
-            await store.close()
-
-    assert asyncio.run(open_and_close()) == 2  # FULL
-    asyncio.run(open_and_close())  # Creating the schema again is a no-op.
-
-    with contextlib.closing(sqlite3.connect(path)) as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert_wal_full_sync_and_versioned(
+        tmp_path / "queues.db", SqliteQueueStore.open, len(MIGRATIONS)
+    )
 
 
 def test_a_receive_reads_an_index_range_without_sorting(tmp_path: Path) -> None:
