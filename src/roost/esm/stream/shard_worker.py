@@ -165,6 +165,10 @@ class ShardWorker:
         if self._reader is not None:
             self._reader.update_shard(shard)
 
+    def _read_ahead(self) -> int:
+        """Records the lanes may hold before reads stop: a few batches per lane."""
+        return self._policy.batch_size * self._settings.read_ahead_batches * len(self._lanes)
+
     def _buffered(self) -> int:
         return sum(lane.pending for lane in self._lanes)
 
@@ -178,8 +182,7 @@ class ShardWorker:
             if self._checkpoint.fenced:
                 log.warning("shard %s: another poller owns it now; stopping", self.shard_id)
                 return
-            room = self._policy.batch_size * self._settings.read_ahead_batches * len(self._lanes)
-            if self._buffered() >= room:
+            if self._buffered() >= self._read_ahead():
                 self._room.clear()
                 await self._room.wait()
                 continue
@@ -203,7 +206,7 @@ class ShardWorker:
         """One read, dealt to the lanes; how many records it brought."""
         reader = self._reader
         assert reader is not None
-        room = self._policy.batch_size * self._settings.read_ahead_batches * len(self._lanes)
+        room = self._read_ahead()
         limit = max(1, min(self.context.source.max_records_per_read, room - self._buffered()))
         read = await reader.read(limit)
         self._progress()
