@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.stores",
     "tests.fixtures.moto_server",
     "tests.fixtures.kafka_broker",
+    "tests.fixtures.redis_server",
 ]
 
 _names = itertools.count()
