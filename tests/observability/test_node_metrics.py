@@ -45,7 +45,7 @@ def test_a_scrape_has_function_queue_and_sync_figures() -> None:
         metrics.started(ACCOUNT, "fn", age_s=0.5)
         metrics.retried(ACCOUNT, "fn", RetryReason.THROTTLE)
         metrics.dropped(ACCOUNT, "fn", DropReason.EVENT_AGE_EXCEEDED)
-        counting.acquire(ACCOUNT, "fn", None, 0)
+        await counting.acquire(ACCOUNT, "fn", None, 0)
         return await _scrape(store, metrics, counting)
 
     # When: it is scraped
@@ -78,13 +78,16 @@ def test_a_scrape_has_function_queue_and_sync_figures() -> None:
 
 def test_throttles_are_counted_by_reason() -> None:
     counting = CountingService(account_limit=10)
-    lease = counting.acquire(ACCOUNT, "fn", 1, 1)
-    for _ in range(2):
-        with pytest.raises(TooManyRequestsException):
-            counting.acquire(ACCOUNT, "fn", 1, 1)
-    counting.release(lease)
 
-    samples = parse(asyncio.run(_scrape(MemoryQueueStore(), AsyncMetrics(), counting)))
+    async def scenario() -> str:
+        lease = await counting.acquire(ACCOUNT, "fn", 1, 1)
+        for _ in range(2):
+            with pytest.raises(TooManyRequestsException):
+                await counting.acquire(ACCOUNT, "fn", 1, 1)
+        await counting.release(lease)
+        return await _scrape(MemoryQueueStore(), AsyncMetrics(), counting)
+
+    samples = parse(asyncio.run(scenario()))
 
     reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
     fn = {"account": ACCOUNT, "function": "fn"}

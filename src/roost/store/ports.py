@@ -20,6 +20,10 @@ revision and a uniqueness rule (one mapping per source, topic and function).
 ``CheckpointStore`` keeps the stream pollers' shard checkpoints: per mapping and
 shard (or Kafka partition), the position of the last record done, fenced by a
 revision so that only the shard's current owner moves it.
+
+``ConcurrencyCounters`` are the counting service's counters: invokes in flight
+per function and per account's unreserved pool, each a lease that expires, so
+that every node sharing the store enforces one account limit.
 """
 
 from __future__ import annotations
@@ -387,6 +391,56 @@ class CheckpointStore(Protocol):
 
     async def delete_mapping(self, mapping_uuid: str) -> int:
         """Remove every checkpoint of the mapping; how many there were. Idempotent."""
+
+    async def close(self) -> None:
+        """Release resources; later calls raise ``StoreUnavailable``."""
+
+
+@dataclass(frozen=True)
+class CounterLease:
+    """One invoke counted in by ``ConcurrencyCounters.take``; give it back once.
+
+    ``reserved``: it was counted against the function's reserved concurrency
+    only (not the account's unreserved pool).
+    """
+
+    lease_id: str
+    account_id: str
+    function_name: str
+    reserved: bool
+
+
+@runtime_checkable
+class ConcurrencyCounters(Protocol):
+    """Concurrency in flight per function and per account, checked and counted atomically.
+
+    A lease counts until it is given back or, if its holder died without giving
+    it back, until ``hold_s`` after it was taken: an adapter shared by several
+    processes must not let a crashed node keep its slots for ever. An in-process
+    adapter may ignore ``hold_s`` (its counts die with the process).
+    """
+
+    async def take(
+        self,
+        account_id: str,
+        function_name: str,
+        *,
+        reserved: int | None,
+        unreserved_cap: int,
+        hold_s: float,
+    ) -> CounterLease | None:
+        """Count one invoke in, or None when the limit that applies is reached.
+
+        With ``reserved`` set, the function's in-flight count must stay within
+        it; otherwise the account's unreserved in-flight count must stay within
+        ``unreserved_cap`` (and the function's count goes up too).
+        """
+
+    async def give_back(self, lease: CounterLease) -> None:
+        """Count the invoke out (idempotent: a lease given back twice counts once)."""
+
+    async def in_use(self, account_id: str, function_name: str) -> int:
+        """The function's invokes counted right now, by every holder."""
 
     async def close(self) -> None:
         """Release resources; later calls raise ``StoreUnavailable``."""

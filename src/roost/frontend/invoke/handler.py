@@ -27,7 +27,7 @@ from roost.frontend.invoke.function_cache import FunctionCache, FunctionView
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import FunctionConfig, State
 from roost.functions.naming import LATEST, function_arn, is_version, merge_qualifier
-from roost.worker.environment import InvokeOutcome
+from roost.worker.environment import INIT_TIMEOUT_S, InvokeOutcome
 from roost.worker.invocation_log import tail
 from roost.worker.log_store import LogStore
 from roost.worker.runtime_api import Invocation
@@ -187,8 +187,12 @@ class InvokeHandlers:
         client_context: str | None,
     ) -> InvokeOutcome:
         reserved_total = await self._cache.reserved_in_account(ctx.account_id)
-        lease = self._counting.acquire(
-            ctx.account_id, config.name, view.record.reserved_concurrency, reserved_total
+        lease = await self._counting.acquire(
+            ctx.account_id,
+            config.name,
+            view.record.reserved_concurrency,
+            reserved_total,
+            hold_s=config.timeout_s + INIT_TIMEOUT_S,
         )
         try:
             env = await self._assignment.acquire(ctx.account_id, config, view.network)
@@ -205,6 +209,6 @@ class InvokeHandlers:
             finally:
                 await self._assignment.release(env)
         finally:
-            self._counting.release(lease)
+            await self._counting.release(lease)
         self._logs.append(ctx.account_id, config.name, outcome.log)
         return outcome
