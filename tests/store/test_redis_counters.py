@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from roost.store.redis.connection import RedisConnection
 from roost.store.redis.counters import RedisConcurrencyCounters
@@ -46,6 +47,52 @@ def test_idle_functions_leave_no_keys_behind(redis_url: str) -> None:
             await asyncio.sleep(0.3)
 
             assert await connection.client.keys("idle:*") == []
+        finally:
+            await counters.close()
+
+    asyncio.run(main())
+
+
+def test_a_take_cancelled_in_flight_does_not_keep_its_slot(redis_url: str) -> None:
+    async def main() -> None:
+        counters = RedisConcurrencyCounters(RedisConnection.from_url(redis_url))
+        try:
+            # Given a take whose caller gives up while it is on its way to Redis
+            task = asyncio.create_task(
+                counters.take(ACCOUNT, "f", reserved=None, unreserved_cap=1, hold_s=60)
+            )
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+            # Then the slot comes back without waiting for the lease to lapse
+            for _ in range(50):
+                if await counters.in_use(ACCOUNT, "f") == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert await counters.take(ACCOUNT, "g", reserved=None, unreserved_cap=1, hold_s=60)
+        finally:
+            await counters.close()
+
+    asyncio.run(main())
+
+
+def test_checks_of_many_accounts_in_one_turn_each_get_their_own_answer(redis_url: str) -> None:
+    async def main() -> None:
+        counters = RedisConcurrencyCounters(RedisConnection.from_url(redis_url))
+        try:
+            accounts = [f"{n:012d}" for n in range(5)]
+
+            granted = await asyncio.gather(
+                *(
+                    counters.take(account, "f", reserved=None, unreserved_cap=2, hold_s=60)
+                    for account in accounts
+                    for _ in range(3)
+                )
+            )
+
+            assert [lease is not None for lease in granted] == [True, True, False] * 5
         finally:
             await counters.close()
 
