@@ -197,6 +197,10 @@ class WorkerHost:
                 return env
         return None
 
+    def idle_counts(self) -> dict[VersionKey, int]:
+        """Warm idle environments per version (what a cluster heartbeat advertises)."""
+        return {key: len(pool) for key, pool in self._pools.items() if pool}
+
     def key_of(self, env_id: str) -> VersionKey | None:
         """The pool an environment of this host belongs to (None if it is gone)."""
         return self._keys.get(env_id) if env_id in self.environments else None

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as redis_asyncio
 import redis.exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from roost.store.errors import StoreUnavailable
 
@@ -54,6 +56,11 @@ class RedisConnection:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # No silent re-sends: a write whose reply was lost may have been
+            # applied, and sending it again could apply it twice (a second
+            # revision, a ConditionFailed for a change that did land). The
+            # caller sees StoreUnavailable and decides, as with every adapter.
+            retry=Retry(NoBackoff(), 0),
         )
         return cls(client, namespace)
 

@@ -1,0 +1,145 @@
+"""``WorkerDirectory``: a frontend's view of the worker hosts, and where an invoke goes.
+
+The directory reads every worker record each ``refresh_s`` (one store read
+for all invokes in between: the data plane never reads the store per invoke),
+feeds the zones' health and keeps the hosts that are neither missing nor in an
+evacuated zone. For an invoke of one function version it picks:
+
+1. a host that advertised a warm idle environment of that version, the one
+   with the most (an invoke there skips init); else
+2. a host with free slots, at random in proportion to its free slots times its
+   zone's weight, so an observed zone takes load back gradually and two
+   frontends do not pile onto the same "least loaded" host between beats.
+
+Between heartbeats the directory corrects what the records said with what it
+sent itself: an invoke sent takes a warm environment and a slot, one finished
+gives them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry
+from roost.cluster.zones import ZoneHealth
+from roost.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class WorkerDirectory:
+    """Live worker hosts, refreshed from the registry, and the choice of one per invoke."""
+
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        zones: ZoneHealth,
+        *,
+        refresh_s: float = 0.5,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._registry = registry
+        self.zones = zones
+        self._refresh_s = refresh_s
+        self._rng = rng
+        self._live: dict[str, WorkerRecord] = {}
+        # Invokes this frontend has running on each host, and per (host, version).
+        self._sent: dict[str, int] = defaultdict(int)
+        self._warm_taken: dict[tuple[str, str], int] = defaultdict(int)
+        self._task: asyncio.Task[None] | None = None
+        self.refresh_failures = 0
+
+    @property
+    def live(self) -> list[WorkerRecord]:
+        """The hosts invokes may go to now."""
+        return list(self._live.values())
+
+    def update(self, records: Iterable[WorkerRecord]) -> None:
+        """Take a new set of records (what ``refresh`` read)."""
+        records = list(records)
+        self.zones.observe(records)
+        self._live = {
+            record.node_id: record
+            for record in records
+            if not self.zones.missing(record) and self.zones.weight(record.zone) > 0
+        }
+        # A fresh record already counts what we sent before it was written.
+        self._warm_taken.clear()
+
+    async def refresh(self) -> None:
+        """Read the registry once; forget hosts missing for long."""
+        records = await self._registry.list()
+        self.update(records)
+        for record in records:
+            if self.zones.forgettable(record):
+                with contextlib.suppress(StoreError):
+                    await self._registry.remove(record.node_id)
+
+    def choose(self, version: str, exclude: Iterable[str] = ()) -> WorkerRecord | None:
+        """The host an invoke of ``version`` should go to (None: no live host)."""
+        excluded = set(exclude)
+        candidates = [r for r in self._live.values() if r.node_id not in excluded]
+        warm = [
+            (r.idle.get(version, 0) - self._warm_taken[(r.node_id, version)], r)
+            for r in candidates
+        ]
+        warm = [(count, r) for count, r in warm if count > 0]
+        if warm:
+            return max(warm, key=lambda pair: (pair[0], -pair[1].load))[1]
+        return self._by_free_slots(candidates)
+
+    def _by_free_slots(self, candidates: list[WorkerRecord]) -> WorkerRecord | None:
+        if not candidates:
+            return None
+        weights = [
+            max(0, r.slots - r.busy - self._sent[r.node_id]) * self.zones.weight(r.zone)
+            for r in candidates
+        ]
+        total = sum(weights)
+        if total <= 0:
+            # Everyone is full: the least loaded host decides (and may throttle).
+            return min(candidates, key=lambda r: (r.busy + self._sent[r.node_id]) / r.slots)
+        roll = self._rng() * total
+        for record, weight in zip(candidates, weights, strict=True):
+            if roll < weight:
+                return record
+            roll -= weight
+        return candidates[-1]
+
+    def sent(self, record: WorkerRecord, version: str) -> None:
+        """An invoke of ``version`` went to ``record``'s host."""
+        self._sent[record.node_id] += 1
+        if record.idle.get(version, 0) > self._warm_taken[(record.node_id, version)]:
+            self._warm_taken[(record.node_id, version)] += 1
+
+    def finished(self, record: WorkerRecord, version: str) -> None:
+        """That invoke ended: its environment is idle there again."""
+        self._sent[record.node_id] -= 1
+        if self._warm_taken[(record.node_id, version)] > 0:
+            self._warm_taken[(record.node_id, version)] -= 1
+
+    def start(self) -> None:
+        """Refresh every ``refresh_s`` until stopped."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except StoreError as error:
+                # Keep serving from the last view: static stability.
+                self.refresh_failures += 1
+                log.warning("worker directory refresh failed: %s", error)
+            await asyncio.sleep(self._refresh_s)
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
