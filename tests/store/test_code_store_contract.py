@@ -18,7 +18,9 @@ from roost.store.errors import BlobNotFound
 from roost.store.filesystem import FileCodeStore
 from roost.store.memory import MemoryCodeStore
 from roost.store.ports import BlobRef, CodeStore
+from roost.store.redis import RedisCodeStore
 from tests.fixtures.crash import acknowledged_before_sigkill
+from tests.fixtures.stores import redis_url_of
 
 Scenario = Callable[[CodeStore], Awaitable[None]]
 RunWithStore = Callable[[Scenario], None]
@@ -28,16 +30,26 @@ PACKAGE_SHA256 = hashlib.sha256(PACKAGE).hexdigest()
 MISSING_SHA256 = hashlib.sha256(b"never stored").hexdigest()
 
 
-@pytest.fixture(params=["memory", "filesystem"])
+@pytest.fixture(params=["memory", "filesystem", "redis"])
 def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunWithStore]:
-    def open_store() -> CodeStore:
+    url = redis_url_of(request) if request.param == "redis" else ""
+
+    async def open_store() -> CodeStore:
         if request.param == "memory":
             return MemoryCodeStore()
+        if request.param == "redis":
+            return await RedisCodeStore.open(url)
         return FileCodeStore(tmp_path / "code")
 
     def run(scenario: Scenario) -> None:
         async def main() -> None:
-            await scenario(open_store())
+            store = await open_store()
+            try:
+                await scenario(store)
+            finally:
+                # Only the Redis adapter holds a connection to release.
+                if isinstance(store, RedisCodeStore):
+                    await store.close()
 
         asyncio.run(main())
 

@@ -85,8 +85,7 @@ class WorkerDirectory:
         excluded = set(exclude)
         candidates = [r for r in self._live.values() if r.node_id not in excluded]
         warm = [
-            (r.idle.get(version, 0) - self._warm_taken[(r.node_id, version)], r)
-            for r in candidates
+            (r.idle.get(version, 0) - self._warm_taken[(r.node_id, version)], r) for r in candidates
         ]
         warm = [(count, r) for count, r in warm if count > 0]
         if warm:
