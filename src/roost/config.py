@@ -255,6 +255,9 @@ class RoostConfig:
     # Fault injection (issue 7, docs/resilience.md): stores wrapped in fault
     # adapters and ``POST /_roost/faults`` enabled. For tests; off in production.
     fault_injection: bool = False
+    # ``ROOST_FAULTS_AT_START``: plans set before the stores open, in the syntax
+    # of the endpoint's body (one JSON object or a list); only with fault_injection.
+    faults_at_start: str = ""
     # Backpressure (issue 7): the worker host's pressure slows the pollers down.
     backpressure: BackpressureSettings = field(default_factory=BackpressureSettings)
 
@@ -280,6 +283,7 @@ class RoostConfig:
             "true",
             "on",
         )
+        values["faults_at_start"] = os.environ.get("ROOST_FAULTS_AT_START", "")
         values.update(_async_settings_from_env())
         values.update(_esm_settings_from_env())
         values.update(_capacity_settings_from_env())
