@@ -138,7 +138,7 @@ class Node:
         self._resolver: CredentialResolver | None = None
         # Circuit breakers per dependency kind (destination, host, esm source);
         # shared by every part that calls such a target, read by /metrics.
-        self.breakers = BreakerBoards()
+        self.breakers = BreakerBoards(config.breakers)
         self._outbox: ParkingDelivery | None = None
         # Backpressure: the worker host's pressure, read by the pollers (set at build).
         self.pressure: HostPressure | None = None
