@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roost.flow.backpressure import BackpressureSettings
+from roost.flow.circuit_breaker import BreakerSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9009
@@ -154,6 +155,36 @@ def _backpressure_from_env() -> BackpressureSettings:
 # --- end of backpressure ---
 
 
+# --- Circuit breakers (issue 7, flow/circuit_breaker.py, docs/resilience.md). ---
+# One set for every board (destinations, worker hosts, event sources).
+_BREAKER_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "ROOST_BREAKER_WINDOW_S": ("window_s", float),
+    "ROOST_BREAKER_MIN_CALLS": ("min_calls", int),
+    "ROOST_BREAKER_FAILURE_RATE": ("failure_rate", float),
+    "ROOST_BREAKER_CONSECUTIVE_FAILURES": ("consecutive_failures", int),
+    "ROOST_BREAKER_COOL_DOWN_S": ("cool_down_s", float),
+    "ROOST_BREAKER_MAX_COOL_DOWN_S": ("max_cool_down_s", float),
+    "ROOST_BREAKER_FLEET_FRACTION": ("fleet_fraction", float),
+    "ROOST_BREAKER_MIN_FLEET_TARGETS": ("min_fleet_targets", int),
+    "ROOST_BREAKER_ACTIVE_S": ("active_s", float),
+    "ROOST_BREAKER_FLEET_BACKOFF_S": ("fleet_backoff_s", float),
+    "ROOST_BREAKER_MAX_FLEET_BACKOFF_S": ("max_fleet_backoff_s", float),
+}
+
+
+def _breakers_from_env() -> BreakerSettings:
+    """The circuit breakers' ``ROOST_BREAKER_*`` variables over their defaults."""
+    values = {
+        name: kind(os.environ[variable])
+        for variable, (name, kind) in _BREAKER_VARIABLES.items()
+        if os.environ.get(variable)
+    }
+    return BreakerSettings(**values)  # type: ignore[arg-type]
+
+
+# --- end of circuit breakers ---
+
+
 @dataclass(frozen=True)
 class RoostConfig:
     """Everything a node needs to start."""
@@ -255,8 +286,13 @@ class RoostConfig:
     # Fault injection (issue 7, docs/resilience.md): stores wrapped in fault
     # adapters and ``POST /_roost/faults`` enabled. For tests; off in production.
     fault_injection: bool = False
+    # ``ROOST_FAULTS_AT_START``: plans set before the stores open, in the syntax
+    # of the endpoint's body (one JSON object or a list); only with fault_injection.
+    faults_at_start: str = ""
     # Backpressure (issue 7): the worker host's pressure slows the pollers down.
     backpressure: BackpressureSettings = field(default_factory=BackpressureSettings)
+    # Circuit breakers (issue 7): the settings of every breaker board.
+    breakers: BreakerSettings = field(default_factory=BreakerSettings)
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -280,10 +316,12 @@ class RoostConfig:
             "true",
             "on",
         )
+        values["faults_at_start"] = os.environ.get("ROOST_FAULTS_AT_START", "")
         values.update(_async_settings_from_env())
         values.update(_esm_settings_from_env())
         values.update(_capacity_settings_from_env())
         values["backpressure"] = _backpressure_from_env()
+        values["breakers"] = _breakers_from_env()
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

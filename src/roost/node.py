@@ -21,6 +21,7 @@ from roost.async_invoke.invoker import FunctionCacheConcurrency
 from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.plane import AsyncPlane
 from roost.auth.accounts import AccountRepository, CredentialResolver
+from roost.auth.credential_snapshot import CredentialSnapshot
 from roost.auth.sigv4 import SigV4Verifier
 from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink, ParkingDelivery
@@ -77,8 +78,9 @@ from roost.node_settings import (
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.observability.variance_metrics import VarianceSource
+from roost.startup_recovery import StartupRecovery
 from roost.store.embedded import Stores
-from roost.store.faults import FaultHook, FaultSwitch, FaultTarget
+from roost.store.faults import FaultHook, FaultSwitch, FaultTarget, apply_plans_at_start
 from roost.worker.isolation import Isolation
 from roost.worker.pressure import start_host_pressure
 
@@ -130,10 +132,13 @@ class Node:
         # The node's async counters: the plane updates them, /metrics reads them.
         self.async_metrics = AsyncMetrics()
         # Fault plans of this node's stores (docs/resilience.md), only when enabled.
-        self.faults = FaultSwitch() if config.fault_injection else None
+        self.faults = self._fault_switch(config)
+        # Start-up work the stores must answer, retried while they do not.
+        self.recovery = StartupRecovery()
+        self._resolver: CredentialResolver | None = None
         # Circuit breakers per dependency kind (destination, host, esm source);
         # shared by every part that calls such a target, read by /metrics.
-        self.breakers = BreakerBoards()
+        self.breakers = BreakerBoards(config.breakers)
         self._outbox: ParkingDelivery | None = None
         # Backpressure: the worker host's pressure, read by the pollers (set at build).
         self.pressure: HostPressure | None = None
@@ -149,15 +154,21 @@ class Node:
         limits = AccountLimits(concurrent_executions=self.config.account_concurrency)
         control = ControlPlane.build(stores.config, stores.code, limits)
         self._control = control
-        recovered = await control.activator.recover()
-        if recovered:
-            log.info("completed %d pending function transitions", recovered)
+
+        async def recover_functions() -> None:
+            recovered = await control.activator.recover()
+            if recovered:
+                log.info("completed %d pending function transitions", recovered)
+
+        await self.recovery.run("pending function transitions", recover_functions)
         self._collector = CodeCollector(control.functions, stores.code)
         self._collector.start()
         resolver = CredentialResolver(
             AccountRepository(stores.config, stores.secrets),
             allow_builtin=self.config.allow_builtin_credentials,
+            snapshot=CredentialSnapshot.in_data_dir(self.config.data_dir, stores.secrets),
         )
+        self._resolver = resolver
         operation_table()  # Build the routing table before the first request.
         invoke = InvokePlane(
             invoke_settings(self.config),
@@ -257,9 +268,13 @@ class Node:
             repository, auto_settle=esm is None, on_change=esm.nudge if esm else None
         )
         self._mapping_activator = activator
-        settled = await activator.recover()
-        if settled:
-            log.info("found %d pending event source mapping transitions", settled)
+
+        async def recover_mappings() -> None:
+            settled = await activator.recover()
+            if settled:
+                log.info("found %d pending event source mapping transitions", settled)
+
+        await self.recovery.run("pending event source mapping transitions", recover_mappings)
         if esm is not None:
             await esm.start()
         inspector = SqsQueueInspector(self._sqs_clients) if self._sqs_clients else None
@@ -359,6 +374,19 @@ class Node:
             VarianceSource(stores.queue_commits, stores.queue_max_batch_ops),
         )
 
+    @staticmethod
+    def _fault_switch(config: RoostConfig) -> FaultSwitch | None:
+        """The node's fault switch, with ``ROOST_FAULTS_AT_START`` applied (None: off)."""
+        if not config.fault_injection:
+            if config.faults_at_start:
+                log.warning("ROOST_FAULTS_AT_START ignored: ROOST_FAULT_INJECTION is off")
+            return None
+        switch = FaultSwitch()
+        if config.faults_at_start:
+            apply_plans_at_start(switch, config.faults_at_start)
+            log.warning("faults injected from the start: %s", config.faults_at_start)
+        return switch
+
     def _hook(self, target: FaultTarget) -> FaultHook | None:
         """``target``'s fault hook, with fault injection on (docs/resilience.md)."""
         return self.faults.hook(target) if self.faults is not None else None
@@ -373,6 +401,8 @@ class Node:
             "status": "ok",
             "version": __version__,
             "uptime_s": round(time.time() - self._started_at, 3),
+            # Start-up work still waiting for a store (empty once converged).
+            "startup_pending": self.recovery.pending,
         }
 
     async def serve(self) -> None:
@@ -415,6 +445,7 @@ class Node:
         self._stopping.set()
 
     async def _close(self) -> None:
+        await self.recovery.stop()
         # Pollers first: their events still need the invoke plane's environments.
         if self._esm is not None:
             await self._esm.stop()
@@ -434,5 +465,7 @@ class Node:
             await self._control.activator.stop()
         if self._mapping_activator is not None:
             await self._mapping_activator.stop()
+        if self._resolver is not None:
+            await self._resolver.flush()
         if self._stores is not None:
             await self._stores.close()

@@ -9,10 +9,12 @@ import pytest
 from roost.store.errors import StoreUnavailable
 from roost.store.faults import (
     FaultMode,
+    FaultPlan,
     FaultSwitch,
     FaultTarget,
     FaultyConfigStore,
     FaultyMappingStore,
+    apply_plans_at_start,
 )
 from roost.store.memory.config import MemoryConfigStore
 from roost.store.memory.mappings import MemoryMappingStore
@@ -123,3 +125,36 @@ def test_out_of_range_plans_are_refused() -> None:
     with pytest.raises(ValueError):
         switch.set(FaultTarget.CONFIG_STORE, FaultMode.FAIL, for_s=0)
     assert switch.plan(FaultTarget.CONFIG_STORE).mode is FaultMode.OK
+
+
+def test_plans_at_start_take_the_endpoints_syntax_one_or_a_list() -> None:
+    # Given ROOST_FAULTS_AT_START's text: one plan, or a list of them
+    switch = FaultSwitch()
+    apply_plans_at_start(switch, '{"target": "config-store", "mode": "fail", "for_s": 30}')
+    apply_plans_at_start(
+        switch,
+        '[{"target": "queue-store", "mode": "slow", "delay_ms": 200},'
+        ' {"target": "worker-host", "mode": "fail"}]',
+    )
+    # Then each target has its plan from the start
+    assert switch.plan(FaultTarget.CONFIG_STORE).mode is FaultMode.FAIL
+    assert switch.remaining_s(FaultTarget.CONFIG_STORE) is not None
+    assert switch.plan(FaultTarget.QUEUE_STORE) == FaultPlan(FaultMode.SLOW, 200)
+    assert switch.plan(FaultTarget.WORKER_HOST).mode is FaultMode.FAIL
+    assert switch.plan(FaultTarget.MAPPING_STORE).mode is FaultMode.OK
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("not json", "must be JSON"),
+        ("[1]", "must be JSON"),
+        ('{"target": "nowhere", "mode": "fail"}', "target must be one of"),
+        ('{"target": "config-store", "mode": "broken"}', "mode must be one of"),
+        ('{"target": "config-store", "mode": "slow", "delay_ms": "5"}', "delay_ms must be"),
+        ('{"target": "config-store", "mode": "fail", "for_s": 0}', "for_s must be"),
+    ],
+)
+def test_bad_plans_at_start_are_refused_with_the_reason(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        apply_plans_at_start(FaultSwitch(), text)

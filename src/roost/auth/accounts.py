@@ -12,7 +12,8 @@ neither an id, a key nor a name can be taken twice, even by two nodes at once.
 ``CredentialResolver`` answers the SigV4 verifier's lookups. It runs on every
 request, so it keeps decrypted credentials in memory, collapses concurrent
 lookups of one key into a single store read, and keeps serving a known
-credential while the store is unreachable (static stability).
+credential while the store is unreachable (static stability), even across a
+restart: what it resolved is saved, sealed, to a ``CredentialSnapshot``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from roost.auth.credential_snapshot import CredentialSnapshot
 from roost.auth.secrets import SecretBox
 from roost.auth.sigv4 import Credential
 from roost.store.errors import ConditionFailed, StoreUnavailable
@@ -209,7 +211,9 @@ class CredentialResolver:
     Known keys are re-read after ``refresh_after_s``; unknown keys are
     remembered for ``negative_ttl_s`` so that a new key works within seconds and
     a flood of bogus keys does not reach the store. Times are in seconds of
-    ``clock`` (monotonic by default).
+    ``clock`` (monotonic by default). With a ``snapshot``, the credentials the
+    store confirmed are saved to disk and, after a restart, served while the
+    store is unreachable (never while it answers).
     """
 
     def __init__(
@@ -221,6 +225,7 @@ class CredentialResolver:
         negative_ttl_s: float = 2.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        snapshot: CredentialSnapshot | None = None,
     ) -> None:
         self._repository = repository
         self._allow_builtin = allow_builtin
@@ -233,6 +238,11 @@ class CredentialResolver:
         self._unknown: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[Credential | None]] = {}
         self._generation = 0
+        self._snapshot = snapshot
+        # The last credentials the store confirmed: the fallback while it is down.
+        self._last_known = snapshot.load() if snapshot is not None else {}
+        self._saving: asyncio.Task[None] | None = None
+        self._save_again = False
 
     async def __call__(self, access_key_id: str) -> Credential | None:
         """Same as ``resolve``, so the resolver can be passed as a ``CredentialLookup``."""
@@ -265,6 +275,9 @@ class CredentialResolver:
         except StoreUnavailable:
             if entry is not None:
                 return entry.credential
+            known = self._last_known.get(access_key_id)
+            if known is not None:
+                return known
             raise
 
     def invalidate(self, access_key_id: str | None = None) -> None:
@@ -284,6 +297,7 @@ class CredentialResolver:
             # Invalidated while reading: the answer may predate the change.
             return credential
         now = self._clock()
+        self._remember(access_key_id, credential)
         if credential is None:
             self._known.pop(access_key_id, None)
             _bounded_put(
@@ -298,6 +312,32 @@ class CredentialResolver:
                 self._max_entries,
             )
         return credential
+
+    def _remember(self, access_key_id: str, credential: Credential | None) -> None:
+        """Keep the store's answer as the last known one, saving the snapshot if it changed."""
+        if self._last_known.get(access_key_id) == credential:
+            return
+        if credential is None:
+            del self._last_known[access_key_id]
+        else:
+            _bounded_put(self._last_known, access_key_id, credential, self._max_entries)
+        if self._snapshot is None:
+            return
+        # One writer at a time, and a change made while it writes is written after:
+        # the file always ends up with the latest credentials, never an older set.
+        self._save_again = True
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(self._save(self._snapshot))
+
+    async def _save(self, snapshot: CredentialSnapshot) -> None:
+        while self._save_again:
+            self._save_again = False
+            await asyncio.to_thread(snapshot.save, dict(self._last_known))
+
+    async def flush(self) -> None:
+        """Wait for a snapshot write in progress (at shutdown)."""
+        if self._saving is not None:
+            await asyncio.gather(self._saving, return_exceptions=True)
 
 
 def _bounded_put(cache: dict[str, _V], key: str, value: _V, max_entries: int) -> None:

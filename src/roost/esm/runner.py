@@ -115,6 +115,8 @@ class MappingRunner:
             lambda: deps.progress(mapping.uuid),
             self._settings.open_retry_s,
             self._settings.max_open_retry_s,
+            deps.breakers,
+            mapping.source.key,
         )
         self._opened = self._opener.first_attempt
         self._guard = PollGuard(

@@ -86,6 +86,27 @@ class BreakerSettings:
     max_fleet_backoff_s: float = 30.0
     """The fleet pause doubles with each failed fleet probe, up to this."""
 
+    def __post_init__(self) -> None:
+        # Out-of-range knobs would make a breaker that never trips or never
+        # closes; refuse them when the node starts rather than misbehave later.
+        checks = (
+            (self.window_s > 0, "window_s must be > 0"),
+            (self.min_calls >= 1, "min_calls must be >= 1"),
+            (0 < self.failure_rate <= 1, "failure_rate must be in (0, 1]"),
+            (self.consecutive_failures >= 1, "consecutive_failures must be >= 1"),
+            (0 < self.cool_down_s <= self.max_cool_down_s, "need 0 < cool_down_s <= max"),
+            (0 <= self.fleet_fraction < 1, "fleet_fraction must be in [0, 1)"),
+            (self.min_fleet_targets >= 1, "min_fleet_targets must be >= 1"),
+            (self.active_s > 0, "active_s must be > 0"),
+            (
+                0 < self.fleet_backoff_s <= self.max_fleet_backoff_s,
+                "need 0 < fleet_backoff_s <= max_fleet_backoff_s",
+            ),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"breaker settings: {message}")
+
 
 @dataclass(frozen=True)
 class Admission:

@@ -9,7 +9,8 @@
 ``target`` is a store (``config-store``, ``mapping-store``, ``queue-store``) or
 another dependency (``destinations``, ``event-sources``, ``worker-host``);
 ``mode`` ``ok``, ``slow`` or ``fail``; ``delay_ms`` (``slow``) and ``for_s``
-(then back to ``ok``) are optional. ``GET /_roost/faults`` answers every
+(then back to ``ok``) are optional (``apply_plan`` reads the body, as it reads
+``ROOST_FAULTS_AT_START`` at start-up). ``GET /_roost/faults`` answers every
 target's plan. The caller signs with SigV4 like every AWS request; the endpoint
 exists only on a node started with ``ROOST_FAULT_INJECTION=1`` (elsewhere the
 path is a 404).
@@ -18,16 +19,14 @@ path is a 404).
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from roost.api.errors import AwsError, InvalidRequestContentException, ValidationException
 from roost.api.response import WireResponse
 from roost.frontend.http import HttpRequest
-from roost.store.faults import FaultMode, FaultSwitch, FaultTarget
+from roost.store.faults import FaultSwitch, FaultTarget, apply_plan
 
 FAULTS_PATH = "/_roost/faults"
-
-_Choice = TypeVar("_Choice", FaultTarget, FaultMode)
 
 
 class FaultEndpoint:
@@ -48,17 +47,8 @@ class FaultEndpoint:
         return WireResponse(200, body.encode(), {"Content-Type": "application/json"})
 
     def _apply(self, document: dict[str, Any]) -> None:
-        target = _choice(FaultTarget, document.get("target"), "target")
-        mode = _choice(FaultMode, document.get("mode"), "mode")
-        delay_ms = _number(document.get("delay_ms", 0), "delay_ms")
-        for_s = document.get("for_s")
         try:
-            self._switch.set(
-                target,
-                mode,
-                delay_ms=int(delay_ms),
-                for_s=None if for_s is None else _number(for_s, "for_s"),
-            )
+            apply_plan(self._switch, document)
         except ValueError as error:
             raise ValidationException(str(error)) from None
 
@@ -80,17 +70,3 @@ def _json_body(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidRequestContentException("The fault plan must be a JSON object.")
     return document
-
-
-def _choice(kind: type[_Choice], value: object, name: str) -> _Choice:
-    try:
-        return kind(str(value))
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise ValidationException(f"{name} must be one of {allowed}, not {value!r}.") from None
-
-
-def _number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationException(f"{name} must be a number, not {value!r}.")
-    return float(value)

@@ -26,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import (
@@ -164,6 +165,58 @@ class FaultSwitch:
     def hook(self, target: FaultTarget) -> FaultHook:
         """``check(target)`` as a no-argument hook, for a dependency's client to await."""
         return functools.partial(self.check, target)
+
+
+_Choice = TypeVar("_Choice", FaultTarget, FaultMode)
+
+
+def apply_plan(switch: FaultSwitch, document: Mapping[str, object]) -> FaultPlan:
+    """Set the plan one document describes (``{"target", "mode", "delay_ms"?, "for_s"?}``,
+    the body of ``POST /_roost/faults``); the plan set.
+
+    Raises ``ValueError`` naming what is wrong: an unknown target or mode, a
+    number that is not one, or a delay or duration out of range.
+    """
+    target = _choice(FaultTarget, document.get("target"), "target")
+    mode = _choice(FaultMode, document.get("mode"), "mode")
+    delay_ms = _number(document.get("delay_ms", 0), "delay_ms")
+    for_s = document.get("for_s")
+    return switch.set(
+        target,
+        mode,
+        delay_ms=int(delay_ms),
+        for_s=None if for_s is None else _number(for_s, "for_s"),
+    )
+
+
+def apply_plans_at_start(switch: FaultSwitch, text: str) -> list[FaultPlan]:
+    """Set the plans of ``ROOST_FAULTS_AT_START``: one plan document, or a JSON list of
+    them, in the endpoint's syntax, so a node can start with a store already failing.
+
+    Raises ``ValueError`` for text that is not such JSON or a plan ``apply_plan`` refuses.
+    """
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ValueError("the fault plans must be JSON: an object or a list of objects") from None
+    documents = parsed if isinstance(parsed, list) else [parsed]
+    if not all(isinstance(document, dict) for document in documents):
+        raise ValueError("the fault plans must be JSON: an object or a list of objects")
+    return [apply_plan(switch, document) for document in documents]
+
+
+def _choice(kind: type[_Choice], value: object, name: str) -> _Choice:
+    try:
+        return kind(str(value))
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValueError(f"{name} must be one of {allowed}, not {value!r}.") from None
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {value!r}.")
+    return float(value)
 
 
 class FaultyConfigStore:

@@ -117,6 +117,8 @@ class StreamMappingRunner:
             self._report_progress,
             deps.settings.open_retry_s,
             deps.settings.max_open_retry_s,
+            deps.breakers,
+            mapping.source.key,
         )
         self._opened = self._opener.first_attempt
         self._supervisor: asyncio.Task[None] | None = None
