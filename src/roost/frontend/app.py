@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 from urllib.parse import parse_qs
 
 from roost.api.errors import (
@@ -24,6 +25,7 @@ from roost.api.request_ids import new_request_id
 from roost.api.response import WireResponse, render_error, render_output
 from roost.api.validation import validate_input
 from roost.auth.sigv4 import SignedRequest
+from roost.cluster.invoke_wire import CLUSTER_INVOKE_PATH
 from roost.frontend.code_links import CodeLinkSigner
 from roost.frontend.context import RequestContext
 from roost.frontend.http import HttpRequest, HttpResponse
@@ -50,6 +52,13 @@ STORE_UNAVAILABLE_CODE = "ServiceUnavailableException"
 ASYNC_INVOKE_MAX_BODY_BYTES = 1024 * 1024
 
 
+class InternalEndpoint(Protocol):
+    """An endpoint only the nodes of a cluster call (``roost.cluster.worker_endpoint``)."""
+
+    async def answer(self, request: HttpRequest) -> WireResponse:
+        """The answer; ``AwsError`` is rendered in AWS's shape."""
+
+
 class FrontDoor:
     """The application the HTTP server runs: Roost's endpoints and the AWS API."""
 
@@ -64,8 +73,11 @@ class FrontDoor:
         logs: LogStore | None = None,
         metrics: Callable[[], Awaitable[str]] | None = None,
         faults: FaultSwitch | None = None,
+        cluster: InternalEndpoint | None = None,
     ) -> None:
         self._routers = dict(routers)
+        # The internal invoke endpoint of a cluster's worker host (None: not one).
+        self._cluster = cluster
         self._authenticator = authenticator
         self._region = region
         self._table = operation_table()
@@ -73,8 +85,13 @@ class FrontDoor:
             authenticator, region, health, code, code_links, logs, metrics, faults
         )
 
+    def _is_cluster_invoke(self, request: HttpRequest) -> bool:
+        return self._cluster is not None and request.raw_path == CLUSTER_INVOKE_PATH
+
     def body_limit(self, request: HttpRequest) -> int:
         """The operation's body limit (matching the operation once, for ``handle``)."""
+        if self._is_cluster_invoke(request):
+            return INVOKE_MAX_BODY_BYTES
         if is_roost_path(request.raw_path):
             return ROOST_MAX_BODY_BYTES
         query = parse_qs(request.raw_query, keep_blank_values=True)
@@ -107,13 +124,15 @@ class FrontDoor:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request; AWS errors leave in AWS's shape."""
-        if is_roost_path(request.raw_path):
+        if is_roost_path(request.raw_path) and not self._is_cluster_invoke(request):
             answer = await self._roost.handle(request)
             if answer is not None:
                 return answer
         request_id = new_request_id()
         try:
-            if is_roost_path(request.raw_path):
+            if self._cluster is not None and self._is_cluster_invoke(request):
+                wire = await self._cluster.answer(request)
+            elif is_roost_path(request.raw_path):
                 wire = await self._roost.answer(request)
             else:
                 wire = await self._serve(request, request_id)

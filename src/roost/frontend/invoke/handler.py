@@ -22,7 +22,7 @@ from roost.api.request_ids import new_trace_id
 from roost.flow.counting import CountingService
 from roost.frontend.context import RequestContext
 from roost.frontend.control.resolve import function_ref, not_found
-from roost.frontend.invoke.assignment import AssignmentService
+from roost.frontend.invoke.executor import Executor
 from roost.frontend.invoke.function_cache import FunctionCache, FunctionView
 from roost.frontend.router import Handler, Output, Params
 from roost.functions.model import FunctionConfig, State
@@ -77,12 +77,13 @@ class InvokeHandlers:
         self,
         cache: FunctionCache,
         counting: CountingService,
-        assignment: AssignmentService,
+        executor: Executor,
         logs: LogStore,
     ) -> None:
         self._cache = cache
         self._counting = counting
-        self._assignment = assignment
+        # Local on a single node; a cluster frontend swaps in a remote one.
+        self.executor = executor
         self._logs = logs
 
     def routes(self) -> dict[str, Handler]:
@@ -195,7 +196,6 @@ class InvokeHandlers:
             hold_s=config.timeout_s + INIT_TIMEOUT_S,
         )
         try:
-            env = await self._assignment.acquire(ctx.account_id, config, view.network)
             invocation = Invocation(
                 request_id=ctx.request_id,
                 payload=payload,
@@ -204,10 +204,7 @@ class InvokeHandlers:
                 trace_id=new_trace_id(),
                 client_context=client_context,
             )
-            try:
-                outcome = await env.invoke(invocation)
-            finally:
-                await self._assignment.release(env)
+            outcome = await self.executor.run(ctx.account_id, config, view.network, invocation)
         finally:
             await self._counting.release(lease)
         self._logs.append(ctx.account_id, config.name, outcome.log)

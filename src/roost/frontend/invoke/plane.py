@@ -12,6 +12,7 @@ from roost.flow.counting import CountingService
 from roost.flow.scaling import ScalingLimiter
 from roost.frontend.control.deps import ControlPlane
 from roost.frontend.invoke.assignment import AssignmentService
+from roost.frontend.invoke.executor import LocalExecutor
 from roost.frontend.invoke.function_cache import FunctionCache
 from roost.frontend.invoke.function_snapshot import FunctionSnapshot
 from roost.frontend.invoke.handler import InvokeHandlers
@@ -98,7 +99,9 @@ class InvokePlane:
         self.logs = LogStore(data_dir / "logs")
         self.provisioner = ProvisionedConcurrencyManager(control.store, self.cache, self.placement)
         self.cache.subscribe(self.provisioner.poke)
-        self.handlers = InvokeHandlers(self.cache, self.counting, self.assignment, self.logs)
+        self.handlers = InvokeHandlers(
+            self.cache, self.counting, LocalExecutor(self.assignment), self.logs
+        )
         self._preparing: set[asyncio.Task[None]] = set()
         self._stopped = False
         control.activator.subscribe(self._prepare_soon)
