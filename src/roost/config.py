@@ -83,6 +83,8 @@ _FLOW_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ROOST_ASYNC_BACKLOG_AGE_S": ("async_backlog_age_s", float),
     "ROOST_ASYNC_BACKLOG_MIN_DEPTH": ("async_backlog_min_depth", int),
     "ROOST_ASYNC_BACKLOG_NEWEST_SHARE": ("async_backlog_newest_share", float),
+    "ROOST_ASYNC_BACKLOG_SHARD_DEPTH": ("async_backlog_shard_depth", int),
+    "ROOST_ASYNC_BACKLOG_SHARD_MAX": ("async_backlog_shard_max", int),
 }
 
 
@@ -260,6 +262,11 @@ class RoostConfig:
     async_backlog_age_s: float = 30.0
     async_backlog_min_depth: int = 100
     async_backlog_newest_share: float = 0.5
+    # Backlog shards (async_invoke/backlog_shards.py): a (function, qualifier)
+    # with shard_depth queued events gets a queue of its own (0: never), at
+    # most shard_max of them opened by this node.
+    async_backlog_shard_depth: int = 1000
+    async_backlog_shard_max: int = 64
     # --- end of async invokes ---
     # --- Event source mapping pollers (issue 5). ---
     # Pollers of this node (0: none; mappings are then only settled, never run).

@@ -362,6 +362,7 @@ class Node:
                 plane.tenants,
                 plane.drain,
                 plane.backlog,
+                plane.shards,
             ),
             SyncSource(
                 invoke.counting,

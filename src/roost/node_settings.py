@@ -8,6 +8,7 @@ two meet, so a new knob is wired here once.
 from __future__ import annotations
 
 from roost.async_invoke.backlog import BacklogSettings
+from roost.async_invoke.backlog_shards import ShardSettings
 from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.plane import AsyncSettings
 from roost.config import RoostConfig
@@ -69,6 +70,9 @@ def async_settings(config: RoostConfig) -> AsyncSettings:
             age_threshold_s=config.async_backlog_age_s,
             min_depth=config.async_backlog_min_depth,
             newest_share=config.async_backlog_newest_share,
+        ),
+        shards=ShardSettings(
+            depth=config.async_backlog_shard_depth, max_open=config.async_backlog_shard_max
         ),
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from roost.async_invoke.backlog_shards import ShardSettings
 from roost.config import RoostConfig
+from roost.node_settings import async_settings
 
 
 def test_defaults() -> None:
@@ -66,3 +68,14 @@ def test_token_bucket_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.async_drain_max_rate_per_s == 300.0
     assert config.async_drain_decrease_factor == 0.7
     assert RoostConfig().async_tenant_buckets and RoostConfig().async_drain_governor
+
+
+def test_backlog_shard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RoostConfig().async_backlog_shard_depth == 1000
+    monkeypatch.setenv("ROOST_ASYNC_BACKLOG_SHARD_DEPTH", "0")
+    monkeypatch.setenv("ROOST_ASYNC_BACKLOG_SHARD_MAX", "8")
+
+    settings = async_settings(RoostConfig.from_env())
+
+    assert settings.shards == ShardSettings(depth=0, max_open=8)
+    assert not settings.shards.enabled

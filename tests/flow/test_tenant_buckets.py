@@ -162,3 +162,22 @@ def test_the_ledger_takes_deferrals_out_of_the_receive_count() -> None:
 
     ledger.settled("m2")
     assert len(ledger) == 1
+
+
+def test_headroom_tells_tokens_and_the_wait_without_taking() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        source = Settings({"slow": TenantConcurrency(1, 1000)})
+        buckets = TenantBuckets(source, TenantSizing(default_duration_s=0.5), clock)
+        # Not sized yet: no bound.
+        assert buckets.headroom(ACCOUNT, "slow") == (float("inf"), 0.0)
+
+        assert await buckets.admit(ACCOUNT, "slow") == 0.0
+
+        # The only token is taken: the next comes in 0.5 s; asking takes none.
+        assert buckets.headroom(ACCOUNT, "slow") == (0.0, pytest.approx(0.5))
+        clock.now += 0.5
+        assert buckets.headroom(ACCOUNT, "slow") == (pytest.approx(1.0), 0.0)
+        assert buckets.headroom(ACCOUNT, "slow") == (pytest.approx(1.0), 0.0)
+
+    asyncio.run(scenario())

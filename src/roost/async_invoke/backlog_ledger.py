@@ -91,6 +91,11 @@ class BacklogLedger:
         if not events:
             del self._shards[key]
 
+    def depth(self, key: ShardKey) -> int:
+        """The shard's queued events now (O(1): asked per event by ``BacklogShards``)."""
+        events = self._shards.get(key)
+        return len(events) if events is not None else 0
+
     def figures(self) -> dict[ShardKey, ShardFigures]:
         """Every shard with queued events, sorted."""
         now_ms = self._clock_ms()

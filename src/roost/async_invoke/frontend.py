@@ -116,7 +116,7 @@ class AsyncFrontEnd:
             received_at_ms=self._clock_ms(),
             client_context=decoded_context,
         )
-        queue = self._router.route(ctx.account_id, ref.name)
+        queue = self._router.route(ctx.account_id, ref.name, qualifier)
         await self._queues.send(queue, encode(event))
         self._gauge.sent(queue)
         self._metrics.accepted(ctx.account_id, ref.name, queue)

@@ -1,5 +1,5 @@
-"""The async data plane assembled: ring, depth gauge, express lane, router, front
-end, and pollers whose queues are leased to them."""
+"""The async data plane assembled: ring, depth gauge, express lane, backlog shards,
+router, front end, and pollers whose queues are leased to them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from roost.async_invoke.assignment import (
 )
 from roost.async_invoke.backlog import BacklogRecovery, BacklogSettings, OrderPreference
 from roost.async_invoke.backlog_ledger import BacklogLedger, LedgerSink
+from roost.async_invoke.backlog_shards import BacklogShards, ShardSettings, shard_queues_to_poll
 from roost.async_invoke.depth import DEFAULT_REFRESH_S, DepthGauge
 from roost.async_invoke.express import (
     DEFAULT_REAP_INTERVAL_S,
@@ -66,6 +67,9 @@ class AsyncSettings:
     drain: DrainSettings = field(default_factory=DrainSettings)
     # Backlog recovery (async_invoke.backlog): fresh events first in a backlog.
     backlog: BacklogSettings = field(default_factory=BacklogSettings)
+    # Backlog shards (async_invoke.backlog_shards): a deep (function, qualifier)
+    # backlog gets a queue of its own.
+    shards: ShardSettings = field(default_factory=ShardSettings)
 
     def keeper_config(self) -> KeeperConfig:
         """The timing of every poller's lease keeper."""
@@ -117,8 +121,15 @@ class AsyncPlane:
             liveness=liveness,
         )
         self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
-        self.router = QueueRouter(HashRing(names), self.gauge, self.express)
         self.ledger = BacklogLedger(lambda: int(time.time() * 1000))
+        self.shards = BacklogShards(
+            settings.shards,
+            self.ledger,
+            self.gauge,
+            on_open=self.leases.nudge,
+            metrics=self.metrics,
+        )
+        self.router = QueueRouter(HashRing(names), self.gauge, self.express, self.shards)
         self.backlog = BacklogRecovery(settings.backlog, self.ledger, order)
         self.frontend = AsyncFrontEnd(
             invoke,
@@ -158,6 +169,7 @@ class AsyncPlane:
             drain=self.drain if settings.drain.enabled else None,
             pressure=pressure,
             backlog=self.backlog,
+            shards=self.shards,
         )
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
@@ -184,20 +196,24 @@ class AsyncPlane:
         return DrainGovernor(settings, view)
 
     async def queues_to_poll(self) -> list[str]:
-        """The queues the pollers lease: the ring's and the express lanes'."""
-        return await queues_to_poll(self._queues, self.router.ring.queues, self.express)
+        """The queues the pollers lease: the ring's, the express lanes' and the
+        backlog shards'."""
+        lanes = await queues_to_poll(self._queues, self.router.ring.queues, self.express)
+        return sorted({*lanes, *await shard_queues_to_poll(self._queues, self.shards)})
 
     def routes(self) -> dict[str, Handler]:
         """The async plane's operations."""
         return self.frontend.routes()
 
     def start(self) -> None:
-        """Start the depth refresh, the lane reaper and the pollers (on the running loop)."""
+        """Start the depth refresh, the lane and shard reapers and the pollers (on the
+        running loop)."""
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self.gauge.run(self.settings.depth_refresh_s)),
             loop.create_task(self.express.run(self._queues, self.settings.express_reap_interval_s)),
             loop.create_task(self.backlog.run(self._queues, self.queues_to_poll, self.gauge.depth)),
+            loop.create_task(self.shards.run(self._queues)),
         ]
         self.drain.start()
         for poller in self.pollers:

@@ -30,7 +30,9 @@ receives each, so fresh events go first and nothing starves.
 
 Backlog recovery (``BacklogRecovery``): while a queue is in backlog, a share of
 each receive is taken newest-first, so fresh events run first while the
-backlog drains behind.
+backlog drains behind. Backlog shards (``BacklogShards``): an event whose
+(function, qualifier) has a shard queue open is moved there instead of being
+admitted, and a shard queue is received from at its tenant bucket's pace.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from dataclasses import dataclass, field
 from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import QueueAssignment
 from roost.async_invoke.backlog import BacklogRecovery
+from roost.async_invoke.backlog_shards import BacklogShards, Move, paced_batch
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
 from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
@@ -107,6 +110,8 @@ class PollerDeps:
     pressure: HostPressure | None = None
     # Fresh events first while a queue is in backlog; None: always oldest-first.
     backlog: BacklogRecovery | None = None
+    # Dedicated queues of backlogged (function, qualifier) shards; None: none.
+    shards: BacklogShards | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,7 @@ class AsyncPoller:
         while True:
             await self._hold_back(queue)
             try:
-                messages = await self._receive_planned(queue, self._batch())
+                messages = await self._receive_planned(queue, await self._batch_for(queue))
             except StoreUnavailable:
                 log.warning("poller %s: queue store unavailable", self.poller_id)
                 if self._deps.drain is not None:
@@ -248,13 +253,27 @@ class AsyncPoller:
             free = min(free, self._deps.gate.free())
         return max(1, min(RECEIVE_BATCH, free))
 
+    async def _batch_for(self, queue: str) -> int:
+        """``_batch``, paced by the tenant bucket for a backlog shard's queue."""
+        if self._deps.shards is None:
+            return self._batch()
+        return await paced_batch(
+            self._deps.shards,
+            self._deps.tenants,
+            queue,
+            self._batch(),
+            lambda: self._deps.assignment.progress(self.poller_id, queue),
+        )
+
     async def _admit(
         self, queue: str, messages: list[ReceivedMessage]
     ) -> list[tuple[ReceivedMessage, AsyncEvent | None]]:
         """The messages to start now, decoded (None: malformed); those whose tenant
-        has no token now are put back, so they hold neither a slot nor the others."""
+        has no token now are put back, so they hold neither a slot nor the others,
+        and those whose backlog shard has a queue of its own are moved there."""
         admitted: list[tuple[ReceivedMessage, AsyncEvent | None]] = []
         deferrals = []
+        moves: list[Move] = []
         for message in messages:
             try:
                 event = decode(message.body)
@@ -263,6 +282,10 @@ class AsyncPoller:
                 continue
             if self._deps.backlog is not None:
                 await self._deps.backlog.seen(queue, event)
+            target = self._deps.shards.destination(queue, event) if self._deps.shards else None
+            if target is not None:
+                moves.append(Move(message, event, target))
+                continue
             delay_s = self._shed_delay(message, event) or await self._tenant_delay(event)
             if delay_s <= 0:
                 admitted.append((message, event))
@@ -270,7 +293,22 @@ class AsyncPoller:
                 deferrals.append(self._defer(queue, message, delay_s))
         if deferrals:
             await asyncio.gather(*deferrals)
+        if moves:
+            await self._move(queue, moves)
         return admitted
+
+    async def _move(self, queue: str, moves: list[Move]) -> None:
+        """Move events into their shard queues; one not moved (store down) comes back
+        here after its visibility timeout."""
+        assert self._deps.shards is not None
+        try:
+            done = await self._deps.shards.move(self._deps.queues, queue, moves)
+        finally:
+            for move in moves:
+                self._visibility.release(move.message)
+        if self._deps.tenants is not None:
+            for move in done:
+                self._deps.tenants.ledger.settled(move.message.message_id)
 
     async def _tenant_delay(self, event: AsyncEvent) -> float:
         """0 to start the event now, else how long to put it back for."""

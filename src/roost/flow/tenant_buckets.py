@@ -143,6 +143,15 @@ class TenantBuckets:
         tenant.deferred += 1
         return max(sizing.min_defer_s, tenant.horizon - now)
 
+    def headroom(self, account_id: str, function_name: str) -> tuple[float, float]:
+        """The tenant's tokens now and the seconds until its next one, taking none
+        (``inf`` tokens for a tenant without a bucket, or not sized yet): how fast
+        a queue holding only its events may be received from (a backlog shard's)."""
+        tenant = self._tenants.get((account_id, function_name))
+        if tenant is None or tenant.bucket is None:
+            return math.inf, 0.0
+        return tenant.bucket.available, tenant.bucket.time_until()
+
     def ran(self, account_id: str, function_name: str, duration_s: float) -> None:
         """An attempt of the tenant ran for ``duration_s``: its rate follows its duration."""
         tenant = self._tenants.get((account_id, function_name))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from roost.async_invoke.backlog import BacklogRecovery
+from roost.async_invoke.backlog_shards import BacklogShards
 from roost.async_invoke.metrics import (
     AsyncMetrics,
     DropReason,
@@ -35,6 +36,7 @@ from roost.flow.tenant_buckets import TenantBuckets
 from roost.observability.backpressure_metrics import backpressure_families
 from roost.observability.capacity_metrics import CapacitySource, capacity_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
+from roost.observability.shard_metrics import shard_families
 from roost.observability.variance_metrics import VarianceSource, variance_families
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
@@ -72,6 +74,8 @@ class AsyncSource:
     drain: DrainGovernor | None = None
     # Backlog recovery (async_invoke.backlog): queue modes and per-shard figures.
     backlog: BacklogRecovery | None = None
+    # Backlog shards (async_invoke.backlog_shards): open shard queues, events moved.
+    shards: BacklogShards | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class NodeMetrics:
             families += _bucket_families(self._async)
             if self._async.backlog is not None:
                 families += backlog_families(self._async.backlog)
+            if self._async.shards is not None:
+                families += shard_families(self._async.shards)
         if self._sync is not None:
             families += _sync_families(self._sync)
         if self._esm is not None:
