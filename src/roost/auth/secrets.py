@@ -13,6 +13,8 @@ all of them open, so a key can be rotated by prepending a new line.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import threading
@@ -65,6 +67,16 @@ class SecretBox:
             raise SecretBoxError(
                 f"cannot open sealed secret with the master key at {self._key_path}"
             ) from error
+
+    def derive(self, label: str) -> str:
+        """A secret derived from the sealing key for ``label`` (hex HMAC-SHA256).
+
+        Everyone holding the same master key file derives the same value: the
+        nodes of a cluster sign their internal requests with one.
+        """
+        self._keys()  # Create the key file if this is its first use.
+        first = self._key_path.read_bytes().splitlines()[0].strip()
+        return hmac.new(first, label.encode(), hashlib.sha256).hexdigest()
 
     def _keys(self) -> MultiFernet:
         fernet = self._fernet
