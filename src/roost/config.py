@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roost.cluster.settings import ClusterSettings
 from roost.flow.backpressure import BackpressureSettings
 from roost.flow.circuit_breaker import BreakerSettings
 
@@ -300,6 +301,11 @@ class RoostConfig:
     backpressure: BackpressureSettings = field(default_factory=BackpressureSettings)
     # Circuit breakers (issue 7): the settings of every breaker board.
     breakers: BreakerSettings = field(default_factory=BreakerSettings)
+    # Cluster mode (issue 8, docs/cluster.md): a shared Redis store, roles, zone.
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    # The master key file sealing account secrets (None: <data_dir>/master.key);
+    # every node of a cluster needs the same one.
+    master_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> RoostConfig:
@@ -329,6 +335,9 @@ class RoostConfig:
         values.update(_capacity_settings_from_env())
         values["backpressure"] = _backpressure_from_env()
         values["breakers"] = _breakers_from_env()
+        values["cluster"] = ClusterSettings.from_env()
+        if os.environ.get("ROOST_MASTER_KEY_FILE"):
+            values["master_key_file"] = Path(os.environ["ROOST_MASTER_KEY_FILE"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from roost.auth.accounts import AccountError, AccountRepository
 from roost.cli.async_stats import async_stats as async_stats_command
 from roost.cli.client import CLIENT_EPILOG, add_client_flags, guarded
+from roost.cli.cluster_flags import add_cluster_flags, with_cluster_flags
 from roost.cli.deploy import DEFAULT_ROLE, DEFAULT_RUNTIME
 from roost.cli.deploy import deploy as deploy_command
 from roost.cli.doctor import doctor as doctor_command
@@ -44,6 +45,11 @@ def _up(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         aws_endpoint_url=args.aws_endpoint_url,
     )
+    try:
+        config = with_cluster_flags(config, args)
+    except ValueError as error:
+        print(f"roost up: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -184,6 +190,7 @@ def _add_up(commands: _Commands) -> None:
         help="AWS endpoint for async destinations and dead-letter queues, e.g. moto's "
         "server (env ROOST_AWS_ENDPOINT_URL, default: AWS itself)",
     )
+    add_cluster_flags(up)
     up.set_defaults(func=_up)
 
 
