@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as redis_asyncio
 import redis.exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from roost.store.errors import StoreUnavailable
 
@@ -54,6 +56,10 @@ class RedisConnection:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # A pooled connection from before a Redis restart fails once on its
+            # next use: reconnect and try once more rather than fail the caller.
+            # (If Redis is down the retry fails too, as StoreUnavailable.)
+            retry=Retry(NoBackoff(), 1, (redis_errors.ConnectionError,)),
         )
         return cls(client, namespace)
 
