@@ -6,7 +6,7 @@ directory on disk, then for each number of concurrent senders (coroutines on
 one event loop, each sending a 256-byte body and waiting for the ack before the
 next) prints sends/s, ack p50/p99 and messages per script call::
 
-    .venv/bin/python bench/redis_queue_sends.py [--seconds 3] [--senders 1 8 64]
+    .venv/bin/python bench/redis_queue_sends.py [--seconds 3] [--senders 1 8 64] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -61,14 +61,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--rounds", type=int, default=1)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as workdir:
         server = RedisServer(Path(workdir))
         server.start()
         try:
             for senders in options.senders:
-                server.flush()
-                asyncio.run(measure(server.url, senders, options.seconds))
+                for _ in range(options.rounds):
+                    server.flush()
+                    asyncio.run(measure(server.url, senders, options.seconds))
         finally:
             server.stop()
 

@@ -189,6 +189,28 @@ def test_a_lost_notice_delays_a_long_poll_by_at_most_the_recheck_interval(
     asyncio.run(main())
 
 
+def test_long_polls_are_woken_again_after_redis_restarts(own_redis: RedisServer) -> None:
+    async def main() -> None:
+        clock = FakeClock()  # no re-check by time: only notices wake the poll
+        async with opened(own_redis.url, clock=clock) as node_a:
+            await node_a.receive(Q, wait_s=0.01)  # subscribed
+            assert own_redis.process is not None
+            own_redis.process.kill()
+            own_redis.process.wait()
+            await asyncio.sleep(0.3)  # the subscription is gone
+            own_redis.start()
+
+            async with opened(own_redis.url, clock=clock) as node_b:
+                poll = asyncio.create_task(node_a.receive(Q, wait_s=30))
+                await asyncio.sleep(1.0)  # node A subscribes again
+                message_id = await node_b.send(Q, b"after the restart")
+
+                (message,) = await asyncio.wait_for(poll, timeout=10)
+                assert message.message_id == message_id
+
+    asyncio.run(main())
+
+
 def test_namespaces_keep_deployments_apart(redis_url: str) -> None:
     async def main() -> None:
         async with opened(redis_url, namespace="a") as a, opened(redis_url, namespace="b") as b:

@@ -46,17 +46,19 @@ class WakeListener:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def ready(self) -> None:
-        """Start listening if not yet, and wait (bounded) until subscribed.
+    async def ready(self, timeout_s: float = SUBSCRIBE_WAIT_S) -> None:
+        """Start listening if not yet, and wait up to ``timeout_s`` until subscribed.
 
         A poll that looked at the queue before the subscription was up could
         sleep through a send from another node; after this it cannot (unless
         the subscription drops, which ``RECHECK_S`` bounds).
         """
+        if self._subscribed.is_set():
+            return
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._listen())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT_S)
+            await asyncio.wait_for(self._subscribed.wait(), min(timeout_s, SUBSCRIBE_WAIT_S))
 
     async def close(self) -> None:
         """Stop listening."""
@@ -77,6 +79,9 @@ class WakeListener:
                         self._deliver(message)
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
                 log.debug("queue wake-ups lost their subscription: %r", error)
+            except Exception:
+                # Not expected, but polls must not lose their wake-ups for good.
+                log.exception("queue wake-ups failed; subscribing again")
             finally:
                 self._subscribed.clear()
                 await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -146,18 +146,26 @@ class RedisQueueStore:
 
     async def _write_sends(self, batch: builtins.list[PendingSend]) -> None:
         """One SEND script call storing every send of ``batch``."""
-        total = sum(len(pending.rows) for pending in batch)
+        # One group per queue and delay, not per send: every group costs five
+        # keys and five arguments to encode. Sends merged into one group keep
+        # their arrival order; a group's place among the others does not matter,
+        # as those are other queues or concurrent sends.
+        groups: dict[tuple[str, int], builtins.list[tuple[str, bytes]]] = {}
+        for pending in batch:
+            groups.setdefault((pending.queue, pending.delay_ms), []).extend(pending.rows)
+        total = sum(len(rows) for rows in groups.values())
         keys = [self._index, self._sequence]
         args: builtins.list[Any] = [to_ms(self._clock()), self._channel, total]
-        for pending in batch:
-            keys += self._queue_keys(pending.queue).all()
-            ids = "".join(message_id for message_id, _ in pending.rows)
-            bodies = scripts.pack_bodies([body for _, body in pending.rows])
-            args += [pending.queue, pending.delay_ms, len(pending.rows), ids, bodies]
+        for (queue, delay_ms), rows in groups.items():
+            keys += self._queue_keys(queue).all()
+            ids = "".join(message_id for message_id, _ in rows)
+            bodies = scripts.pack_bodies([body for _, body in rows])
+            args += [queue, delay_ms, len(rows), ids, bodies]
         await self._send(keys, args)
         # This node's polls wake at once; other nodes' through the channel.
-        for queue in {pending.queue for pending in batch if not pending.delay_ms}:
-            self._signals.notify(queue)
+        for queue, delay_ms in groups:
+            if not delay_ms:
+                self._signals.notify(queue)
 
     async def receive(
         self,
@@ -176,7 +184,7 @@ class RedisQueueStore:
         if wait_s > 0:
             # Subscribed before the first look: a send from another node
             # after it cannot go unnoticed.
-            await self._wakeups.ready()
+            await self._wakeups.ready(wait_s)
 
         async def attempt() -> ReceiveAttempt:
             self._check_open()
