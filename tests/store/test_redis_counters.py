@@ -66,12 +66,17 @@ def test_a_take_cancelled_in_flight_does_not_keep_its_slot(redis_url: str) -> No
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-            # Then the slot comes back without waiting for the lease to lapse
-            for _ in range(50):
-                if await counters.in_use(ACCOUNT, "f") == 0:
+            # Then the slot comes back well before the lease would lapse (60 s)
+            granted = None
+            for _ in range(100):
+                granted = await counters.take(
+                    ACCOUNT, "g", reserved=None, unreserved_cap=1, hold_s=60
+                )
+                if granted is not None:
                     break
                 await asyncio.sleep(0.01)
-            assert await counters.take(ACCOUNT, "g", reserved=None, unreserved_cap=1, hold_s=60)
+            assert granted is not None
+            assert await counters.in_use(ACCOUNT, "f") == 0
         finally:
             await counters.close()
 

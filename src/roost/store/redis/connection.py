@@ -48,19 +48,27 @@ class RedisConnection:
 
     @classmethod
     def from_url(
-        cls, url: str, *, namespace: str = DEFAULT_NAMESPACE, timeout_s: float = 5.0
+        cls,
+        url: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        timeout_s: float = 5.0,
+        resend_on_reconnect: bool = False,
     ) -> RedisConnection:
         """A connection to ``url`` (``redis://host:port/db``); connects on first use."""
+        retry_on = (redis_errors.ConnectionError,)
         client = redis_asyncio.Redis.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
-            # No silent re-sends: a write whose reply was lost may have been
-            # applied, and sending it again could apply it twice (a second
-            # revision, a ConditionFailed for a change that did land). The
-            # caller sees StoreUnavailable and decides, as with every adapter.
-            retry=Retry(NoBackoff(), 0),
+            # A pooled connection from before a Redis restart fails once on its
+            # next use; with ``resend_on_reconnect`` it reconnects and sends the
+            # command again. That is only for adapters whose writes may apply
+            # twice (the queues: at-least-once). Others get no silent re-send:
+            # a conditional write whose reply was lost could otherwise report
+            # ConditionFailed for a change that did land.
+            retry=Retry(NoBackoff(), 1 if resend_on_reconnect else 0, retry_on),
         )
         return cls(client, namespace)
 
