@@ -23,6 +23,7 @@ from roost.async_invoke.plane import AsyncPlane
 from roost.auth.accounts import AccountRepository, CredentialResolver
 from roost.auth.credential_snapshot import CredentialSnapshot
 from roost.auth.sigv4 import SigV4Verifier
+from roost.cluster.node_cluster import NodeCluster, join_cluster
 from roost.config import RoostConfig
 from roost.destinations import AwsClients, DestinationDelivery, DestinationSink, ParkingDelivery
 from roost.esm.autoscaler import ScalingSettings
@@ -74,7 +75,9 @@ from roost.node_settings import (
     invoke_admission,
     invoke_settings,
     sync_first_settings,
+    with_roles,
 )
+from roost.node_stores import open_counters, open_node_stores
 from roost.observability.capacity_metrics import CapacitySource
 from roost.observability.node_metrics import AsyncSource, EsmSource, NodeMetrics, SyncSource
 from roost.observability.variance_metrics import VarianceSource
@@ -112,7 +115,7 @@ class Node:
     """One Roost process with all roles, serving HTTP until stopped."""
 
     def __init__(self, config: RoostConfig) -> None:
-        self.config = config
+        self.config = with_roles(config)
         self._stores: Stores | None = None
         self._control: ControlPlane | None = None
         self._collector: CodeCollector | None = None
@@ -122,6 +125,8 @@ class Node:
         self._esm: EsmPlane | None = None
         self._sqs_clients: SqsClients | None = None
         self._sources: SourceFactories | None = None
+        # This node's part in a cluster (None: a single node).
+        self.cluster: NodeCluster | None = None
         # Pollers sharing this data directory tell a crashed one's leases from a
         # live one's (flocks under owners/), so a restart need not wait them out.
         self._liveness = LockFileLiveness(config.data_dir / "owners")
@@ -144,9 +149,7 @@ class Node:
         self.pressure: HostPressure | None = None
 
     async def _build_app(self) -> FrontDoor:
-        stores = await Stores.open(
-            self.config.data_dir, self.faults, queue_max_batch_ops=self.config.queue_max_batch_ops
-        )
+        stores = await open_node_stores(self.config, self.faults)
         self._stores = stores
         swept = await asyncio.to_thread(self._liveness.sweep)
         if swept:
@@ -177,9 +180,11 @@ class Node:
             stores.code,
             host_breakers=self.breakers.board(HOST_BREAKERS),
             host_faults=self._hook(FaultTarget.WORKER_HOST),
+            counters=open_counters(self.config),
         )
         self._invoke = invoke
         invoke.start()
+        self.cluster = await join_cluster(self.config, stores, invoke)
         self.pressure = start_host_pressure(self.config.backpressure, invoke.placement.host)
         invoke_router = PlaneRouter(Plane.INVOKE, invoke.routes(), invoke_admission(self.config))
         sync_first = SyncFirst(invoke_router, sync_first_settings(self.config))
@@ -214,6 +219,7 @@ class Node:
             invoke.logs,
             self._metrics(async_plane, stores, invoke, sync_first, routers).render,
             faults=self.faults,
+            cluster=self.cluster.endpoint if self.cluster is not None else None,
         )
 
     def _async_plane(
@@ -373,6 +379,7 @@ class Node:
             self.breakers,
             self.pressure,
             VarianceSource(stores.queue_commits, stores.queue_max_batch_ops),
+            self.cluster,
         )
 
     @staticmethod
@@ -447,6 +454,9 @@ class Node:
 
     async def _close(self) -> None:
         await self.recovery.stop()
+        # A worker host leaves the cluster first: frontends stop sending to it.
+        if self.cluster is not None:
+            await self.cluster.leave()
         # Pollers first: their events still need the invoke plane's environments.
         if self._esm is not None:
             await self._esm.stop()
@@ -458,6 +468,8 @@ class Node:
             await self._outbox.stop()
         if self.pressure is not None:
             await self.pressure.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._invoke is not None:
             await self._invoke.stop()
         if self._collector is not None:

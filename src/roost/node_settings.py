@@ -7,10 +7,13 @@ two meet, so a new knob is wired here once.
 
 from __future__ import annotations
 
+import dataclasses
+
 from roost.async_invoke.backlog import BacklogSettings
 from roost.async_invoke.backlog_shards import ShardSettings
 from roost.async_invoke.express import ExpressSettings
 from roost.async_invoke.plane import AsyncSettings
+from roost.cluster.settings import Role
 from roost.config import RoostConfig
 from roost.flow.admission import AdmissionSettings
 from roost.flow.drain_governor import DrainSettings
@@ -103,3 +106,20 @@ def drain_settings(config: RoostConfig) -> DrainSettings:
         max_error_rate=config.async_drain_max_error_rate,
         latency_factor=config.async_drain_latency_factor,
     )
+
+
+def with_roles(config: RoostConfig) -> RoostConfig:
+    """``config`` narrowed to the node's cluster roles.
+
+    Without the ``pollers`` role the node runs no async queue pollers and no
+    event source mapping pollers; without ``worker`` it keeps no pre-warmed
+    environments (invokes go to the cluster's worker hosts). A single node
+    runs every role.
+    """
+    cluster = config.cluster
+    changes: dict[str, object] = {}
+    if not cluster.runs(Role.POLLERS):
+        changes.update(async_pollers=0, esm_pollers=0)
+    if not cluster.runs(Role.WORKER):
+        changes["prewarm_per_size"] = 0
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

@@ -20,8 +20,10 @@ from roost.cluster.settings import ClusterSettings, Role
 from roost.cluster.worker_endpoint import WorkerEndpoint
 from roost.cluster.worker_registry import WorkerRegistry
 from roost.cluster.zones import ZoneHealth
+from roost.config import RoostConfig
 from roost.frontend.invoke.executor import LocalExecutor
 from roost.frontend.invoke.plane import InvokePlane
+from roost.store.embedded import Stores
 from roost.store.errors import StoreError
 from roost.store.ports import ConfigStore
 
@@ -82,9 +84,31 @@ class NodeCluster:
             log.warning("first worker directory read failed: %s", error)
         self.directory.start()
 
-    async def stop(self) -> None:
-        """Leave the cluster: remove the heartbeat record, stop reading, close connections."""
+    async def leave(self) -> None:
+        """Stop advertising this worker host (its record is removed: no new invokes)."""
         if self.heartbeat is not None:
             await self.heartbeat.stop()
+            self.heartbeat = None
+
+    async def stop(self) -> None:
+        """Leave, stop reading the directory and close connections to other nodes."""
+        await self.leave()
         await self.directory.stop()
         await self.executor.close()
+
+
+async def join_cluster(
+    config: RoostConfig, stores: Stores, invoke: InvokePlane
+) -> NodeCluster | None:
+    """This node's cluster parts, started (None for a single node)."""
+    settings = config.cluster
+    if not settings.enabled:
+        return None
+    node_id, url = settings.identity(config.port, config.endpoint_url)
+    secret = stores.secrets.derive(INTERNAL_SECRET_LABEL)
+    cluster = NodeCluster.build(
+        settings, stores.config, invoke, NodeIdentity(node_id, settings.zone, url), secret
+    )
+    await cluster.start()
+    log.info("joined the cluster as %s in zone %s (%s)", node_id, settings.zone, url)
+    return cluster

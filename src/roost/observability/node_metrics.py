@@ -26,6 +26,7 @@ from roost.async_invoke.metrics import (
     FunctionKey,
     RetryReason,
 )
+from roost.cluster.node_cluster import NodeCluster
 from roost.esm.metrics import EsmMetrics, MappingKey, RunningFigures
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.backpressure import HostPressure
@@ -35,6 +36,7 @@ from roost.flow.sync_first import SyncFirst
 from roost.flow.tenant_buckets import TenantBuckets
 from roost.observability.backpressure_metrics import backpressure_families
 from roost.observability.capacity_metrics import CapacitySource, capacity_families
+from roost.observability.cluster_metrics import cluster_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.observability.shard_metrics import shard_families
 from roost.observability.variance_metrics import VarianceSource, variance_families
@@ -110,8 +112,10 @@ class NodeMetrics:
         breakers: BreakerBoards | None = None,
         pressure: HostPressure | None = None,
         variance: VarianceSource | None = None,
+        cluster: NodeCluster | None = None,
     ) -> None:
         self._async = async_source
+        self._cluster = cluster
         self._variance = variance
         self._pressure = pressure
         self._sync = sync_source
@@ -143,6 +147,8 @@ class NodeMetrics:
             families += backpressure_families(self._pressure)
         if self._variance is not None:
             families += variance_families(self._variance)
+        if self._cluster is not None:
+            families += cluster_families(self._cluster)
         return render(families)
 
 

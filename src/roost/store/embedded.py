@@ -1,4 +1,6 @@
-"""``Stores``: the embedded store of one data directory, every port's SQLite adapter.
+"""``Stores``: every store a node uses; here opened as the embedded store of one data directory.
+
+A cluster node opens the same ``Stores`` on Redis instead (``shared.py``).
 
 ``roost.db`` (config: functions, versions, aliases, leases), the async queues,
 the event source mappings and the stream checkpoints each have their own
@@ -21,7 +23,13 @@ from roost.store.faults import (
     FaultyQueueStore,
 )
 from roost.store.filesystem import FileCodeStore
-from roost.store.ports import ConfigStore, EventSourceMappingStore, QueueStore
+from roost.store.ports import (
+    CheckpointStore,
+    CodeStore,
+    ConfigStore,
+    EventSourceMappingStore,
+    QueueStore,
+)
 from roost.store.sqlite import SqliteConfigStore, SqliteMappingStore
 from roost.store.sqlite.checkpoints import CHECKPOINT_DATABASE_NAME, SqliteCheckpointStore
 from roost.store.sqlite.group_commit import DEFAULT_MAX_BATCH_OPS, CommitStats
@@ -31,14 +39,14 @@ from roost.store.sqlite.queues import QUEUE_DATABASE_NAME, SqliteQueueStore
 
 @dataclass(frozen=True)
 class Stores:
-    """The embedded store of one data directory."""
+    """A node's stores: one adapter per port, and the box that opens account secrets."""
 
     config: ConfigStore
-    code: FileCodeStore
+    code: CodeStore
     secrets: SecretBox
     queues: QueueStore
     mappings: EventSourceMappingStore
-    checkpoints: SqliteCheckpointStore
+    checkpoints: CheckpointStore
     # The queue store's group committer, for /metrics (variance reduction).
     queue_commits: Callable[[], CommitStats]
     queue_max_batch_ops: int
@@ -50,6 +58,7 @@ class Stores:
         faults: FaultSwitch | None = None,
         *,
         queue_max_batch_ops: int = DEFAULT_MAX_BATCH_OPS,
+        secrets: SecretBox | None = None,
     ) -> Stores:
         """Open (creating if needed) the stores under ``data_dir``.
 
@@ -74,7 +83,7 @@ class Stores:
                 await store.close()
             raise
         code = FileCodeStore(data_dir / "code")
-        secrets = SecretBox.in_data_dir(data_dir)
+        secrets = secrets or SecretBox.in_data_dir(data_dir)
         sqlite_queues = queues
         batching = (lambda: sqlite_queues.stats, queue_max_batch_ops)
         if faults is None:
@@ -97,5 +106,6 @@ class Stores:
             try:
                 await self.checkpoints.close()
                 await self.mappings.close()
+                await self.code.close()
             finally:
                 await self.config.close()

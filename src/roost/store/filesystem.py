@@ -154,6 +154,9 @@ class FileCodeStore:
         # A new fan-out directory is itself an entry of root that must persist.
         _fsync_dir(self.root)
 
+    async def close(self) -> None:
+        """Nothing to release: blobs are plain files."""
+
 
 def _fsync_dir(directory: Path) -> None:
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -156,6 +156,9 @@ class CodeStore(Protocol):
         The age is checked at removal time, so a blob put again meanwhile survives.
         """
 
+    async def close(self) -> None:
+        """Release connections (a no-op where there are none)."""
+
 
 @dataclass(frozen=True)
 class ReceivedMessage:

@@ -20,7 +20,7 @@ from roost.frontend.invoke.placement import PlacementService
 from roost.frontend.invoke.provisioner import ProvisionedConcurrencyManager
 from roost.frontend.router import Handler
 from roost.store.faults import FaultHook
-from roost.store.ports import CodeStore
+from roost.store.ports import CodeStore, ConcurrencyCounters
 from roost.worker.host import HostSettings, WorkerHost
 from roost.worker.isolation import Isolation, detect
 from roost.worker.log_store import LogStore
@@ -63,6 +63,7 @@ class InvokePlane:
         code: CodeStore,
         host_breakers: BreakerBoard | None = None,
         host_faults: FaultHook | None = None,
+        counters: ConcurrencyCounters | None = None,
     ) -> None:
         self.isolation: Isolation = detect(settings.sandbox)
         area = SandboxArea.for_data_dir(data_dir)
@@ -86,7 +87,7 @@ class InvokePlane:
             control.attachments,
             snapshot=FunctionSnapshot.in_data_dir(data_dir),
         )
-        self.counting = CountingService(settings.account_concurrency)
+        self.counting = CountingService(settings.account_concurrency, counters)
         self.placement = PlacementService(
             host,
             settings.lease_s,
@@ -146,3 +147,4 @@ class InvokePlane:
         await self.placement.stop()
         await self.logs.close()
         await self.cache.flush()
+        await self.counting.counters.close()

@@ -47,3 +47,6 @@ class MemoryCodeStore:
             return False
         await self.delete(sha256_hex)
         return True
+
+    async def close(self) -> None:
+        """Nothing to release: blobs are in memory."""
