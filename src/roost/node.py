@@ -220,6 +220,7 @@ class Node:
             self._metrics(async_plane, stores, invoke, sync_first, routers).render,
             faults=self.faults,
             cluster=self.cluster.endpoint if self.cluster is not None else None,
+            served=self.config.cluster.served_planes(),
         )
 
     def _async_plane(

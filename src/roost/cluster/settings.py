@@ -16,6 +16,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from roost.api.model import Plane
 from roost.cluster.zones import ZoneSettings
 
 
@@ -77,6 +78,17 @@ class ClusterSettings:
     def runs(self, role: Role) -> bool:
         """Whether the node runs ``role`` (a single node runs them all)."""
         return not self.enabled or role in self.roles
+
+    def served_planes(self) -> frozenset[Plane] | None:
+        """The API planes the node's roles answer (None: every one)."""
+        if not self.enabled:
+            return None
+        planes = set()
+        if Role.FRONTEND in self.roles:
+            planes |= {Plane.CONTROL, Plane.INVOKE}
+        if Role.ASYNC in self.roles:
+            planes.add(Plane.ASYNC)
+        return frozenset(planes)
 
     def identity(self, port: int, endpoint_url: str) -> tuple[str, str]:
         """This node's id and advertised URL."""

@@ -74,8 +74,11 @@ class FrontDoor:
         metrics: Callable[[], Awaitable[str]] | None = None,
         faults: FaultSwitch | None = None,
         cluster: InternalEndpoint | None = None,
+        served: frozenset[Plane] | None = None,
     ) -> None:
         self._routers = dict(routers)
+        # The planes this node's roles serve (None: all of them, a single node).
+        self._served = served
         # The internal invoke endpoint of a cluster's worker host (None: not one).
         self._cluster = cluster
         self._authenticator = authenticator
@@ -159,6 +162,13 @@ class FrontDoor:
             )
         operation = match.operation
         plane = dispatch_plane(operation.name, request.headers.get("x-amz-invocation-type"))
+        if self._served is not None and plane not in self._served:
+            raise AwsError(
+                f"This node does not run the role that serves {operation.name} "
+                f"({plane.value} requests); send it to a node that does.",
+                code=STORE_UNAVAILABLE_CODE,
+                status=503,
+            )
         router = self._routers.get(plane)
         if router is None:  # No async plane on this node: the invoke plane answers.
             router = self._routers[operation.plane]
