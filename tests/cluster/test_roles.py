@@ -15,35 +15,19 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.async_invoke.support import ASYNC_ENV, REPORTER, Recorder, send_event, wait_for
+from tests.async_invoke.support import REPORTER, Recorder, send_event, wait_for
+from tests.cluster.support import cluster_node
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.roost_process import RoostProcess, metric
 from tests.frontend.invoke.support import deploy_code, invoke, log_tail
-
-
-def node(tmp_path: Path, redis: RedisServer, name: str, roles: str) -> RoostProcess:
-    return RoostProcess(
-        tmp_path / name,
-        env={
-            **ASYNC_ENV,
-            "ROOST_STORE": redis.url,
-            "ROOST_ROLES": roles,
-            "ROOST_NODE_ID": name,
-            "ROOST_ZONE": f"zone-{name}",
-            "ROOST_MASTER_KEY_FILE": str(tmp_path / "master.key"),
-            "ROOST_HEARTBEAT_S": "0.2",
-            "ROOST_DIRECTORY_REFRESH_S": "0.1",
-            "ROOST_PREWARM": "0",
-        },
-    )
 
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[RoostProcess, RoostProcess]]:
     redis = RedisServer(tmp_path)
     redis.start()
-    frontend = node(tmp_path, redis, "f", "frontend,async,pollers")
-    worker = node(tmp_path, redis, "w", "worker")
+    frontend = cluster_node(tmp_path, redis, "f", "frontend,async,pollers")
+    worker = cluster_node(tmp_path, redis, "w", "worker")
     try:
         worker.start()
         frontend.start()

@@ -6,6 +6,8 @@
   least-loaded host of a healthy zone, possibly itself.
 * A node with the ``worker`` role also publishes its heartbeat and serves the
   internal invoke endpoint, and runs the invokes sent to itself in place.
+* Every node's function cache hears of the changes made through the others
+  (``InvalidationBus``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from roost.cluster.directory import WorkerDirectory
 from roost.cluster.heartbeat import NodeIdentity, WorkerHeartbeat
+from roost.cluster.invalidation_bus import InvalidationBus
 from roost.cluster.remote_executor import RemoteExecutor
 from roost.cluster.settings import ClusterSettings, Role
 from roost.cluster.worker_endpoint import WorkerEndpoint
@@ -26,6 +29,7 @@ from roost.frontend.invoke.plane import InvokePlane
 from roost.store.embedded import Stores
 from roost.store.errors import StoreError
 from roost.store.ports import ConfigStore
+from roost.store.redis.connection import RedisConnection
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class NodeCluster:
     executor: RemoteExecutor
     heartbeat: WorkerHeartbeat | None
     endpoint: WorkerEndpoint | None
+    invalidations: InvalidationBus | None = None
 
     @classmethod
     def build(
@@ -63,15 +68,21 @@ class NodeCluster:
             directory, secret, node_id=identity.node_id, local=local if worker else None
         )
         invoke.handlers.executor = executor
+        invalidations = None
+        if settings.store_url is not None:
+            connection = RedisConnection.from_url(settings.store_url, namespace=settings.namespace)
+            invalidations = InvalidationBus(connection, identity.node_id, invoke.cache)
         heartbeat = endpoint = None
         if worker:
             host = invoke.placement.host
             heartbeat = WorkerHeartbeat(registry, identity, host, settings.heartbeat_s)
             endpoint = WorkerEndpoint(invoke.cache, local, secret)
-        return cls(identity, directory, executor, heartbeat, endpoint)
+        return cls(identity, directory, executor, heartbeat, endpoint, invalidations)
 
     async def start(self) -> None:
         """Beat once and read the directory once (best effort), then keep at both."""
+        if self.invalidations is not None:
+            await self.invalidations.start()
         if self.heartbeat is not None:
             try:
                 await self.heartbeat.beat()
@@ -95,6 +106,8 @@ class NodeCluster:
         await self.leave()
         await self.directory.stop()
         await self.executor.close()
+        if self.invalidations is not None:
+            await self.invalidations.close()
 
 
 async def join_cluster(

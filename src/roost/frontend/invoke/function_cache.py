@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 NETWORK_TAG = "roost:network"
 
+# Told (account, function or None for the whole account, reservations changed).
+Broadcast = Callable[[str, str | None, bool], None]
+
 
 @dataclass(frozen=True)
 class FunctionView:
@@ -80,6 +83,13 @@ class FunctionCache:
         # Bumped by every invalidation: a load that began before one must not
         # put what it read (possibly older than the change) into the cache.
         self._generation = 0
+        # In a cluster, where this node's invalidations go (every other node's
+        # cache); see roost.cluster.invalidation_bus.
+        self._broadcast: Broadcast | None = None
+
+    def broadcast_to(self, broadcast: Broadcast) -> None:
+        """Tell ``broadcast`` of every invalidation made here (not of those received)."""
+        self._broadcast = broadcast
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every invalidation (e.g. to reconcile provisioning)."""
@@ -172,9 +182,22 @@ class FunctionCache:
         self._views.pop((account_id, name), None)
         return await self.get(account_id, name)
 
-    def invalidate(self, account_id: str, name: str | None, *, reservations: bool = True) -> None:
+    def invalidate(
+        self,
+        account_id: str,
+        name: str | None,
+        *,
+        reservations: bool = True,
+        received: bool = False,
+    ) -> None:
         """Forget a function (or, with no name, everything of the account), and the
-        account's reserved total unless the change cannot have touched it."""
+        account's reserved total unless the change cannot have touched it.
+
+        A change made through this node is broadcast to the cluster's other
+        nodes; one ``received`` from them is not sent on.
+        """
+        if self._broadcast is not None and not received:
+            self._broadcast(account_id, name, reservations)
         self._generation += 1
         if reservations:
             self._reserved.pop(account_id, None)
@@ -183,5 +206,13 @@ class FunctionCache:
                 del self._views[key]
         else:
             self._views.pop((account_id, name), None)
+        for listener in self._listeners:
+            listener()
+
+    def invalidate_all(self) -> None:
+        """Forget every function and total (after invalidations may have been missed)."""
+        self._generation += 1
+        self._views.clear()
+        self._reserved.clear()
         for listener in self._listeners:
             listener()

@@ -1,0 +1,77 @@
+"""Changes made through one node reach the others' function caches (pushed invalidations).
+
+Two full nodes on one Redis. Node B has the function cached from an invoke;
+the function is then changed through node A, and B's next invoke must see
+the change at once: new code, and a reserved concurrency of 0 that throttles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from tests.async_invoke.support import wait_for
+from tests.cluster.support import cluster_node
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.roost_process import RoostProcess, make_zip
+from tests.frontend.invoke.support import deploy_code
+
+
+def handler_returning(value: str) -> dict[str, str]:
+    return {"app.py": f"def handler(event, context):\n    return {value!r}\n"}
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[RoostProcess, RoostProcess]]:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    a, b = cluster_node(tmp_path, redis, "a"), cluster_node(tmp_path, redis, "b")
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        for process in (a, b):
+            if process.process is not None:
+                process.stop()
+        redis.stop()
+
+
+def run(client: Any, name: str) -> Any:
+    return json.loads(client.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+
+
+def test_a_change_through_one_node_is_seen_by_the_other_at_once(
+    pair: tuple[RoostProcess, RoostProcess],
+) -> None:
+    a, b = pair
+    client_a: Any = a.client()
+    client_b: Any = b.client()
+    deploy_code(client_a, "fn", handler_returning("v1"))
+    assert run(client_b, "fn") == "v1"
+
+    # When the code is changed through node A
+    client_a.update_function_code(FunctionName="fn", ZipFile=make_zip(handler_returning("v2")))
+    client_a.get_waiter("function_updated_v2").wait(
+        FunctionName="fn", WaiterConfig={"Delay": 0.05, "MaxAttempts": 200}
+    )
+
+    # Then node B runs the new code (its cached view was dropped)
+    wait_for(lambda: run(client_b, "fn") == "v2", 5)
+
+    # And a reservation of 0 set through A throttles invokes through B
+    client_a.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=0)
+
+    def throttled() -> bool:
+        try:
+            run(client_b, "fn")
+        except botocore.exceptions.ClientError as error:
+            return error.response["Error"]["Code"] == "TooManyRequestsException"
+        return False
+
+    wait_for(throttled, 5)
