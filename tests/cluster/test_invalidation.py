@@ -3,11 +3,15 @@
 Two full nodes on one Redis. Node B has the function cached from an invoke;
 the function is then changed through node A, and B's next invoke must see
 the change at once: new code, and a reserved concurrency of 0 that throttles.
+An account created with ``roost accounts create --store`` signs in at both.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,3 +79,24 @@ def test_a_change_through_one_node_is_seen_by_the_other_at_once(
         return False
 
     wait_for(throttled, 5)
+
+
+def test_an_account_created_on_the_shared_store_signs_in_at_every_node(
+    pair: tuple[RoostProcess, RoostProcess], tmp_path: Path
+) -> None:
+    a, b = pair
+    env = {**os.environ, "ROOST_MASTER_KEY_FILE": str(tmp_path / "master.key")}
+    store = a.extra_env["ROOST_STORE"]
+
+    created = subprocess.run(
+        [sys.executable, "-m", "roost", "accounts", "create", "team", "--json", "--store", store],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    keys = json.loads(created.stdout)
+
+    for node in (a, b):
+        client: Any = node.client(credentials=(keys["AccessKeyId"], keys["SecretAccessKey"]))
+        assert client.list_functions()["Functions"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -95,12 +96,16 @@ async def _announce(node: Node) -> None:
 
 
 def _accounts_create(args: argparse.Namespace) -> int:
-    from roost.store.embedded import Stores
+    from roost.node_stores import open_node_stores
 
     config = RoostConfig.from_env(data_dir=args.data_dir)
+    if args.store:
+        config = dataclasses.replace(
+            config, cluster=dataclasses.replace(config.cluster, store_url=args.store)
+        )
 
     async def create() -> int:
-        stores = await Stores.open(config.data_dir)
+        stores = await open_node_stores(config, None)
         try:
             account = await AccountRepository(stores.config, stores.secrets).create(args.name)
         except AccountError as error:
@@ -201,6 +206,12 @@ def _add_accounts(commands: _Commands) -> None:
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print the result as JSON")
     create.add_argument("--data-dir", type=Path, help="data directory (env ROOST_DATA_DIR)")
+    create.add_argument(
+        "--store",
+        metavar="URL",
+        help="a cluster's shared store, redis://host:port/db (env ROOST_STORE); the "
+        "master key file (ROOST_MASTER_KEY_FILE) must be the cluster's",
+    )
     create.set_defaults(func=_accounts_create)
 
 
