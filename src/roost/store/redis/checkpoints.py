@@ -81,13 +81,7 @@ class RedisCheckpointStore:
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisCheckpointStore:
         """A store on the Redis server at ``url``; ``StoreUnavailable`` if it does not answer."""
-        connection = RedisConnection.from_url(url, namespace=namespace)
-        try:
-            await connection.call(connection.client.ping)
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection)
+        return cls(await RedisConnection.open(url, namespace=namespace))
 
     def _key(self, mapping_uuid: str) -> str:
         return self._connection.key("checkpoint", mapping_uuid)

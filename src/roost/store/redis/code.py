@@ -111,13 +111,7 @@ class RedisCodeStore:
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisCodeStore:
         """A store on the Redis server at ``url``; ``StoreUnavailable`` if it does not answer."""
-        connection = RedisConnection.from_url(url, namespace=namespace)
-        try:
-            await connection.call(connection.client.ping)
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection)
+        return cls(await RedisConnection.open(url, namespace=namespace))
 
     def _keys(self, sha256_hex: str) -> list[str]:
         return [self._connection.key("code", "blob", sha256_hex), *self._index_keys]

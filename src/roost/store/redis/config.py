@@ -111,13 +111,7 @@ class RedisConfigStore:
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisConfigStore:
         """A store on the Redis server at ``url``; ``StoreUnavailable`` if it does not answer."""
-        connection = RedisConnection.from_url(url, namespace=namespace)
-        try:
-            await connection.call(connection.client.ping)
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection)
+        return cls(await RedisConnection.open(url, namespace=namespace))
 
     async def get(self, key: str) -> Item | None:
         value, revision = await self._get(self._keys, [key])

@@ -72,6 +72,17 @@ class RedisConnection:
         )
         return cls(client, namespace)
 
+    @classmethod
+    async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisConnection:
+        """A connection to ``url`` that answered a PING (``StoreUnavailable`` if not)."""
+        connection = cls.from_url(url, namespace=namespace)
+        try:
+            await connection.call(connection.client.ping)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
     def key(self, *parts: str) -> str:
         """The namespaced Redis key made of ``parts``."""
         return ":".join((self.namespace, *parts))

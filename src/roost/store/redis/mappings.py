@@ -114,13 +114,7 @@ class RedisMappingStore:
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisMappingStore:
         """A store on the Redis server at ``url``; ``StoreUnavailable`` if it does not answer."""
-        connection = RedisConnection.from_url(url, namespace=namespace)
-        try:
-            await connection.call(connection.client.ping)
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection)
+        return cls(await RedisConnection.open(url, namespace=namespace))
 
     async def put(self, record: MappingRecord, *, expected_revision: str | None = None) -> str:
         # Encode before sending: a document that is not JSON fails here.
