@@ -4,12 +4,16 @@ What this node sees of the cluster: each zone's state (one series per state,
 1 for the current one), its hosts and how many are missing; the live worker
 hosts the directory would send to; invokes this node sent to other hosts,
 ran for other nodes, and hosts it found unreachable; and, for a worker host,
-the heartbeats that failed to reach the store.
+the heartbeats that failed to reach the store; and, per zone, the slots that
+would be left if that zone were lost (the capacity buffer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from roost.cluster.node_cluster import NodeCluster
+from roost.cluster.worker_registry import WorkerRecord
 from roost.cluster.zones import ZoneState
 from roost.observability.prometheus import MetricFamily, MetricType
 
@@ -29,6 +33,13 @@ def cluster_families(cluster: NodeCluster) -> list[MetricFamily]:
         hosts.add(view.hosts - view.missing, zone=view.zone, status="live")
         hosts.add(view.missing, zone=view.zone, status="missing")
         weight.add(view.weight, zone=view.zone)
+    headroom = MetricFamily(
+        "roost_cluster_zone_loss_headroom",
+        gauge,
+        "Environment slots left free if the zone were lost now (negative: it would overload).",
+    )
+    for zone, spare in sorted(loss_headroom(cluster.directory.live).items()):
+        headroom.add(spare, zone=zone)
     live = MetricFamily(
         "roost_cluster_worker_hosts", gauge, "Worker hosts invokes may be sent to now."
     )
@@ -56,4 +67,20 @@ def cluster_families(cluster: NodeCluster) -> list[MetricFamily]:
     beats = cluster.heartbeat.failures if cluster.heartbeat is not None else 0
     failures.add(beats, "_total", kind="heartbeat")
     failures.add(cluster.directory.refresh_failures, "_total", kind="directory")
-    return [state, hosts, weight, live, moves, invokes, unreachable, failures]
+    return [state, hosts, weight, headroom, live, moves, invokes, unreachable, failures]
+
+
+def loss_headroom(records: Iterable[WorkerRecord]) -> dict[str, int]:
+    """Per zone: the other zones' slots minus every busy environment.
+
+    Capacity is planned with a buffer: with three zones, losing any one must
+    leave room for the whole load. A zone whose figure is negative cannot be
+    lost without throttling.
+    """
+    records = list(records)
+    busy = sum(record.busy for record in records)
+    slots: dict[str, int] = {}
+    for record in records:
+        slots[record.zone] = slots.get(record.zone, 0) + record.slots
+    total = sum(slots.values())
+    return {zone: total - own - busy for zone, own in slots.items()}
