@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.kafka_broker",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_sentinel",
 ]
 
 _names = itertools.count()

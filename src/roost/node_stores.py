@@ -46,4 +46,7 @@ def open_counters(config: RoostConfig) -> ConcurrencyCounters | None:
     url = cluster.counting_store_url or cluster.store_url
     if url is None:
         return None
-    return RedisConcurrencyCounters(RedisConnection.from_url(url, namespace=cluster.namespace))
+    # Leases lapse by themselves and are never read after a failover's loss,
+    # so counting never waits for replicas, whatever the URL asks of the store.
+    connection = RedisConnection.from_url(url, namespace=cluster.namespace, wait_for_replicas=False)
+    return RedisConcurrencyCounters(connection)

@@ -51,6 +51,17 @@ def test_roles_without_a_shared_store_or_a_store_that_is_not_redis_are_refused()
         ClusterSettings(store_url="postgres://db").check()
 
 
+def test_a_sentinel_store_url_is_accepted_and_a_malformed_one_refused() -> None:
+    ClusterSettings(store_url="redis+sentinel://s1:26379,s2/roost/0?wait_replicas=1").check()
+    ClusterSettings(store_url="redis://10.0.0.5/0?wait_replicas=2&wait_timeout_ms=200").check()
+    with pytest.raises(ValueError, match="service name"):
+        ClusterSettings(store_url="redis+sentinel://s1:26379").check()
+    with pytest.raises(ValueError, match="wait_replicas"):
+        ClusterSettings(store_url="redis+sentinel://s1/roost?wait_replicas=0").check()
+    with pytest.raises(ValueError, match="redis\\+sentinel://"):
+        ClusterSettings(counting_store_url="sentinel://s1/roost").check()
+
+
 def test_flags_override_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROOST_ZONE", "from-env")
     parser = argparse.ArgumentParser()

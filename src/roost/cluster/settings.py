@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from roost.api.model import Plane
 from roost.cluster.zones import ZoneSettings
+from roost.store.redis.replica_acks import take_replica_acks
+from roost.store.redis.sentinel import is_sentinel_url, parse_sentinel_url
 
 
 class Role(enum.StrEnum):
@@ -34,6 +36,21 @@ class Role(enum.StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
+
+# One server (TLS or not, or a local socket), or a Sentinel-managed primary.
+STORE_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a store URL no Redis adapter can open (``ValueError`` saying why)."""
+    if not url.startswith(STORE_SCHEMES):
+        schemes = ", ".join(STORE_SCHEMES)
+        raise ValueError(f"--store must be a Redis URL ({schemes}), got {url!r}")
+    # Malformed Sentinel addresses or replica options fail here, at start-up,
+    # rather than at the first store call.
+    stripped, _ = take_replica_acks(url)
+    if is_sentinel_url(stripped):
+        parse_sentinel_url(stripped)
 
 
 def parse_roles(text: str) -> frozenset[Role]:
@@ -52,7 +69,8 @@ def parse_roles(text: str) -> frozenset[Role]:
 class ClusterSettings:
     """A node's place in a cluster (all defaults: the embedded single node)."""
 
-    # ``redis://host:port/db`` of the shared store; None: embedded SQLite.
+    # ``redis://host:port/db`` (or ``redis+sentinel://...``, docs/cluster.md)
+    # of the shared store; None: embedded SQLite.
     store_url: str | None = None
     # Where the counting service's counters live (None: the store's Redis).
     # Counters are leases that lapse, nothing to persist: a Redis without
@@ -130,10 +148,9 @@ class ClusterSettings:
 
     def check(self) -> None:
         """Refuse settings a cluster node cannot start with."""
-        if self.store_url is not None and not self.store_url.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise ValueError(f"--store must be a redis:// URL, got {self.store_url!r}")
+        for url in (self.store_url, self.counting_store_url):
+            if url is not None:
+                check_store_url(url)
         if not self.enabled and self.roles != ALL_ROLES:
             raise ValueError("--roles needs a shared store (--store redis://...)")
         if min(self.heartbeat_s, self.directory_refresh_s) <= 0:

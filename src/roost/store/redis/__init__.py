@@ -3,8 +3,9 @@
 Every node of a cluster opens the same Redis deployment; each port's adapter
 keeps its keys under a prefix of its own (``{namespace}:config:...``,
 ``{namespace}:queue:...``), and multi-key changes run as Lua scripts so that
-they are atomic on the server. ``connection.py`` turns a ``redis://`` URL into
-a client and Redis's connection errors into ``StoreUnavailable``;
+they are atomic on the server. ``connection.py`` turns a ``redis://`` (or
+``redis+sentinel://``, ``sentinel.py``) URL into a client and Redis's
+connection errors into ``StoreUnavailable``;
 ``open_redis_stores`` (``stores.py``) opens the config, code, mapping and
 checkpoint adapters together. ``docs/cluster.md`` describes the key layout.
 """

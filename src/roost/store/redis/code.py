@@ -105,7 +105,7 @@ class RedisCodeStore:
         self._put = connection.script(_PUT)
         self._delete_stale = connection.script(_DELETE_STALE)
         self._delete = connection.script(_DELETE)
-        self._list = connection.script(_LIST)
+        self._list = connection.script(_LIST, read_only=True)
         self._index_keys = [connection.key("code", "touched"), connection.key("code", "size")]
 
     @classmethod

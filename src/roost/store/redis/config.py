@@ -105,8 +105,8 @@ class RedisConfigStore:
             connection.key("config", "keys"),
         ]
         self._commit = connection.script(_COMMIT)
-        self._list = connection.script(_LIST)
-        self._get = connection.script(_GET)
+        self._list = connection.script(_LIST, read_only=True)
+        self._get = connection.script(_GET, read_only=True)
 
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisConfigStore:

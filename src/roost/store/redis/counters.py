@@ -87,7 +87,7 @@ class RedisConcurrencyCounters:
     def __init__(self, connection: RedisConnection) -> None:
         self._connection = connection
         self._batch = connection.script(_BATCH)
-        self._in_use = connection.script(_IN_USE)
+        self._in_use = connection.script(_IN_USE, read_only=True)
         # Lease ids unique across nodes without asking the server for one.
         self._prefix = secrets.token_hex(6)
         self._ids = itertools.count()

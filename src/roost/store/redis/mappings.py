@@ -108,8 +108,8 @@ class RedisMappingStore:
         ]
         self._put = connection.script(_PUT)
         self._delete = connection.script(_DELETE)
-        self._page = connection.script(_PAGE)
-        self._get = connection.script(_GET)
+        self._page = connection.script(_PAGE, read_only=True)
+        self._get = connection.script(_GET, read_only=True)
 
     @classmethod
     async def open(cls, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> RedisMappingStore:

@@ -88,8 +88,8 @@ class RedisQueueStore:
         self._receive = connection.script(scripts.RECEIVE)
         self._delete = connection.script(scripts.DELETE)
         self._hide = connection.script(scripts.HIDE)
-        self._depth = connection.script(scripts.DEPTH)
-        self._oldest_sent = connection.script(scripts.OLDEST_SENT)
+        self._depth = connection.script(scripts.DEPTH, read_only=True)
+        self._oldest_sent = connection.script(scripts.OLDEST_SENT, read_only=True)
         self._keys: dict[str, QueueKeys] = {}
         self._signals = QueueSignals()
         self._coalescer = SendCoalescer(self._write_sends, max_batch_messages=max_batch_messages)
