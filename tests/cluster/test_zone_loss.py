@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.async_invoke.support import Recorder
 from tests.esm.sqs.support import create_queue, map_queue
@@ -39,13 +37,14 @@ from tests.fixtures.cluster import (
     CLUSTER_ENV,
     RoostCluster,
     metric_sum,
+    no_retry_client,
     owned_by,
     wait_until,
     zone_specs,
 )
 from tests.fixtures.moto_server import MOTO_CREDENTIALS, MotoServer
 from tests.fixtures.redis_server import redis_server_binary
-from tests.fixtures.roost_process import BUILTIN_KEY, REGION, RoostProcess
+from tests.fixtures.roost_process import RoostProcess
 from tests.frontend.invoke.support import deploy_code
 
 pytestmark = [
@@ -149,7 +148,7 @@ class Load:
         for n in self._paced():
             targets = self.sync_targets()
             node = targets[n % len(targets)]
-            client = clients.setdefault(node.port, _client(node))
+            client = clients.setdefault(node.port, no_retry_client(node))
             error: str | None = None
             try:
                 response = client.invoke(FunctionName=name, Payload=json.dumps({"n": n}))
@@ -165,7 +164,7 @@ class Load:
         for n in self._paced():
             targets = self.async_targets()
             node = targets[n % len(targets)]
-            client = clients.setdefault(node.port, _client(node))
+            client = clients.setdefault(node.port, no_retry_client(node))
             event_id = f"e-{n}"
             try:
                 response = client.invoke(
@@ -186,26 +185,6 @@ class Load:
             except Exception:  # Not acknowledged by SQS, so not owed.
                 continue
             self.sqs_sent.append(message_id)
-
-
-def _client(node: RoostProcess) -> Any:
-    """A Lambda client of ``node`` that never retries: every failure is counted.
-
-    (``RoostProcess.client``'s ``max_attempts: 1`` is botocore's legacy meaning,
-    one *retry*, which would hide a failed invoke behind a second attempt.)
-    """
-    return boto3.client(
-        "lambda",
-        endpoint_url=node.endpoint,
-        region_name=REGION,
-        aws_access_key_id=BUILTIN_KEY[0],
-        aws_secret_access_key=BUILTIN_KEY[1],
-        config=Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=2,
-            read_timeout=30,
-        ),
-    )
 
 
 @pytest.fixture
@@ -312,7 +291,9 @@ def new_environments_reach(
         before = served(zone)
         with ThreadPoolExecutor(BURST) as pool:
             calls = [
-                pool.submit(_client(via[i % len(via)]).invoke, FunctionName=function, Payload=b"{}")
+                pool.submit(
+                    no_retry_client(via[i % len(via)]).invoke, FunctionName=function, Payload=b"{}"
+                )
                 for i in range(BURST)
             ]
             assert all(call.result()["StatusCode"] == 200 for call in calls)
