@@ -78,6 +78,17 @@ def test_missing_hosts_and_excluded_hosts_are_skipped() -> None:
     assert [r.node_id for r in found.live] == ["live", "tried"]
 
 
+def test_when_every_host_looks_missing_at_once_they_are_all_still_used() -> None:
+    # Given heartbeats all late together (a store stall delayed every one of them)
+    found = directory(host("a1", "a", age_s=60), host("b1", "b", age_s=60, idle=1))
+
+    chosen = found.choose(V)
+
+    # Then the view is doubted, not the hosts: invokes still go out
+    assert chosen is not None and chosen.node_id == "b1"
+    assert [r.node_id for r in found.live] == ["a1", "b1"]
+
+
 def test_an_evacuated_zone_gets_nothing() -> None:
     clock = [1000.0]
     zones = ZoneHealth(ZoneSettings(missing_after_s=3, confirm_s=0), lambda: clock[0])

@@ -3,7 +3,8 @@
 The directory reads every worker record each ``refresh_s`` (one store read
 for all invokes in between: the data plane never reads the store per invoke),
 feeds the zones' health and keeps the hosts that are neither missing nor in an
-evacuated zone. For an invoke of one function version it picks:
+evacuated zone (all of them, when every host looks missing at once: static
+stability). For an invoke of one function version it picks:
 
 1. a host that advertised a warm idle environment of that version, the one
    with the most (an invoke there skips init); else
@@ -63,10 +64,14 @@ class WorkerDirectory:
         """Take a new set of records (what ``refresh`` read)."""
         records = list(records)
         self.zones.observe(records)
+        fresh = [record for record in records if not self.zones.missing(record)]
+        # Every host missing at once (a stalled store delays every heartbeat, or
+        # this node's reads lag): as for zones, the observer is the likelier
+        # fault. Keep sending to them; a host really gone refuses the connection
+        # and the next one is tried, where no host at all would fail every invoke.
+        usable = fresh or records
         self._live = {
-            record.node_id: record
-            for record in records
-            if not self.zones.missing(record) and self.zones.weight(record.zone) > 0
+            record.node_id: record for record in usable if self.zones.weight(record.zone) > 0
         }
         # A fresh record already counts what we sent before it was written.
         self._warm_taken.clear()
