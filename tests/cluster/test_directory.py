@@ -129,3 +129,29 @@ def test_refresh_reads_the_registry() -> None:
         assert found.live == []
 
     asyncio.run(main())
+
+
+def test_a_zone_that_came_back_empty_gets_a_share_of_new_environments() -> None:
+    # Zone a holds every environment; zone b is back and empty
+    records = [host("a1", "a", busy=2, idle=2), host("b1", "b")]
+    rolls = iter([0.05, 0.0, 0.5])
+    found = WorkerDirectory(
+        WorkerRegistry(MemoryConfigStore()), ZoneHealth(), rng=lambda: next(rolls)
+    )
+    found.update(records)
+
+    # A roll under the rebalance share starts one in zone b instead of reusing a warm one
+    first = found.choose(V)
+    assert first is not None and first.node_id == "b1"
+    # Otherwise the warm environment wins
+    second = found.choose(V)
+    assert second is not None and second.node_id == "a1"
+
+
+def test_balanced_zones_always_reuse_warm_environments() -> None:
+    records = [host("a1", "a", busy=2, idle=1), host("b1", "b", busy=2, idle=0)]
+    found = directory(*records, rng=0.0)
+
+    chosen = found.choose(V)
+
+    assert chosen is not None and chosen.node_id == "a1"

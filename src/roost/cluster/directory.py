@@ -12,6 +12,11 @@ stability). For an invoke of one function version it picks:
    zone's weight, so an observed zone takes load back gradually and two
    frontends do not pile onto the same "least loaded" host between beats.
 
+Move-back: a zone that came back holds no environments, and warm ones
+elsewhere would take every invoke. While a zone holds under half its share,
+``rebalance_share`` of the invokes that could go warm start an environment
+there instead; the surplus elsewhere idles out.
+
 Between heartbeats the directory corrects what the records said with what it
 sent itself: an invoke sent takes a warm environment and a slot, one finished
 gives them back.
@@ -43,11 +48,14 @@ class WorkerDirectory:
         *,
         refresh_s: float = 0.5,
         rng: Callable[[], float] = random.random,
+        rebalance_share: float = 0.1,
     ) -> None:
         self._registry = registry
         self.zones = zones
         self._refresh_s = refresh_s
         self._rng = rng
+        # Share of warm-routable invokes sent to a zone that is behind instead.
+        self._rebalance_share = rebalance_share
         self._live: dict[str, WorkerRecord] = {}
         # Invokes this frontend has running on each host, and per (host, version).
         self._sent: dict[str, int] = defaultdict(int)
@@ -94,8 +102,34 @@ class WorkerDirectory:
         ]
         warm = [(count, r) for count, r in warm if count > 0]
         if warm:
+            behind = self._zones_behind(candidates)
+            if behind and self._rng() < self._rebalance_share:
+                # Move-back: now and then start an environment in a zone that
+                # holds far less than its share, rather than reuse a warm one.
+                return self._by_free_slots([r for r in candidates if r.zone in behind])
             return max(warm, key=lambda pair: (pair[0], -pair[1].load))[1]
         return self._by_free_slots(candidates)
+
+    def _zones_behind(self, candidates: list[WorkerRecord]) -> set[str]:
+        """Zones holding under half their share of environments (slots times weight).
+
+        After a zone comes back its hosts are empty while warm environments
+        elsewhere would keep every invoke: without this, load would only
+        return as those age out.
+        """
+        slots: dict[str, float] = defaultdict(float)
+        held: dict[str, int] = defaultdict(int)
+        for record in candidates:
+            slots[record.zone] += record.slots * self.zones.weight(record.zone)
+            held[record.zone] += record.busy + sum(record.idle.values())
+        total_slots, total_held = sum(slots.values()), sum(held.values())
+        if len(slots) < 2 or total_slots <= 0 or total_held <= 0:
+            return set()
+        return {
+            zone
+            for zone, capacity in slots.items()
+            if capacity > 0 and held[zone] / total_held < 0.5 * capacity / total_slots
+        }
 
     def _by_free_slots(self, candidates: list[WorkerRecord]) -> WorkerRecord | None:
         if not candidates:
