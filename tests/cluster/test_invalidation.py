@@ -20,8 +20,7 @@ import botocore.exceptions
 import pytest
 
 from tests.async_invoke.support import wait_for
-from tests.cluster.support import cluster_node
-from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.cluster import NodeSpec, RoostCluster
 from tests.fixtures.roost_process import RoostProcess, make_zip
 from tests.frontend.invoke.support import deploy_code
 
@@ -31,19 +30,18 @@ def handler_returning(value: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[RoostProcess, RoostProcess]]:
-    redis = RedisServer(tmp_path)
-    redis.start()
-    a, b = cluster_node(tmp_path, redis, "a"), cluster_node(tmp_path, redis, "b")
+def cluster(tmp_path: Path) -> Iterator[RoostCluster]:
+    found = RoostCluster(tmp_path, [NodeSpec("a", "zone-a"), NodeSpec("b", "zone-b")])
     try:
-        a.start()
-        b.start()
-        yield a, b
+        found.start()
+        yield found
     finally:
-        for process in (a, b):
-            if process.process is not None:
-                process.stop()
-        redis.stop()
+        found.stop()
+
+
+@pytest.fixture
+def pair(cluster: RoostCluster) -> tuple[RoostProcess, RoostProcess]:
+    return cluster.node("a"), cluster.node("b")
 
 
 def run(client: Any, name: str) -> Any:
@@ -82,11 +80,11 @@ def test_a_change_through_one_node_is_seen_by_the_other_at_once(
 
 
 def test_an_account_created_on_the_shared_store_signs_in_at_every_node(
-    pair: tuple[RoostProcess, RoostProcess], tmp_path: Path
+    cluster: RoostCluster,
 ) -> None:
-    a, b = pair
-    env = {**os.environ, "ROOST_MASTER_KEY_FILE": str(tmp_path / "master.key")}
-    store = a.extra_env["ROOST_STORE"]
+    a, b = cluster.node("a"), cluster.node("b")
+    env = {**os.environ, "ROOST_MASTER_KEY_FILE": str(cluster.master_key_file)}
+    store = cluster.redis.url
 
     created = subprocess.run(
         [sys.executable, "-m", "roost", "accounts", "create", "team", "--json", "--store", store],

@@ -16,27 +16,22 @@ import botocore.exceptions
 import pytest
 
 from tests.async_invoke.support import REPORTER, Recorder, send_event, wait_for
-from tests.cluster.support import cluster_node
-from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.cluster import NodeSpec, RoostCluster
 from tests.fixtures.roost_process import RoostProcess, metric
 from tests.frontend.invoke.support import deploy_code, invoke, log_tail
 
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[RoostProcess, RoostProcess]]:
-    redis = RedisServer(tmp_path)
-    redis.start()
-    frontend = cluster_node(tmp_path, redis, "f", "frontend,async,pollers")
-    worker = cluster_node(tmp_path, redis, "w", "worker")
+    cluster = RoostCluster(
+        tmp_path,
+        [NodeSpec("f", "zone-f", "frontend,async,pollers"), NodeSpec("w", "zone-w", "worker")],
+    )
     try:
-        worker.start()
-        frontend.start()
-        yield frontend, worker
+        cluster.start()
+        yield cluster.node("f"), cluster.node("w")
     finally:
-        for process in (frontend, worker):
-            if process.process is not None:
-                process.stop()
-        redis.stop()
+        cluster.stop()
 
 
 def served(process: RoostProcess) -> float:

@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -62,6 +64,8 @@ class WorkerDirectory:
         self._warm_taken: dict[tuple[str, str], int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
         self.refresh_failures = 0
+        # When ``refresh_soon`` last read the registry (monotonic seconds).
+        self._last_refresh = -math.inf
 
     @property
     def live(self) -> list[WorkerRecord]:
@@ -92,6 +96,19 @@ class WorkerDirectory:
             if self.zones.forgettable(record):
                 with contextlib.suppress(StoreError):
                     await self._registry.remove(record.node_id)
+
+    async def refresh_soon(self) -> None:
+        """Refresh now, unless a refresh ran in the last ``refresh_s`` (store errors ignored).
+
+        For a caller that found no host: one read of the store, shared by
+        every caller that finds none in the same interval.
+        """
+        now = time.monotonic()
+        if now - self._last_refresh < self._refresh_s:
+            return
+        self._last_refresh = now
+        with contextlib.suppress(StoreError):
+            await self.refresh()
 
     def choose(self, version: str, exclude: Iterable[str] = ()) -> WorkerRecord | None:
         """The host an invoke of ``version`` should go to (None: no live host)."""

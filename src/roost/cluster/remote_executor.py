@@ -78,6 +78,11 @@ class RemoteExecutor:
         tried: list[str] = []
         for _ in range(self._attempts):
             record = self._directory.choose(version, exclude=tried)
+            if record is None and not tried:
+                # No host known yet (this node just started, or all its hosts
+                # left): read the registry now rather than wait for the refresh.
+                await self._directory.refresh_soon()
+                record = self._directory.choose(version)
             if record is None:
                 break
             self._directory.sent(record, version)
