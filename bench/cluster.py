@@ -3,7 +3,7 @@
 One command (see ``bench/README.md``)::
 
     bench/run cluster [--seconds 5] [--clients 6 24] [--nodes 1 2 3] [--setups all]
-                      [--json out.json]
+                      [--rounds 1] [--counting store] [--wait-quiet 0] [--json out.json]
 
 It starts its own redis-server (``appendonly yes``, ``appendfsync always``, its directory on
 a disk: ``--redis-dir``, refused on a tmpfs), measures the counting service on it
@@ -29,6 +29,12 @@ Setups (``--setups``):
   loads the frontend alone. Every invoke takes the hop, and the single frontend process is
   the ceiling whatever k is, so on 2 cores it measures the frontend, not the workers.
   Useful as a contrast, not as the scaling figure.
+
+``--rounds N`` repeats the whole sequence and the tables show each figure's median round
+(other sessions' load on a shared machine moves single runs by tens of percent).
+``--counting volatile`` gives the nodes a second redis-server without persistence for the
+counting service's counters (``--counting-store``), to separate the fsync'd counting
+checks from the rest of the cluster's cost.
 
 Everything shares the machine's 2 cores (wrk, redis-server, every node and every
 environment), so k nodes cannot be k times faster: the efficiency column says how much of
