@@ -61,10 +61,11 @@ class Row:
 
 
 @contextmanager
-def redis_server(fsync_always: bool) -> Iterator[str]:
-    """A redis-server on a free port in a temporary directory; its URL."""
+def redis_server(fsync_always: bool, parent: Path | None = None) -> Iterator[str]:
+    """A redis-server on a free port in a temporary directory (under ``parent`` if given:
+    keep it on a disk, a tmpfs makes fsync free); its URL."""
     binary = ensure_apt_binary("redis-server", "redis-server")
-    workdir = Path(tempfile.mkdtemp(prefix="roost-bench-redis-"))
+    workdir = Path(tempfile.mkdtemp(prefix="roost-bench-redis-", dir=parent))
     port = free_port()
     persistence = ["--appendonly", "yes", "--appendfsync", "always"] if fsync_always else []
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
@@ -73,9 +74,12 @@ def redis_server(fsync_always: bool) -> Iterator[str]:
     try:
         url = f"redis://127.0.0.1:{port}/0"
         deadline = time.monotonic() + 10
-        while subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
-        ).stdout.strip() != b"PONG":
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit("redis-server did not start")
             time.sleep(0.05)

@@ -72,6 +72,10 @@ class WorkerDirectory:
         """The hosts invokes may go to now."""
         return list(self._live.values())
 
+    def is_live(self, node_id: str) -> bool:
+        """Whether invokes may go to ``node_id``'s host now (heartbeating, zone not evacuated)."""
+        return node_id in self._live
+
     def update(self, records: Iterable[WorkerRecord]) -> None:
         """Take a new set of records (what ``refresh`` read)."""
         records = list(records)

@@ -37,10 +37,21 @@ class NodeIdentity:
     url: str
 
 
+def slots_of(host: WorkerHost) -> int:
+    """Environments the host can hold: its cap, or what its memory budget fits."""
+    capacity = host.capacity()
+    return capacity.max_environments or capacity.memory_budget_mb // MIN_ENVIRONMENT_MB
+
+
+def has_free_slot(host: WorkerHost) -> bool:
+    """Whether the host can take one more invoke without exceeding its slots."""
+    return host.capacity().busy_environments < slots_of(host)
+
+
 def describe(identity: NodeIdentity, host: WorkerHost, started_ms: int) -> WorkerRecord:
     """The host's record right now."""
     capacity = host.capacity()
-    slots = capacity.max_environments or capacity.memory_budget_mb // MIN_ENVIRONMENT_MB
+    slots = slots_of(host)
     idle = {version_id(*key): count for key, count in host.idle_counts().items()}
     return WorkerRecord(
         node_id=identity.node_id,

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from roost.cluster.directory import WorkerDirectory
-from roost.cluster.heartbeat import NodeIdentity, WorkerHeartbeat
+from roost.cluster.heartbeat import NodeIdentity, WorkerHeartbeat, has_free_slot
 from roost.cluster.invalidation_bus import InvalidationBus
 from roost.cluster.remote_executor import RemoteExecutor
 from roost.cluster.settings import ClusterSettings, Role
@@ -64,8 +64,13 @@ class NodeCluster:
         )
         local = LocalExecutor(invoke.assignment)
         worker = settings.runs(Role.WORKER)
+        host = invoke.placement.host
         executor = RemoteExecutor(
-            directory, secret, node_id=identity.node_id, local=local if worker else None
+            directory,
+            secret,
+            node_id=identity.node_id,
+            local=local if worker else None,
+            local_has_room=(lambda: has_free_slot(host)) if worker else None,
         )
         invoke.handlers.executor = executor
         invalidations = None
@@ -74,7 +79,6 @@ class NodeCluster:
             invalidations = InvalidationBus(connection, identity.node_id, invoke.cache)
         heartbeat = endpoint = None
         if worker:
-            host = invoke.placement.host
             heartbeat = WorkerHeartbeat(registry, identity, host, settings.heartbeat_s)
             endpoint = WorkerEndpoint(invoke.cache, local, secret)
         return cls(identity, directory, executor, heartbeat, endpoint, invalidations)

@@ -1,9 +1,16 @@
 """``RemoteExecutor``: a cluster frontend runs each invoke on the worker host the directory picks.
 
-The directory prefers a host with a warm environment of the version, else
-spreads new environments over the healthy zones' free slots. The invoke goes
-over the internal invoke request (``invoke_wire.py``), or straight to this
-node's own environments when the pick is this node.
+A node that is itself a live worker host with a free slot runs the invoke on
+its own environments, warm or not: the hop would cost every invoke, a local
+cold start costs once. Without that, a node with every role sent all its
+invokes to whichever host warmed up first (its advertised idle environments
+looked free to every frontend at once), paying the hop and cold starts there
+while its own slots stayed empty, and a cluster of such nodes did not scale
+(bench/cluster.py). Otherwise the directory prefers a host with a warm
+environment of the version, else spreads new environments over the healthy
+zones' free slots. The invoke goes over the internal invoke request
+(``invoke_wire.py``), or straight to this node's own environments when the
+pick is this node.
 
 A host that cannot be reached (connection refused or reset before the request
 was sent) never started the invoke, so the next pick is tried, up to
@@ -14,6 +21,8 @@ async pollers and the ESM, which retry through their own rules.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import httpx
 
@@ -51,6 +60,7 @@ class RemoteExecutor:
         *,
         node_id: str | None = None,
         local: Executor | None = None,
+        local_has_room: Callable[[], bool] | None = None,
         attempts: int = 3,
         client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -58,6 +68,7 @@ class RemoteExecutor:
         self._secret = secret
         self._node_id = node_id
         self._local = local
+        self._local_has_room = local_has_room
         self._attempts = attempts
         self._client = client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
@@ -75,6 +86,8 @@ class RemoteExecutor:
         remote = RemoteInvocation(
             account_id, config.name, config.version, config.revision_id, network, invocation
         )
+        if self._runs_here():
+            return await self._local_run(remote, config)
         tried: list[str] = []
         for _ in range(self._attempts):
             record = self._directory.choose(version, exclude=tried)
@@ -98,13 +111,25 @@ class RemoteExecutor:
             status=503,
         )
 
+    def _runs_here(self) -> bool:
+        """Whether this node's own worker host takes the invoke without asking the
+        directory: it is live (heartbeating, zone not evacuated) and has a free slot."""
+        return (
+            self._local_has_room is not None
+            and self._node_id is not None
+            and self._directory.is_live(self._node_id)
+            and self._local_has_room()
+        )
+
+    async def _local_run(self, remote: RemoteInvocation, config: FunctionConfig) -> InvokeOutcome:
+        assert self._local is not None
+        return await self._local.run(remote.account_id, config, remote.network, remote.invocation)
+
     async def _run_on(
         self, record: WorkerRecord, remote: RemoteInvocation, config: FunctionConfig
     ) -> InvokeOutcome:
         if record.node_id == self._node_id and self._local is not None:
-            return await self._local.run(
-                remote.account_id, config, remote.network, remote.invocation
-            )
+            return await self._local_run(remote, config)
         timeout_s = config.timeout_s + INIT_TIMEOUT_S + HOP_SLACK_S
         try:
             response = await self._client.post(
