@@ -54,6 +54,8 @@ def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request at INFO: one line per invoke sent to another node.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     node = Node(config)
 
     async def main() -> None:
