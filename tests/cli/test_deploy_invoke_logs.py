@@ -269,6 +269,10 @@ def read_until(process: subprocess.Popen[bytes], marker: bytes, timeout_s: float
     return seen
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_logs_follow_prints_new_invocations(
     roost: RoostProcess, lambda_client: Any, deployed: str
 ) -> None:
@@ -278,6 +282,9 @@ def test_logs_follow_prints_new_invocations(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli_environment(),
+        # A suite started in the background (``cmd &``) has SIGINT ignored, and
+        # children inherit that; a user's terminal delivers Ctrl-C.
+        preexec_fn=_default_sigint,
     )
     try:
         printed = read_until(follower, b"first before", timeout_s=30)
