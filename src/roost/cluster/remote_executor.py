@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
 from roost.api.errors import AwsError, ServiceException
 from roost.cluster.directory import WorkerDirectory
 from roost.cluster.invoke_wire import (
@@ -34,6 +32,7 @@ from roost.cluster.invoke_wire import (
     parse_response,
     request_headers,
 )
+from roost.cluster.node_client import HopFailed, HostUnreachable, NodeClient
 from roost.cluster.worker_registry import WorkerRecord, version_id
 from roost.frontend.invoke.executor import Executor
 from roost.functions.model import FunctionConfig
@@ -62,7 +61,7 @@ class RemoteExecutor:
         local: Executor | None = None,
         local_has_room: Callable[[], bool] | None = None,
         attempts: int = 3,
-        client: httpx.AsyncClient | None = None,
+        client: NodeClient | None = None,
     ) -> None:
         self._directory = directory
         self._secret = secret
@@ -70,10 +69,7 @@ class RemoteExecutor:
         self._local = local
         self._local_has_room = local_has_room
         self._attempts = attempts
-        self._client = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-            timeout=httpx.Timeout(None, connect=2.0),
-        )
+        self._client = client or NodeClient()
         # Invokes sent to another node, and hosts found unreachable, since start.
         self.forwarded = 0
         self.unreachable = 0
@@ -101,7 +97,7 @@ class RemoteExecutor:
             self._directory.sent(record, version)
             try:
                 return await self._run_on(record, remote, config)
-            except httpx.ConnectError:
+            except HostUnreachable:
                 self.unreachable += 1
                 tried.append(record.node_id)
             finally:
@@ -134,20 +130,18 @@ class RemoteExecutor:
         try:
             response = await self._client.post(
                 record.url + CLUSTER_INVOKE_PATH,
-                content=remote.invocation.payload,
-                headers=request_headers(remote, self._secret),
-                timeout=httpx.Timeout(timeout_s, connect=2.0),
+                remote.invocation.payload,
+                request_headers(remote, self._secret),
+                timeout_s,
             )
-        except httpx.ConnectError:
-            raise
-        except httpx.HTTPError as error:
+        except HopFailed as error:
             raise ServiceException(
-                f"The worker host running the invoke failed ({type(error).__name__}); "
+                f"The worker host running the invoke failed ({error}); "
                 "the invoke may or may not have run."
             ) from None
         self.forwarded += 1
-        return parse_response(response.status_code, response.headers, response.content)
+        return parse_response(response.status, response.headers, response.body)
 
     async def close(self) -> None:
         """Close the connections to other nodes."""
-        await self._client.aclose()
+        await self._client.close()
