@@ -272,6 +272,13 @@ class Zone:
     nodes: list[RoostProcess]
     survivors: list[RoostProcess]
     figures: dict[str, Any] = field(default_factory=dict)
+    # Set once the zone's nodes are healthy again: the load balancer (the sync
+    # load) sends to them too from then on.
+    back: bool = False
+
+    def sync_targets(self) -> list[RoostProcess]:
+        """Where the sync load goes: the survivors, and the zone once it is back."""
+        return self.survivors + self.nodes if self.back else self.survivors
 
     @property
     def watcher(self) -> RoostProcess:
@@ -301,6 +308,7 @@ def bring_back(cluster: RoostCluster, zone: Zone) -> None:
     """Restart the zone's nodes; wait until it is healthy and work is back in it."""
     restarted_at = time.time()
     cluster.restart_zone(zone.name)
+    zone.back = True
     zone.figures["restart_s"] = round(time.time() - restarted_at, 2)
     wait_until(lambda: zone_state(zone.watcher, zone.name, "healthy"), 60, "the zone healthy")
     zone.figures["healthy_after_restart_s"] = round(time.time() - restarted_at, 2)
@@ -309,8 +317,8 @@ def bring_back(cluster: RoostCluster, zone: Zone) -> None:
     for node in zone.nodes:
         wait_until(lambda node=node: holds_a_queue(cluster, node), 30, "a queue lease back")
     zone.figures["queue_leases_back_after_restart_s"] = round(time.time() - restarted_at, 2)
-    # Workers: the zone runs invokes again (its pollers' events, and the async
-    # invokes sent to it run locally first: docs/cluster.md, "Local first").
+    # Workers: the zone runs invokes again (the sync and async invokes the load
+    # now sends it run there, local first: docs/cluster.md; and its pollers' events).
     wait_until(lambda: invocations(zone.nodes) > 0, 30, "invokes running in the zone again")
     zone.figures["work_back_after_restart_s"] = round(time.time() - restarted_at, 2)
     zone.figures["zone_invocations_after_restart"] = invocations(zone.nodes)
@@ -334,7 +342,7 @@ def test_a_lost_zone_costs_only_its_detection_window_and_gets_work_back(
     )
     sqs = moto_server.client("sqs")
     load = Load(
-        sync_targets=lambda: zone.survivors,
+        sync_targets=zone.sync_targets,
         async_targets=cluster.live_nodes,
         send_sqs=lambda body: sqs.send_message(QueueUrl=url, MessageBody=body),
         port=recorder.port,
