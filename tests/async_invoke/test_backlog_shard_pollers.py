@@ -18,7 +18,8 @@ from roost.async_invoke.backlog_shards import (
 )
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import encode
-from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.poller import AsyncPoller
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
 from roost.flow.tenant_buckets import TenantBuckets, TenantSizing
 from roost.leasing import KeeperConfig, LeaseTable

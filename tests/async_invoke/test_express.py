@@ -17,7 +17,8 @@ from roost.async_invoke.express import (
     queues_to_poll,
 )
 from roost.async_invoke.outcome import InvokeResult
-from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.poller import AsyncPoller
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
 from roost.async_invoke.ring import HashRing, shared_queue_names
 from roost.async_invoke.router import QueueRouter, shard_key

@@ -14,7 +14,8 @@ from roost.async_invoke.metrics import (
     FunctionKey,
     RetryReason,
 )
-from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.poller import AsyncPoller
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, FailureKind, RetryLimits, RetryPolicy
 from roost.store.memory import MemoryQueueStore
 from tests.async_invoke.test_poller import (

@@ -13,7 +13,8 @@ from roost.async_invoke.assignment import StaticAssignment
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, encode
 from roost.async_invoke.outcome import InvokeResult
-from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.poller import AsyncPoller
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Decision, FailureKind, RetryLimits, RetryPolicy
 from roost.flow.drain_governor import DrainGovernor, DrainSettings
 from roost.flow.tenant_buckets import TenantBuckets, TenantConcurrency, TenantSizing

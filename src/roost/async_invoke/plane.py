@@ -27,7 +27,8 @@ from roost.async_invoke.frontend import AsyncFrontEnd
 from roost.async_invoke.invoker import EventInvokeConfigLimits, SyncPathInvoker
 from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.outcome import LoggingOutcomeSink, OutcomeSink
-from roost.async_invoke.poller import AsyncPoller, PollerDeps, PollerSettings
+from roost.async_invoke.poller import AsyncPoller
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import RetryPolicy
 from roost.async_invoke.ring import HashRing, shared_queue_names
 from roost.async_invoke.router import QueueRouter

@@ -42,25 +42,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
-from roost.async_invoke.assignment import QueueAssignment
-from roost.async_invoke.backlog import BacklogRecovery
-from roost.async_invoke.backlog_shards import BacklogShards, Move, paced_batch
-from roost.async_invoke.depth import DepthGauge
+from roost.async_invoke.backlog_shards import Move, paced_batch
 from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
-from roost.async_invoke.invoker import EventInvoker, RetryLimitsSource
-from roost.async_invoke.metrics import AsyncMetrics, DropReason, RetryReason
-from roost.async_invoke.outcome import InvokeResult, OutcomeSink
-from roost.async_invoke.retry import Condition, FailureKind, GiveUp, RetryPolicy
+from roost.async_invoke.metrics import DropReason, RetryReason
+from roost.async_invoke.outcome import InvokeResult
+from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
+from roost.async_invoke.retry import Condition, FailureKind, GiveUp
 from roost.async_invoke.visibility import VisibilityKeeper
-from roost.flow.adaptive_semaphore import AdaptiveSemaphore
-from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE, HostPressure
-from roost.flow.drain_governor import DrainGovernor
-from roost.flow.tenant_buckets import TenantBuckets
+from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE
 from roost.store.errors import StoreUnavailable
-from roost.store.ports import QueueStore, ReceivedMessage, ReceiveOrder
+from roost.store.ports import ReceivedMessage, ReceiveOrder
 
 log = logging.getLogger(__name__)
 
@@ -75,43 +69,6 @@ RESERVED_FULL = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class PollerSettings:
-    """Knobs of one poller."""
-
-    concurrency: int = 64
-    visibility_timeout_s: float = 30.0
-    wait_s: float = 10.0
-
-
-@dataclass(frozen=True)
-class PollerDeps:
-    """What a poller works with (shared by every poller of a node)."""
-
-    queues: QueueStore
-    assignment: QueueAssignment
-    invoker: EventInvoker
-    limits: RetryLimitsSource
-    policy: RetryPolicy
-    sink: OutcomeSink
-    gauge: DepthGauge
-    metrics: AsyncMetrics = field(default_factory=AsyncMetrics)
-    # The node's bound on async events running at once, across its pollers
-    # (narrowed while sync invokes run: ``flow.sync_first``); None: only each
-    # poller's own ``concurrency``.
-    gate: AdaptiveSemaphore | None = None
-    # Per-tenant buckets (an event without its tenant's token is put back) and
-    # the node's drain rate; None: not limited.
-    tenants: TenantBuckets | None = None
-    drain: DrainGovernor | None = None
-    # The worker host's pressure (None: no backpressure).
-    pressure: HostPressure | None = None
-    # Fresh events first while a queue is in backlog; None: always oldest-first.
-    backlog: BacklogRecovery | None = None
-    # Dedicated queues of backlogged (function, qualifier) shards; None: none.
-    shards: BacklogShards | None = None
 
 
 @dataclass(frozen=True)
