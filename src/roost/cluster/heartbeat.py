@@ -38,9 +38,13 @@ class NodeIdentity:
 
 
 def slots_of(host: WorkerHost) -> int:
-    """Environments the host can hold: its cap, or what its memory budget fits."""
-    capacity = host.capacity()
-    return capacity.max_environments or capacity.memory_budget_mb // MIN_ENVIRONMENT_MB
+    """Environments the host can hold: its cap, or what its memory budget fits.
+
+    From the host's settings alone: ``has_free_slot`` asks on every invoke, and
+    ``capacity()`` walks every environment.
+    """
+    settings = host.settings
+    return settings.max_environments or settings.memory_budget_mb // MIN_ENVIRONMENT_MB
 
 
 def has_free_slot(host: WorkerHost) -> bool:
