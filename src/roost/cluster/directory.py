@@ -59,6 +59,8 @@ class WorkerDirectory:
         # Share of warm-routable invokes sent to a zone that is behind instead.
         self._rebalance_share = rebalance_share
         self._live: dict[str, WorkerRecord] = {}
+        # Zones holding under half their share of environments (move-back).
+        self._behind: set[str] = set()
         # Invokes this frontend has running on each host, and per (host, version).
         self._sent: dict[str, int] = defaultdict(int)
         self._warm_taken: dict[tuple[str, str], int] = defaultdict(int)
@@ -91,6 +93,8 @@ class WorkerDirectory:
         }
         # A fresh record already counts what we sent before it was written.
         self._warm_taken.clear()
+        # Shares change only with the records: judged here, not per invoke.
+        self._behind = self._zones_behind(list(self._live.values()))
 
     async def refresh(self) -> None:
         """Read the registry once; forget hosts missing for long."""
@@ -123,15 +127,15 @@ class WorkerDirectory:
         ]
         warm = [(count, r) for count, r in warm if count > 0]
         if warm:
-            behind = self._zones_behind(candidates)
+            behind = [r for r in candidates if r.zone in self._behind]
             if behind and self._rng() < self._rebalance_share:
                 # Move-back: now and then start an environment in a zone that
                 # holds far less than its share, rather than reuse a warm one.
-                return self._by_free_slots([r for r in candidates if r.zone in behind])
+                return self._by_free_slots(behind)
             return max(warm, key=lambda pair: (pair[0], -pair[1].load))[1]
         return self._by_free_slots(candidates)
 
-    def _zones_behind(self, candidates: list[WorkerRecord]) -> set[str]:
+    def _zones_behind(self, records: list[WorkerRecord]) -> set[str]:
         """Zones holding under half their share of environments (slots times weight).
 
         After a zone comes back its hosts are empty while warm environments
@@ -140,7 +144,7 @@ class WorkerDirectory:
         """
         slots: dict[str, float] = defaultdict(float)
         held: dict[str, int] = defaultdict(int)
-        for record in candidates:
+        for record in records:
             slots[record.zone] += record.slots * self.zones.weight(record.zone)
             held[record.zone] += record.busy + sum(record.idle.values())
         total_slots, total_held = sum(slots.values()), sum(held.values())
