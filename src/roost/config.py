@@ -247,7 +247,7 @@ class RoostConfig:
     # increase_per_s each interval while healthy and limiting, cut by
     # decrease_factor when errors or latency cross their bounds.
     async_drain_governor: bool = True
-    async_drain_initial_rate_per_s: float = 1000.0
+    async_drain_initial_rate_per_s: float = 10000.0
     async_drain_min_rate_per_s: float = 10.0
     async_drain_max_rate_per_s: float = 10000.0
     async_drain_increase_per_s: float = 200.0

@@ -45,9 +45,12 @@ def governor(view: View | None = None) -> DrainGovernor:
     return DrainGovernor(SETTINGS, view or View(), Clock())
 
 
-def healthy_interval(gov: DrainGovernor, attempts: int = 20, latency_s: float = 0.1) -> None:
-    """Attempts that went well, and starts that had to wait for a token."""
-    for _ in range(attempts):
+def healthy_interval(
+    gov: DrainGovernor, attempts: int | None = None, latency_s: float = 0.1
+) -> None:
+    """Attempts that went well (by default as many as the rate allowed in the interval),
+    and starts that had to wait for a token."""
+    for _ in range(int(gov.rate_per_s) if attempts is None else attempts):
         gov.attempted(latency_s)
     gov._report.waited += 5  # what ``take`` counts when the bucket is empty
 
@@ -67,11 +70,25 @@ def test_the_rate_ramps_up_one_step_per_healthy_limited_interval() -> None:
     assert gov.rate_per_s == 300.0  # the maximum
 
 
+def failing_interval(gov: DrainGovernor, attempts: int | None = None) -> None:
+    """Attempts that failed for Roost's reasons (by default as many as the rate allowed)."""
+    for _ in range(int(gov.rate_per_s) if attempts is None else attempts):
+        gov.attempted(0.1, error=True)
+
+
+def test_a_node_starts_open() -> None:
+    """By default the bucket does not cap a healthy node: it starts at the maximum."""
+    settings = DrainSettings()
+    gov = DrainGovernor(settings, View(), Clock())
+    assert gov.rate_per_s == settings.max_rate_per_s
+    assert not gov.recovering
+
+
 def test_errors_cut_the_rate_multiplicatively_down_to_the_minimum() -> None:
     gov = governor()
-    for _ in range(10):
+    for _ in range(100):
         gov.attempted(0.1)
-    for _ in range(5):
+    for _ in range(50):
         gov.attempted(0.1, error=True)
 
     assert gov.tick() is Decision.DECREASE
@@ -82,6 +99,15 @@ def test_errors_cut_the_rate_multiplicatively_down_to_the_minimum() -> None:
     assert gov.rate_per_s == SETTINGS.min_rate_per_s
 
 
+def test_a_cut_starts_from_what_the_interval_started() -> None:
+    """Halving a rate far above the node's pace would slow nothing: the cut applies to
+    the attempts the unhealthy interval actually made."""
+    gov = DrainGovernor(DrainSettings(), View(), Clock())  # open: 10,000/s
+    failing_interval(gov, attempts=400)
+    assert gov.tick() is Decision.DECREASE
+    assert gov.rate_per_s == 200.0
+
+
 def test_a_function_throttling_itself_is_not_an_error() -> None:
     gov = governor()
     for _ in range(20):
@@ -90,14 +116,29 @@ def test_a_function_throttling_itself_is_not_an_error() -> None:
     assert gov.tick() is Decision.INCREASE
 
 
-def test_latency_far_above_the_healthy_baseline_cuts_the_rate() -> None:
+def test_latency_far_above_the_healthy_baseline_cuts_a_recovery() -> None:
     gov = governor()
+    for _ in range(2):
+        failing_interval(gov)
+        gov.tick()  # an outage cut the rate: 50/s, then 25/s
     healthy_interval(gov, latency_s=0.1)
-    gov.tick()  # the baseline: 0.1 s
-    healthy_interval(gov, latency_s=0.5)  # 5x: the node is struggling
+    gov.tick()  # the baseline: 0.1 s, and the ramp: 75/s, still recovering
+    healthy_interval(gov, attempts=70, latency_s=0.5)  # 5x: the recovery struggles
 
     assert gov.tick() is Decision.DECREASE
-    assert gov.rate_per_s == 75.0
+    assert gov.rate_per_s == 35.0
+
+
+def test_latency_alone_does_not_cut_an_open_node() -> None:
+    """A burst a healthy node works through at full speed queues for its cores, so every
+    attempt takes longer; that is load, not distress."""
+    gov = governor()
+    healthy_interval(gov, latency_s=0.01)
+    gov.tick()
+    rate = gov.rate_per_s
+    healthy_interval(gov, latency_s=0.5)
+    assert gov.tick() is not Decision.DECREASE
+    assert gov.rate_per_s >= rate
 
 
 def test_the_handshake_ramps_only_while_recovery_stays_healthy() -> None:
@@ -115,8 +156,7 @@ def test_the_handshake_ramps_only_while_recovery_stays_healthy() -> None:
         if step == "ok":
             healthy_interval(gov)
         else:
-            for _ in range(20):
-                gov.attempted(0.1, error=True)
+            failing_interval(gov)
         history.append((gov.tick(), gov.rate_per_s))
 
     assert history == [
@@ -150,8 +190,7 @@ def test_an_elevated_host_holds_the_normal_rate_but_not_a_recovery() -> None:
     view.now = Pressure(host=PressureState.ELEVATED)
     healthy_interval(gov)
     assert gov.tick() is Decision.HOLD  # at its initial rate: nothing to recover
-    for _ in range(20):
-        gov.attempted(0.1, error=True)  # the store failed under the drain
+    failing_interval(gov)  # the store failed under the drain
     assert gov.tick() is Decision.DECREASE
     healthy_interval(gov)
     assert gov.tick() is Decision.INCREASE  # below it: ramps back though elevated

@@ -7,6 +7,10 @@ answer is a token bucket whose rate is tuned from the system's view, ramped up
 gradually, and a handshake: the rate is dialled up one step at a time, and only
 while the recovery stays healthy.
 
+A node starts *open*: the rate starts at ``initial_rate_per_s``, by default
+the maximum, so a healthy node drains a burst as fast as its slots and tenant
+buckets allow (the bucket is there for recoveries, not to cap a healthy node).
+
 Every interval (``interval_s``) the pollers' reports of the last interval
 (``IntervalReport``: attempts, system errors and store failures, throttles,
 latency, whether starts waited for a token) meet the system's view
@@ -16,8 +20,13 @@ decides:
 - **decrease** (multiplicative, ``decrease_factor``) when the interval was
   unhealthy: the share of attempts that failed for Roost's reasons (system
   errors, store failures, account-level throttles) is above
-  ``max_error_rate``, or their mean latency is above ``latency_factor`` times
-  the healthy baseline;
+  ``max_error_rate``, or, while recovering (the rate is below its initial
+  level), their mean latency is above ``latency_factor`` times the healthy
+  baseline. The cut applies to what the interval actually started when that
+  is below the rate (halving a rate far above the node's pace would not slow
+  anything). Latency does not count while open: a burst that a healthy node
+  works through at full speed raises every attempt's latency (they queue for
+  the node's cores), which is load, not distress;
 - **decrease** too while the worker host reports critical pressure
   (``flow.backpressure``): when it eases, the rate ramps up from there;
 - **hold** while more tokens would only queue (the async slots are nearly all
@@ -69,7 +78,7 @@ class DrainSettings:
     """Knobs of the drain governor (``ROOST_ASYNC_DRAIN_*``)."""
 
     enabled: bool = True
-    initial_rate_per_s: float = 1000.0
+    initial_rate_per_s: float = 10000.0
     min_rate_per_s: float = 10.0
     max_rate_per_s: float = 10000.0
     increase_per_s: float = 200.0
@@ -172,6 +181,11 @@ class DrainGovernor:
         """The drain rate now."""
         return self.bucket.rate_per_s
 
+    @property
+    def recovering(self) -> bool:
+        """Whether an unhealthy interval cut the rate below its initial level."""
+        return self.bucket.rate_per_s < self.settings.clamp(self.settings.initial_rate_per_s)
+
     async def take(self) -> None:
         """Wait for the drain's token to start one event (cancellable: takes nothing)."""
         if not self.settings.enabled:
@@ -198,7 +212,8 @@ class DrainGovernor:
         settings = self.settings
         latency = report.mean_latency_s
         slow = (
-            latency is not None
+            self.recovering
+            and latency is not None
             and self._baseline_s is not None
             and latency > settings.latency_factor * self._baseline_s
         )
@@ -213,8 +228,7 @@ class DrainGovernor:
             )
         if pressure.utilisation >= settings.max_utilisation:
             return Decision.HOLD
-        recovering = self.bucket.rate_per_s < settings.clamp(settings.initial_rate_per_s)
-        if pressure.host is PressureState.ELEVATED and not recovering:
+        if pressure.host is PressureState.ELEVATED and not self.recovering:
             return Decision.HOLD
         if report.waited == 0:
             return Decision.HOLD
@@ -228,6 +242,8 @@ class DrainGovernor:
         if decision is Decision.INCREASE:
             rate += self.settings.increase_per_s * self.settings.interval_s
         elif decision is Decision.DECREASE:
+            started_per_s = report.attempts / self.settings.interval_s
+            rate = min(rate, max(started_per_s, self.settings.min_rate_per_s))
             rate *= self.settings.decrease_factor
         rate = self.settings.clamp(rate)
         if rate != self.bucket.rate_per_s:
