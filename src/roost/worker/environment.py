@@ -36,10 +36,11 @@ from pathlib import Path
 
 from roost.worker.cgroups import LimitGroup, PeakMemory
 from roost.worker.invocation_log import InvocationLog, report_line
-from roost.worker.isolation import descendants, holds_socket, tcp_socket_inode
+from roost.worker.isolation import descendants
 from roost.worker.process import EnvironmentProcess, Launcher, launch_direct
 from roost.worker.runtime_api import Deliver, Invocation, NextInvocation, RuntimeApiServer
 from roost.worker.sandbox import SANDBOX_API_SOCKET, SandboxSpec
+from roost.worker.socket_owner import holds_socket, tcp_socket_inode
 
 log = logging.getLogger(__name__)
 

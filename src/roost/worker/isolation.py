@@ -1,16 +1,13 @@
-"""Which isolation this host can give environments, and why (``roost doctor``).
+"""Which isolation this host can give environments, and why (``roost doctor``),
+and the processes of an environment without a cgroup (``descendants``).
 
-Also how a connection to an environment's Runtime API is traced to the process
-that opened it: functions share the host's network, so the API's port is
-reachable by any of them, and only the environment's own processes may use it.
+How a Runtime API connection is traced to the process that opened it is in
+``worker.socket_owner``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,58 +78,6 @@ def zygote_refused() -> str | None:
         return None
     detail = output.strip().splitlines()[-1] if output.strip() else f"exit {code}"
     return f"nested namespaces are refused inside the sandbox ({detail})"
-
-
-# Telling an environment's own connections from anyone else's
-
-_PROC_NET_TCP = Path("/proc/net/tcp")
-
-
-def _hex_endpoint(address: tuple[str, int]) -> str:
-    """``127.0.0.1:8080`` as ``/proc/net/tcp`` writes it (``0100007F:1F90``)."""
-    host, port = address[0], address[1]
-    packed = socket.inet_aton(host)
-    return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
-
-
-def tcp_socket_inode(local: tuple[str, int], remote: tuple[str, int]) -> int | None:
-    """The inode of the IPv4 TCP socket at ``local`` connected to ``remote``, if any.
-
-    Seen from the worker's network namespace (the one functions share by default).
-    """
-    wanted = (_hex_endpoint(local), _hex_endpoint(remote))
-    # The kernel lists the sockets a page at a time, and one that moves in its
-    # hash table while others come and go can be skipped in a read: a socket
-    # that is not found is looked for again before it is given up.
-    for _ in range(_TCP_LOOKUPS):
-        try:
-            lines = _PROC_NET_TCP.read_text().splitlines()[1:]
-        except OSError:
-            return None
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and (fields[1], fields[2]) == wanted:
-                return int(fields[9])
-    return None
-
-
-_TCP_LOOKUPS = 3
-
-
-def holds_socket(pids: Iterable[int], inode: int) -> bool:
-    """Whether one of ``pids`` has the socket ``inode`` open."""
-    target = f"socket:[{inode}]"
-    for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
-        try:
-            descriptors = list(fd_dir.iterdir())
-        except OSError:
-            continue
-        for descriptor in descriptors:
-            with contextlib.suppress(OSError):
-                if os.readlink(descriptor) == target:
-                    return True
-    return False
 
 
 def descendants(root_pid: int) -> list[int]:
