@@ -37,6 +37,7 @@ the first event they receive from it. Queues are a finite resource: at most
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -66,6 +67,7 @@ def is_shard_queue(queue: str) -> bool:
     return queue.startswith(SHARD_PREFIX)
 
 
+@functools.lru_cache(maxsize=65536)  # asked for every accepted event
 def shard_queue_name(key: ShardKey) -> str:
     """The queue of ``key``'s shard, the same in every process."""
     text = f"{key.account_id}/{key.function_name}:{key.qualifier}"

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 
 # Points per queue: enough for an even split of keys over a handful of queues.
 DEFAULT_VIRTUAL_NODES = 64
+# Keys whose candidates a ring remembers (every accepted event asks for its
+# function's; a ring never changes, so an answer stays right). Past this many
+# the memory starts over.
+CANDIDATES_MEMO = 65536
 
 
 def ring_hash(text: str) -> int:
@@ -42,10 +46,19 @@ class HashRing:
         )
         self._hashes = [point for point, _ in points]
         self._owners = [queue for _, queue in points]
+        self._memo: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def candidates(self, key: str, count: int = 2) -> tuple[str, ...]:
         """The first ``count`` distinct queues clockwise from ``key`` (fewer if the
         ring has fewer queues), always in the same order for the same key."""
+        known = self._memo.get((key, count))
+        if known is None:
+            if len(self._memo) >= CANDIDATES_MEMO:
+                self._memo.clear()
+            known = self._memo[key, count] = self._walk(key, count)
+        return known
+
+    def _walk(self, key: str, count: int) -> tuple[str, ...]:
         wanted = min(count, len(self.queues))
         found: list[str] = []
         start = bisect.bisect_left(self._hashes, ring_hash(key))
