@@ -257,6 +257,25 @@ def test_a_shard_queue_is_received_from_at_its_tenant_buckets_pace() -> None:
     asyncio.run(scenario())
 
 
+def test_a_shard_of_a_tenant_not_sized_yet_is_received_from_a_batch_at_a_time() -> None:
+    """After a restart the shard queue is adopted from the store, and a move tells its
+    tenant before any of its events was admitted here: its bucket is not sized yet
+    (infinite headroom), and the poller must still get a batch, not an error."""
+
+    async def scenario() -> None:
+        store = MemoryQueueStore()
+        _, shards, _, _ = build(store)
+        target = shard_queue_name(NOISY)
+        await store.send(target, encode(an_event(0)))
+        assert await shard_queues_to_poll(store, shards) == [target]
+        assert shards.destination(QUEUES[0], an_event(1)) == target  # the tenant is known
+        buckets = TenantBuckets(Reservations({"noisy": 1}), TenantSizing())
+
+        assert await paced_batch(shards, buckets, target, 10, lambda: None) == 10
+
+    asyncio.run(scenario())
+
+
 def test_metrics_show_open_shards_and_events_moved() -> None:
     async def scenario() -> None:
         store = MemoryQueueStore()

@@ -6,6 +6,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
 
 from roost.api.errors import ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import StaticAssignment
@@ -17,6 +20,7 @@ from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, RetryLimits, RetryPolicy
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.store.memory import MemoryQueueStore
+from roost.store.ports import ReceivedMessage
 
 QUEUE = "async-000"
 OK = InvokeResult(200, b'"ok"', None, "$LATEST")
@@ -294,3 +298,49 @@ def test_the_nodes_gate_bounds_events_running_across_all_pollers() -> None:
     # Two pollers with 8 slots each, but never more than the node's 3 at once.
     assert succeeded == 40
     assert peak == 3
+
+
+class BreaksOnceStore(MemoryQueueStore):
+    """A queue store whose first receive fails with an error nobody expects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    async def receive(self, queue: str, **kwargs: Any) -> list[ReceivedMessage]:
+        if self.broken:
+            self.broken = False
+            raise RuntimeError("a bug in the receive path")
+        return await super().receive(queue, **kwargs)
+
+
+def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The poller holds the queue's lease: it logs the error and polls the queue again,
+    so the acknowledged event still runs (a polling task that died kept the lease)."""
+
+    async def scenario() -> RecordingSink:
+        store, sink = BreaksOnceStore(), RecordingSink()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=ScriptedInvoker([ok]),
+            limits=FixedLimits(RetryLimits()),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+        )
+        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=5, wait_s=0.2))
+        await store.send(QUEUE, encode(event()))
+        poller.start()
+        try:
+            await asyncio.wait_for(sink.done.wait(), 10)
+        finally:
+            await poller.stop(grace_s=1)
+        return sink
+
+    sink = asyncio.run(scenario())
+
+    assert [e.invoke_count for e in sink.succeeded_events] == [1]
+    assert "failed; polling it again" in caplog.text

@@ -313,6 +313,8 @@ async def paced_batch(
     while True:
         tokens, wait_s = tenants.headroom(key.account_id, key.function_name)
         if tokens >= 1:
-            return max(1, min(batch, int(tokens)))
+            # A tenant not sized yet on this node (none of its events admitted here
+            # since start-up: a shard queue adopted from the store) has inf tokens.
+            return max(1, int(min(batch, tokens)))
         await asyncio.sleep(min(max(wait_s, PACE_MIN_S), PACE_SLICE_S))
         progress()

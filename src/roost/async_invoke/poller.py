@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 # MaximumEventAgeInSeconds is at least 60: younger events need no config lookup.
 MIN_EVENT_AGE_LIMIT_S = 60
 STORE_RETRY_S = 1.0
+# Pause before polling a queue again after an unexpected error in its loop.
+POLL_RESTART_S = 1.0
 # Messages one receive may take (SQS's maximum too).
 RECEIVE_BATCH = 10
 # The counting service's reason when a function's own reserved concurrency is full.
@@ -125,7 +127,25 @@ class AsyncPoller:
     async def on_acquired(self, queue: str) -> None:
         """The poller holds ``queue`` now: poll it."""
         if queue not in self._loops:
-            self._loops[queue] = asyncio.get_running_loop().create_task(self._poll(queue))
+            self._loops[queue] = asyncio.get_running_loop().create_task(self._keep_polling(queue))
+
+    async def _keep_polling(self, queue: str) -> None:
+        """``_poll``, started again after an unexpected error: a poller that holds a
+        queue's lease must go on receiving from it. A polling task that died quietly
+        kept its lease, so nobody polled the queue, and its events (acknowledged)
+        waited until the lease keeper called it stalled, to die again at the next
+        poller."""
+        while True:
+            try:
+                await self._poll(queue)
+            except Exception:
+                log.exception(
+                    "poller %s: polling %s failed; polling it again in %.1f s",
+                    self.poller_id,
+                    queue,
+                    POLL_RESTART_S,
+                )
+                await asyncio.sleep(POLL_RESTART_S)
 
     async def on_lost(self, queue: str) -> None:
         """Stop receiving from ``queue`` (before its lease goes to another poller).
