@@ -12,7 +12,7 @@ from roost.api.errors import (
     ValidationException,
 )
 from roost.api.model import service_model
-from roost.api.validation import validate_input, violations_of
+from roost.api.validation import InputValidator, validate_input, violations_of
 
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
@@ -341,3 +341,41 @@ def test_errors_are_aws_errors() -> None:
     with pytest.raises(AwsError) as caught:
         validate_input(CREATE, create_params(Timeout=0))
     assert caught.value.type == "User"
+
+
+# --- InputValidator: validation remembered for repeated parameter sets --------------
+
+INVOKE = input_shape("Invoke")
+
+
+def test_a_remembered_valid_set_still_lets_every_invalid_one_fail() -> None:
+    validator = InputValidator()
+    valid = {"FunctionName": "my-fn", "InvocationType": "Event", "Payload": b"{}"}
+    validator.validate(INVOKE, valid)
+    validator.validate(INVOKE, {**valid, "Payload": b"[1]"})  # same length: remembered
+
+    for _ in range(2):  # an invalid set is never remembered
+        with pytest.raises(ValidationException):
+            validator.validate(INVOKE, {**valid, "InvocationType": "Sometimes"})
+        with pytest.raises(ValidationException):
+            validator.validate(INVOKE, {**valid, "FunctionName": "x" * 300})
+
+
+def test_a_value_of_another_type_is_not_taken_for_a_remembered_one() -> None:
+    """``True == 1`` in Python: the memory keys on the type too."""
+    validator = InputValidator()
+    shape = input_shape("PutFunctionRecursionConfig")
+    validator.validate(shape, {"FunctionName": "f", "RecursiveLoop": "Allow"})
+    with pytest.raises(InvalidRequestContentException):
+        validator.validate(shape, {"FunctionName": "f", "RecursiveLoop": 1})
+
+
+def test_structures_are_validated_every_time() -> None:
+    validator = InputValidator(limit=2)
+    validator.validate(CREATE, create_params())
+    with pytest.raises(ValidationException):
+        validator.validate(CREATE, create_params(Timeout=TIMEOUT_MAX + 1))
+    for index in range(5):  # past the limit the memory starts over, still correct
+        validator.validate(INVOKE, {"FunctionName": f"fn-{index}"})
+    with pytest.raises(ValidationException):
+        validator.validate(INVOKE, {"FunctionName": "fn-0", "LogType": "Everything"})

@@ -105,6 +105,10 @@ def _compile(name: str, model: Any) -> Operation:
     )
 
 
+# Routes an operation table remembers; past this many it starts over.
+RECENT_ROUTES = 4096
+
+
 class OperationTable:
     """Finds the operation for a method, raw path and query, as AWS's router does."""
 
@@ -117,9 +121,26 @@ class OperationTable:
         for operation in operations:
             self._by_method.setdefault(operation.method, []).append(operation)
         self.by_name = {o.name: o for o in operations}
+        # Requests repeat their routes (one function's invokes, one listing's
+        # pages): the last answers, so a repeat skips the walk over the patterns.
+        self._recent: dict[
+            tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...]], RouteMatch | None
+        ] = {}
 
     def match(self, method: str, raw_path: str, query: dict[str, list[str]]) -> RouteMatch | None:
         """The operation for a request, or None when no route fits."""
+        key = (method, raw_path, tuple((k, tuple(v)) for k, v in query.items()))
+        try:
+            return self._recent[key]
+        except KeyError:
+            pass
+        found = self._walk(method, raw_path, query)
+        if len(self._recent) >= RECENT_ROUTES:
+            self._recent.clear()
+        self._recent[key] = found
+        return found
+
+    def _walk(self, method: str, raw_path: str, query: dict[str, list[str]]) -> RouteMatch | None:
         for operation in self._by_method.get(method, []):
             found = operation.path_pattern.match(raw_path)
             if found is None:

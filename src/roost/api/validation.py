@@ -216,6 +216,51 @@ def validate_input(shape: Any, params: Mapping[str, Any]) -> None:
         )
 
 
+# Parameter sets an ``InputValidator`` remembers as valid; past this many it
+# starts over.
+VALID_MEMO = 4096
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class InputValidator:
+    """``validate_input`` that remembers parameter sets it found valid.
+
+    Requests repeat their parameters (one function's invokes differ only in the
+    payload), and validating against the model costs more than a lookup. A set
+    is remembered by its scalar values (with their types: ``True`` is not ``1``
+    here) and its blobs' lengths (the model constrains a blob by its length
+    only); parameters holding lists or structures are validated every time.
+    Only valid sets are remembered, so every invalid request gets its error.
+    """
+
+    def __init__(self, limit: int = VALID_MEMO) -> None:
+        self._limit = limit
+        self._valid: set[tuple[Any, ...]] = set()
+
+    def validate(self, shape: Any, params: Mapping[str, Any]) -> None:
+        """``validate_input(shape, params)``, skipped for a set already found valid."""
+        key = _memo_key(shape, params)
+        if key is not None and key in self._valid:
+            return
+        validate_input(shape, params)
+        if key is not None:
+            if len(self._valid) >= self._limit:
+                self._valid.clear()
+            self._valid.add(key)
+
+
+def _memo_key(shape: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    parts: list[Any] = [shape.name]
+    for name, value in params.items():
+        if isinstance(value, _SCALARS):
+            parts.append((name, type(value), value))
+        elif isinstance(value, bytes | bytearray | memoryview):
+            parts.append((name, bytes, len(value)))
+        else:
+            return None
+    return tuple(parts)
+
+
 def violations_of(shape: Any, value: Mapping[str, Any]) -> list[str]:
     """Every type error and constraint violation of ``value`` (used to check responses)."""
     checker = _Checker()

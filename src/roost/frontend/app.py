@@ -23,7 +23,7 @@ from roost.api.model import Plane, dispatch_plane, operation_table
 from roost.api.request import parse_input
 from roost.api.request_ids import new_request_id
 from roost.api.response import WireResponse, render_error, render_output
-from roost.api.validation import validate_input
+from roost.api.validation import InputValidator
 from roost.auth.sigv4 import SignedRequest
 from roost.cluster.invoke_wire import CLUSTER_INVOKE_PATH
 from roost.frontend.code_links import CodeLinkSigner
@@ -84,6 +84,7 @@ class FrontDoor:
         self._authenticator = authenticator
         self._region = region
         self._table = operation_table()
+        self._validator = InputValidator()
         self._roost = RoostEndpoints(
             authenticator, region, health, code, code_links, logs, metrics, faults
         )
@@ -97,7 +98,7 @@ class FrontDoor:
             return INVOKE_MAX_BODY_BYTES
         if is_roost_path(request.raw_path):
             return ROOST_MAX_BODY_BYTES
-        query = parse_qs(request.raw_query, keep_blank_values=True)
+        query = parse_qs(request.raw_query, keep_blank_values=True) if request.raw_query else {}
         match = self._table.match(request.method, request.raw_path, query)
         request.route = (match, query)
         if match is None:
@@ -189,7 +190,7 @@ class FrontDoor:
         )
         params = parse_input(match, query, headers, body)
         if operation.model.input_shape is not None:
-            validate_input(operation.model.input_shape, params)
+            self._validator.validate(operation.model.input_shape, params)
         function_name = params.get("FunctionName")
         if isinstance(function_name, str):
             check_region(function_name, self._region)
