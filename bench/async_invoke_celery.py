@@ -17,7 +17,8 @@ from common import ensure_apt_binary
 from invoke_targets import Target
 
 CELERY_REQUIREMENT = "celery[redis]>=5,<6"
-# The same work as Roost's recording function: report "ID TIME" to the recorder. The
+# The same work as Roost's recording function: report "ID TIME" to the recorder over the
+# worker process's one connection to it (opened on first use, reused). The
 # producer pool holds more connections than there are senders (None would mean no pool: a
 # new Redis connection per apply_async).
 TASKS_MODULE = """\
@@ -30,11 +31,26 @@ app.conf.update(task_ignore_result=True, broker_pool_limit=256, worker_hijack_ro
 PORT = int(os.environ["BENCH_RECORDER_PORT"])
 
 
+_conn = None  # one connection per worker process, reused (as a Lambda handler would)
+
+
+def _report(line):
+    global _conn
+    for _ in range(2):  # a broken connection is replaced once
+        try:
+            if _conn is None:
+                _conn = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+                _conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait
+            _conn.sendall(line)
+            return
+        except OSError:
+            _conn = None
+    raise ConnectionError("the recorder is unreachable")
+
+
 @app.task(name="record")
 def record(event_id):
-    line = "%s %.6f\\n" % (event_id, time.time())
-    with socket.create_connection(("127.0.0.1", PORT), timeout=10) as conn:
-        conn.sendall(line.encode())
+    _report(("%s %.6f\\n" % (event_id, time.time())).encode())
 """
 
 
