@@ -6,10 +6,14 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from roost.cluster.directory import WorkerDirectory
-from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry, version_id
+from roost.cluster.worker_registry import PREFIX, WorkerRecord, WorkerRegistry, version_id
 from roost.cluster.zones import ZoneHealth, ZoneSettings, ZoneState
 from roost.store.memory import MemoryConfigStore
+from roost.store.ports import ConfigStore, Put
+from tests.fixtures.stores import RunWithStore
 
 V = version_id("111111111111", "fn", "$LATEST", "r1", True)
 
@@ -155,3 +159,67 @@ def test_balanced_zones_always_reuse_warm_environments() -> None:
     chosen = found.choose(V)
 
     assert chosen is not None and chosen.node_id == "a1"
+
+
+def test_a_malformed_worker_record_is_skipped_and_the_good_hosts_still_get_invokes(
+    run_with_store: RunWithStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(store: ConfigStore) -> None:
+        # Given a good host and a record some buggy node wrote without its slots
+        registry = WorkerRegistry(store)
+        await registry.publish(host("good", idle=1))
+        broken = host("broken").to_document()
+        del broken["slots"]
+        await store.commit([Put(PREFIX + "broken", broken)])
+        found = WorkerDirectory(registry, ZoneHealth(), refresh_s=0.01)
+
+        # When the directory refreshes in the background for a while
+        found.start()
+        try:
+            await asyncio.sleep(0.1)
+            await registry.publish(host("later"))
+            await asyncio.sleep(0.1)
+        finally:
+            await found.stop()
+
+        # Then invokes go to the good hosts, new ones included, and the bad record
+        # was reported once
+        assert sorted(r.node_id for r in found.live) == ["good", "later"]
+        chosen = found.choose(V)
+        assert chosen is not None and chosen.node_id == "good"
+        reports = [r for r in caplog.records if "malformed worker record" in r.getMessage()]
+        assert len(reports) == 1 and PREFIX + "broken" in reports[0].getMessage()
+
+    run_with_store(scenario)
+
+
+class FlakyRegistry(WorkerRegistry):
+    """A registry whose first listing hits a bug (not a store error)."""
+
+    def __init__(self, store: ConfigStore) -> None:
+        super().__init__(store)
+        self.lists = 0
+
+    async def list(self) -> list[WorkerRecord]:
+        self.lists += 1
+        if self.lists == 1:
+            raise RuntimeError("bug")
+        return await super().list()
+
+
+def test_the_refresh_loop_goes_on_after_an_unexpected_error() -> None:
+    async def main() -> None:
+        registry = FlakyRegistry(MemoryConfigStore())
+        await registry.publish(host("h1"))
+        found = WorkerDirectory(registry, ZoneHealth(), refresh_s=0.01)
+
+        found.start()
+        try:
+            await asyncio.sleep(0.1)
+        finally:
+            await found.stop()
+
+        assert registry.lists > 1
+        assert [r.node_id for r in found.live] == ["h1"]
+
+    asyncio.run(main())

@@ -20,7 +20,8 @@ from tests.esm.support import FakeConnector, mapping, record
 class SlowInvoker:
     """Records batches and how many ran at once; fails ids listed in ``failing``."""
 
-    def __init__(self, failing: set[str] | None = None) -> None:
+    def __init__(self, failing: set[str] | None = None, delay_s: float = 0.02) -> None:
+        self.delay_s = delay_s
         self.batches: list[list[str]] = []
         self.running = 0
         self.peak = 0
@@ -31,7 +32,7 @@ class SlowInvoker:
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(self.delay_s)
         finally:
             self.running -= 1
         self.batches.append(ids)
@@ -133,3 +134,34 @@ def test_failed_records_are_not_deleted_and_nothing_commits_without_the_lease() 
         assert lost.committed == []
 
     asyncio.run(scenario())
+
+
+def test_the_supervisor_goes_on_after_an_unexpected_error() -> None:
+    async def main() -> None:
+        # Given a long invoke, and a lease keeper whose first progress report during
+        # it (the supervisor's) hits a bug
+        invoker = SlowInvoker(delay_s=0.5)
+        reports: list[str] = []
+
+        def progress(uuid: str) -> None:
+            if invoker.running:
+                reports.append(uuid)
+                if len(reports) == 1:
+                    raise RuntimeError("bug")
+
+        connector = FakeConnector()
+        connector.feed([record("a")])
+        # (one batch loop: only the supervisor reports while it invokes)
+        one_loop = ScalingSettings(initial=1, idle_floor=1, max_batches=1)
+        runner_deps = dataclasses.replace(deps(invoker), progress=progress, scaling=one_loop)
+        runner = MappingRunner(mapping(), connector, runner_deps, SETTINGS)
+
+        # When the runner works on it
+        await runner.start()
+
+        # Then the supervisor goes on reporting the invoke as progress
+        await until(lambda: len(reports) >= 3, timeout_s=2.0)
+        await until(lambda: invoker.batches == [["a"]])
+        await runner.stop()
+
+    asyncio.run(main())

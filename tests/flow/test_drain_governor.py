@@ -3,6 +3,9 @@ decrease on errors or slowness, hold under pressure or without demand."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import pytest
 
 from roost.flow.backpressure import PressureState
@@ -228,3 +231,31 @@ def test_settings_are_checked() -> None:
         DrainSettings(min_rate_per_s=10, max_rate_per_s=5)
     with pytest.raises(ValueError):
         DrainSettings(decrease_factor=1.0)
+
+
+def test_the_governor_keeps_ticking_after_its_view_fails_once() -> None:
+    # Given a node view whose first look at the sync plane hits a bug
+    looks = 0
+
+    def sync_busy() -> bool:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            raise RuntimeError("bug")
+        return False
+
+    view = NodeView(sync_busy, in_use=lambda: 0, limit=lambda: 10)
+    settings = dataclasses.replace(SETTINGS, interval_s=0.01)
+    gov = DrainGovernor(settings, view)
+
+    async def run_a_while() -> None:
+        gov.start()
+        await asyncio.sleep(0.2)
+        await gov.stop()
+
+    # When it runs for many intervals
+    asyncio.run(run_a_while())
+
+    # Then it went on deciding after the failed interval
+    assert looks > 2
+    assert sum(gov.decisions.values()) == looks - 1

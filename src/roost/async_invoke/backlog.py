@@ -39,6 +39,7 @@ from typing import Protocol
 from roost.async_invoke.backlog_ledger import BacklogLedger
 from roost.async_invoke.event import AsyncEvent
 from roost.frontend.invoke.function_cache import FunctionCache
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore, ReceiveOrder
 
@@ -244,10 +245,12 @@ class BacklogRecovery:
         queues: Callable[[], Awaitable[list[str]]],
         depth: Callable[[str], int],
     ) -> None:
-        """Refresh every ``interval_s`` until cancelled; store outages are logged."""
+        """Refresh every ``interval_s`` until cancelled; store outages and bugs are logged."""
+        guard = LoopGuard("async backlog observer", log)
         while True:
             await asyncio.sleep(self.settings.interval_s)
-            try:
-                await self.refresh(store, await queues(), depth)
-            except StoreUnavailable:
-                log.warning("async backlogs not observed: the queue store is unavailable")
+            with guard.turn():
+                try:
+                    await self.refresh(store, await queues(), depth)
+                except StoreUnavailable:
+                    log.warning("async backlogs not observed: the queue store is unavailable")

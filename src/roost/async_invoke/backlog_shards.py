@@ -49,6 +49,7 @@ from roost.async_invoke.event import AsyncEvent
 from roost.async_invoke.metrics import AsyncMetrics
 from roost.async_invoke.ring import ring_hash
 from roost.flow.tenant_buckets import TenantBuckets
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore, ReceivedMessage
 
@@ -273,13 +274,15 @@ class BacklogShards:
         return reaped
 
     async def run(self, store: QueueStore) -> None:
-        """Reap every ``reap_interval_s`` until cancelled; store outages are logged."""
+        """Reap every ``reap_interval_s`` until cancelled; store outages and bugs are logged."""
+        guard = LoopGuard("backlog shard reaper", log)
         while True:
             await asyncio.sleep(self.settings.reap_interval_s)
-            try:
-                await self.reap(store)
-            except StoreUnavailable:
-                log.warning("backlog shards not reaped: the queue store is unavailable")
+            with guard.turn():
+                try:
+                    await self.reap(store)
+                except StoreUnavailable:
+                    log.warning("backlog shards not reaped: the queue store is unavailable")
 
 
 async def shard_queues_to_poll(store: QueueStore, shards: BacklogShards) -> list[str]:

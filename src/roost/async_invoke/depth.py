@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
 
@@ -55,10 +56,12 @@ class DepthGauge:
                 self._depths[queue] = total
 
     async def run(self, interval_s: float = DEFAULT_REFRESH_S) -> None:
-        """Refresh every ``interval_s`` until cancelled; store outages are logged."""
+        """Refresh every ``interval_s`` until cancelled; store outages and bugs are logged."""
+        guard = LoopGuard("queue depth refresh", log)
         while True:
-            try:
-                await self.refresh()
-            except StoreUnavailable:
-                log.warning("queue depths not refreshed: the queue store is unavailable")
+            with guard.turn():
+                try:
+                    await self.refresh()
+                except StoreUnavailable:
+                    log.warning("queue depths not refreshed: the queue store is unavailable")
             await asyncio.sleep(interval_s)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.ring import ring_hash
 from roost.async_invoke.router import shard_key
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import QueueStore
 
@@ -196,13 +197,15 @@ class RateExpressLane:
         return reaped
 
     async def run(self, store: QueueStore, interval_s: float = DEFAULT_REAP_INTERVAL_S) -> None:
-        """Reap every ``interval_s`` until cancelled; store outages are logged."""
+        """Reap every ``interval_s`` until cancelled; store outages and bugs are logged."""
+        guard = LoopGuard("express lane reaper", log)
         while True:
             await asyncio.sleep(interval_s)
-            try:
-                await self.reap(store)
-            except StoreUnavailable:
-                log.warning("express lanes not reaped: the queue store is unavailable")
+            with guard.turn():
+                try:
+                    await self.reap(store)
+                except StoreUnavailable:
+                    log.warning("express lanes not reaped: the queue store is unavailable")
 
 
 async def queues_to_poll(

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 
 from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry
 from roost.cluster.zones import ZoneHealth
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class WorkerDirectory:
         self._warm_taken: dict[tuple[str, str], int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
         self.refresh_failures = 0
+        self._guard = LoopGuard("worker directory refresh", log)
         # When ``refresh_soon`` last read the registry (monotonic seconds).
         self._last_refresh = -math.inf
 
@@ -192,12 +194,14 @@ class WorkerDirectory:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await self.refresh()
-            except StoreError as error:
-                # Keep serving from the last view: static stability.
-                self.refresh_failures += 1
-                log.warning("worker directory refresh failed: %s", error)
+            # A bug must not end refreshing: the view would freeze on every frontend.
+            with self._guard.turn():
+                try:
+                    await self.refresh()
+                except StoreError as error:
+                    # Keep serving from the last view: static stability.
+                    self.refresh_failures += 1
+                    log.warning("worker directory refresh failed: %s", error)
             await asyncio.sleep(self._refresh_s)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry, version_id
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreError
 from roost.worker.host import WorkerHost
 
@@ -88,6 +89,7 @@ class WorkerHeartbeat:
         self._task: asyncio.Task[None] | None = None
         # Beats that failed to reach the store since start, for /metrics.
         self.failures = 0
+        self._guard = LoopGuard("worker heartbeat", log)
 
     async def beat(self) -> None:
         """Publish the record once."""
@@ -99,11 +101,13 @@ class WorkerHeartbeat:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await self.beat()
-            except StoreError as error:
-                self.failures += 1
-                log.warning("worker heartbeat failed (retrying): %s", error)
+            # A host that stops beating is dropped by every frontend while it still serves.
+            with self._guard.turn():
+                try:
+                    await self.beat()
+                except StoreError as error:
+                    self.failures += 1
+                    log.warning("worker heartbeat failed (retrying): %s", error)
             await asyncio.sleep(self._interval_s)
 
     async def stop(self) -> None:

@@ -15,11 +15,14 @@ already require.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.store.ports import ConfigStore, Delete, Put
+from roost.store.ports import ConfigStore, Delete, Item, Put
+
+log = logging.getLogger(__name__)
 
 PREFIX = "cluster/worker/"
 
@@ -88,6 +91,8 @@ class WorkerRegistry:
     def __init__(self, store: ConfigStore, prefix: str = PREFIX) -> None:
         self._store = store
         self._prefix = prefix
+        # Keys of records found malformed (each logged once, until it reads well again).
+        self._malformed: set[str] = set()
 
     async def publish(self, record: WorkerRecord) -> None:
         """Write the host's record (a heartbeat)."""
@@ -98,12 +103,27 @@ class WorkerRegistry:
         await self._store.commit([Delete(self._prefix + node_id)])
 
     async def list(self) -> list[WorkerRecord]:
-        """Every record in the store, fresh or stale, in node id order."""
+        """Every well-formed record in the store, fresh or stale, in node id order.
+
+        A malformed record (written by a buggy or newer node, or by hand) is
+        skipped: it must not hide every other host from the frontends.
+        """
         records: list[WorkerRecord] = []
         start_after: str | None = None
         while True:
             items = await self._store.list(self._prefix, start_after=start_after, limit=500)
-            records.extend(WorkerRecord.from_document(item.value) for item in items)
+            records.extend(record for item in items if (record := self._read(item)) is not None)
             if len(items) < 500:
                 return records
             start_after = items[-1].key
+
+    def _read(self, item: Item) -> WorkerRecord | None:
+        try:
+            record = WorkerRecord.from_document(item.value)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            if item.key not in self._malformed:
+                self._malformed.add(item.key)
+                log.warning("skipping malformed worker record %s: %r", item.key, error)
+            return None
+        self._malformed.discard(item.key)
+        return record

@@ -99,16 +99,17 @@ def parse_batch_item_failures(payload: bytes, ids: Collection[str]) -> frozenset
 
     AWS's rules: a null or empty response, a response without
     ``batchItemFailures``, or a null or empty list is a complete success.
-    Invalid JSON, a list that is not a list, an entry that is not an object, an
-    ``itemIdentifier`` that is missing (a bad key name), null, empty, not a
-    string or not one of the batch's ids is a complete failure.
+    Invalid JSON (or JSON nested too deep to parse), a list that is not a
+    list, an entry that is not an object, an ``itemIdentifier`` that is
+    missing (a bad key name), null, empty, not a string or not one of the
+    batch's ids is a complete failure.
     """
     text = payload.strip()
     if not text:
         return frozenset()
     try:
         response: Any = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(response, dict):
         return frozenset()
@@ -146,8 +147,10 @@ class InvokeOrchestrator:
         self, mapping: EventSourceMapping, event: Mapping[str, Any], ids: frozenset[str]
     ) -> BatchOutcome:
         """Invoke once with ``event`` (records ``ids``, for a partial batch response)."""
-        payload = json.dumps(event, separators=(",", ":")).encode()
         try:
+            # Inside: an event that cannot be encoded (a window state nested too
+            # deep) fails this batch, not the lane that runs it.
+            payload = json.dumps(event, separators=(",", ":")).encode()
             result = await self._invoker.invoke(mapping, payload)
         except TooManyRequestsException as error:
             return BatchOutcome(BatchVerdict.THROTTLED, ids, error.message)
@@ -158,7 +161,13 @@ class InvokeOrchestrator:
         except Exception as error:
             log.exception("mapping %s: invoke failed", mapping.uuid)
             return BatchOutcome(BatchVerdict.SYSTEM_ERROR, ids, repr(error))
-        return judge(mapping, result, ids)
+        try:
+            return judge(mapping, result, ids)
+        except Exception:
+            # Whatever the function answered must not kill the caller's lane.
+            log.exception("mapping %s: the function's response could not be read", mapping.uuid)
+            detail = "the function's response could not be read: whole batch fails"
+            return BatchOutcome(BatchVerdict.FUNCTION_ERROR, ids, detail, result=result)
 
 
 def judge(mapping: EventSourceMapping, result: InvokeResult, ids: frozenset[str]) -> BatchOutcome:
@@ -181,5 +190,5 @@ def _error_text(payload: bytes) -> str:
     try:
         error = json.loads(payload)
         return f"{error.get('errorType')}: {error.get('errorMessage')}"
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return payload[:200].decode(errors="replace")

@@ -41,6 +41,7 @@ from roost.esm.source_opener import SourceOpener
 from roost.esm.validation import FILTER_KINDS
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.circuit_breaker import BreakerBoard
+from roost.loop_guard import LoopGuard
 
 log = logging.getLogger(__name__)
 
@@ -206,14 +207,17 @@ class MappingRunner:
             await self._opener.run()
         finally:
             self._opened.set()
+        # Without its supervisor a mapping keeps its lease but is never scaled again.
+        guard = LoopGuard(f"mapping {self.uuid}: supervising", log)
         while True:
-            now = self._clock()
-            if now - self._scaled_at >= self._deps.scaling.interval_s:
-                self._scaled_at = now
-                self.autoscaler.decide(self.health.roll())
-            self._resize()
-            if self.health.in_flight:
-                self._deps.progress(self.uuid)  # a long invoke is progress too
+            with guard.turn():
+                now = self._clock()
+                if now - self._scaled_at >= self._deps.scaling.interval_s:
+                    self._scaled_at = now
+                    self.autoscaler.decide(self.health.roll())
+                self._resize()
+                if self.health.in_flight:
+                    self._deps.progress(self.uuid)  # a long invoke is progress too
             await asyncio.sleep(self._settings.supervise_interval_s)
 
     def _wanted(self) -> int:

@@ -56,6 +56,7 @@ from typing import Protocol
 
 from roost.flow.backpressure import PressureState
 from roost.flow.token_bucket import TokenBucket
+from roost.loop_guard import LoopGuard
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class DrainGovernor:
         self._baseline_s: float | None = None
         self.decisions: dict[Decision, int] = {decision: 0 for decision in Decision}
         self._task: asyncio.Task[None] | None = None
+        self._guard = LoopGuard("async drain governor tick", log)
 
     @property
     def rate_per_s(self) -> float:
@@ -279,7 +281,10 @@ class DrainGovernor:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.settings.interval_s)
-            self.tick()
+            # ``tick`` asks other components; a bug there must not freeze the rate
+            # (after an outage, at its floor).
+            with self._guard.turn():
+                self.tick()
 
 
 class NodeView:

@@ -187,7 +187,9 @@ class ScriptedFunction:
             return InvokeResult(200, body, "Unhandled", "$LATEST")
         except Throttled as error:
             raise TooManyRequestsException(str(error)) from error
-        return InvokeResult(200, json.dumps(response).encode(), None, "$LATEST")
+        # As the Python runtime does, bytes are the response as they are.
+        body = response if isinstance(response, bytes) else json.dumps(response).encode()
+        return InvokeResult(200, body, None, "$LATEST")
 
 
 class Failed(Exception):

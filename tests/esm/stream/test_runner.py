@@ -352,3 +352,42 @@ async def test_a_merged_shard_starts_after_both_its_parents_are_finished() -> No
         await eventually(lambda: len(h.processed) == 5)
     assert h.processed.index("c1") == 4  # after every record of both parents
     assert [d for d in h.processed if d.startswith("a")] == ["a1", "a2", "a3"]
+
+
+def nested_too_deep(depth: int = 100_000) -> bytes:
+    """Valid JSON that no parser built on recursion can read: ``{"a":{"a":...1...}}``."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@scenario
+async def test_a_response_nested_too_deep_is_an_invalid_response_and_the_shard_goes_on() -> None:
+    # Given a function reporting batch item failures that answers one batch with
+    # JSON nested far deeper than any parser goes
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    put_all(h.stream, ["deep"])
+
+    async def handler(event: dict[str, Any]) -> Any:
+        data = data_of(event)
+        if "deep" in data:
+            return nested_too_deep()
+        h.processed.extend(data)
+        return {"batchItemFailures": []}
+
+    mapping = stream_mapping(
+        batch_size=1, maximum_retry_attempts=0, function_response_types=["ReportBatchItemFailures"]
+    )
+    async with h.running(mapping, ScriptedFunction(handler)):
+        # When the shard runs it, and more records come after
+        await eventually(lambda: len(h.failures.given_up) == 1)
+        last = put_all(h.stream, ["after-1", "after-2"])
+
+        # Then that batch failed as an invalid response does (given up to OnFailure),
+        # and the records after it ran and were checkpointed
+        await eventually(lambda: h.processed == ["after-1", "after-2"])
+        deadline = time.monotonic() + 2
+        while await h.position() != last and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert await h.position() == last
+    ((_, give_up),) = h.failures.given_up
+    assert data_of({"Records": [r.event_record for r in give_up.records]}) == ["deep"]
+    assert give_up.condition is StreamFailureCondition.RETRY_ATTEMPTS_EXHAUSTED

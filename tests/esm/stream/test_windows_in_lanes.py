@@ -14,7 +14,7 @@ from tests.esm.stream.support import (
     scenario,
     stream_mapping,
 )
-from tests.esm.stream.test_runner import SHARD0, Harness
+from tests.esm.stream.test_runner import SHARD0, Harness, nested_too_deep
 
 WINDOW_S = 10
 
@@ -82,3 +82,21 @@ async def test_an_answer_without_state_is_a_failed_invoke_and_is_retried() -> No
         await eventually(lambda: len(calls) >= 2)
         assert all(not c["isFinalInvokeForWindow"] for c in calls)
         assert await h.position() is None
+
+
+@scenario
+async def test_an_answer_nested_too_deep_is_a_failed_invoke_and_is_retried() -> None:
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    h.stream.put(SHARD0, "k", "5", arrival_s=window_start(time.time(), 5) + 1)
+    calls: list[dict[str, Any]] = []
+
+    async def handler(event: dict[str, Any]) -> Any:
+        calls.append(event)
+        if len(calls) == 1:
+            return nested_too_deep()
+        return {"state": {"sum": sum(int(d) for d in data_of(event))}}
+
+    async with h.running(stream_mapping(tumbling_window_s=WINDOW_S), ScriptedFunction(handler)):
+        await eventually(lambda: any(c["isFinalInvokeForWindow"] for c in calls))
+    shape = [(data_of(c), c["isFinalInvokeForWindow"], c["state"]) for c in calls]
+    assert shape == [(["5"], False, {}), (["5"], False, {}), ([], True, {"sum": 5})]

@@ -14,6 +14,10 @@ runner reads every shard itself (one poller for the whole mapping).
 
 Each worker claims its shard's checkpoint when it starts, so a poller that
 lost a shard (stalled, then taken over) cannot move its checkpoint again.
+
+A worker that failed (an unexpected error in a lane or its read loop) is
+replaced at the next refresh, from the checkpoint. Until then its shard gets
+no progress reports: if it cannot be replaced, anti-entropy frees its lease.
 """
 
 from __future__ import annotations
@@ -155,10 +159,16 @@ class StreamMappingRunner:
         return shard_resource(self.uuid, shard_id)
 
     def _report_progress(self) -> None:
-        for shard_id in self._assigned if self._assigned is not None else [""]:
-            self._deps.progress(
-                self._resource(shard_id) if self._assigned is not None else self.uuid
-            )
+        """Progress for each shard held, but those whose worker failed (a dead worker
+        must not keep a lease alive)."""
+        if self._assigned is None:
+            if not any(worker.failed for worker in self.workers.values()):
+                self._deps.progress(self.uuid)
+            return
+        for shard_id in self._assigned:
+            worker = self.workers.get(shard_id)
+            if worker is None or not worker.failed:
+                self._deps.progress(self._resource(shard_id))
 
     def _holds(self, shard_id: str) -> bool:
         resource = self.uuid if self._assigned is None else self._resource(shard_id)
@@ -253,6 +263,11 @@ class StreamMappingRunner:
         listed = await self._listed()
         if listed is None:
             return  # the catalog could not list the stream; it said why
+        # A failed worker is replaced only now: kept while the listing fails, it
+        # keeps its shard from reporting progress.
+        for shard_id in [s for s, w in self.workers.items() if w.failed]:
+            # Stopped first: it writes what was done, and the new worker starts there.
+            await self.workers.pop(shard_id).stop(0)
         checkpoints = {c.shard_id: c for c in await self._deps.checkpoints.list(self.uuid)}
         plans = plan_shards(listed, checkpoints, mapping_starting_position(self.mapping))
         for shard_id, plan in plans.items():

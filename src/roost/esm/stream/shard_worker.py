@@ -10,6 +10,11 @@ DynamoDB shard rolled over) has been read and processed to its end, it marks
 the checkpoint closed: the shard's children may start. Each read after the first
 goes through the worker's ``PollGuard`` (backpressure pacing and the stream
 endpoint's circuit breaker), which hears how it went.
+
+A lane or the read loop that fails unexpectedly (a bug) ends the whole worker
+(``failed``): its batch in flight would never be done, so the checkpoint could
+not move past it again. The runner stops a failed worker and starts a new one
+from the checkpoint, which replays what was not done (at-least-once).
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class ShardWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: PartitionReader | None = None
         self.done = asyncio.Event()
+        # A lane or the read loop died of an unexpected error: nothing runs any more.
+        self.failed = False
         self.millis_behind_latest: int | None = None
         self.records_behind: int | None = None
 
@@ -131,6 +138,24 @@ class ShardWorker:
             loop.create_task(lane.run(self._room.set), name=name) for lane in self._lanes
         ]
         self._tasks.append(loop.create_task(self._read_loop(), name=name))
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A lane or the read loop ended: an unexpected error fails the whole worker."""
+        if task.cancelled() or task.exception() is None or self.failed:
+            return
+        self.failed = True
+        log.error(
+            "mapping %s shard %s: processing failed unexpectedly; stopping its worker "
+            "(it starts again from the checkpoint)",
+            self.context.mapping.uuid,
+            self.shard_id,
+            exc_info=task.exception(),
+        )
+        # The other lanes must not run on: a new worker will read their records again.
+        for other in self._tasks:
+            other.cancel()
 
     def reconfigure(self, policy: BatchPolicy, criteria: FilterCriteria | None) -> None:
         """New batch settings and filters (a mapping update)."""

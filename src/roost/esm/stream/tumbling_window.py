@@ -294,7 +294,8 @@ def _parse_answer(response: bytes) -> tuple[dict[str, Any], str | None]:
     """The answer as an object with a ``state`` object, or why it is not one."""
     try:
         answer = json.loads(response) if response else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Nested too deep for the parser is no more usable than invalid JSON.
         return {}, "the function's response is not JSON"
     if not isinstance(answer, dict) or not isinstance(answer.get("state"), dict):
         return {}, "the function's response has no state object (required with tumbling windows)"
