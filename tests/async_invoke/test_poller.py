@@ -343,4 +343,4 @@ def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
     sink = asyncio.run(scenario())
 
     assert [e.invoke_count for e in sink.succeeded_events] == [1]
-    assert "failed; polling it again" in caplog.text
+    assert "poller p0 polling async-000 failed unexpectedly" in caplog.text

@@ -53,6 +53,7 @@ from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, FailureKind, GiveUp
 from roost.async_invoke.visibility import VisibilityKeeper
 from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE
+from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
 from roost.store.ports import ReceivedMessage, ReceiveOrder
 
@@ -135,17 +136,11 @@ class AsyncPoller:
         kept its lease, so nobody polled the queue, and its events (acknowledged)
         waited until the lease keeper called it stalled, to die again at the next
         poller."""
+        guard = LoopGuard(f"poller {self.poller_id} polling {queue}", log)
         while True:
-            try:
+            with guard.turn():
                 await self._poll(queue)
-            except Exception:
-                log.exception(
-                    "poller %s: polling %s failed; polling it again in %.1f s",
-                    self.poller_id,
-                    queue,
-                    POLL_RESTART_S,
-                )
-                await asyncio.sleep(POLL_RESTART_S)
+            await asyncio.sleep(POLL_RESTART_S)
 
     async def on_lost(self, queue: str) -> None:
         """Stop receiving from ``queue`` (before its lease goes to another poller).
