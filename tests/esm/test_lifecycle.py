@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from roost.esm.sources import EventSource, SourceType
 from roost.esm.states import MappingState
 from roost.store.errors import ConditionFailed, DuplicateMapping
 from roost.store.memory import MemoryMappingStore
+from roost.store.ports import MappingRecord
+from roost.store.sqlite.mappings import SqliteMappingStore
 
 QUEUE = EventSource(SourceType.SQS, "arn:aws:sqs:us-east-1:000000000000:q")
 STREAM = EventSource(SourceType.KINESIS, "arn:aws:kinesis:us-east-1:000000000000:stream/s")
@@ -176,3 +179,28 @@ def test_activator_settles_in_the_background_and_recovers() -> None:
         assert a is not None and a.state is MappingState.ENABLED
 
     run(scenario)
+
+
+def test_an_unreadable_mapping_does_not_keep_the_others_from_their_pollers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A document a newer (or broken) version wrote, in the real SQLite store: the lease
+    keeper lists the mappings to poll at every heartbeat, and one bad record used to make
+    every listing fail, so no new mapping got a poller. It is skipped and logged once."""
+
+    async def scenario() -> list[str]:
+        store = await SqliteMappingStore.open(tmp_path / "mappings.db")
+        try:
+            mappings = MappingRepository(store)
+            await mappings.create(new_mapping("a"))
+            broken = MappingRecord("b", "000000000000", "arn:fn", "arn:src", {"Uuid": "b"})
+            await store.put(broken)
+            first = await mappings.list_to_poll(SourceType.SQS)
+            again = await mappings.list_to_poll(SourceType.SQS)
+            assert [m.uuid for m in again] == [m.uuid for m in first]
+            return [m.uuid for m in first]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == ["a"]
+    assert caplog.text.count("event source mapping b (revision") == 1
