@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from async_invoke_http import Sent
+from async_invoke_recorder import REPORTER_SOURCE
 from common import ensure_apt_binary
 from invoke_targets import Target
 
@@ -21,37 +22,25 @@ CELERY_REQUIREMENT = "celery[redis]>=5,<6"
 # worker process's one connection to it (opened on first use, reused). The
 # producer pool holds more connections than there are senders (None would mean no pool: a
 # new Redis connection per apply_async).
-TASKS_MODULE = """\
-import os, socket, time
+TASKS_MODULE = (
+    """\
+import os, time
 
 from celery import Celery
 
 app = Celery("roost_bench", broker=os.environ["BENCH_BROKER_URL"])
 app.conf.update(task_ignore_result=True, broker_pool_limit=256, worker_hijack_root_logger=False)
-PORT = int(os.environ["BENCH_RECORDER_PORT"])
+RECORDER_PORT = int(os.environ["BENCH_RECORDER_PORT"])
 
-
-_conn = None  # one connection per worker process, reused (as a Lambda handler would)
-
-
-def _report(line):
-    global _conn
-    for _ in range(2):  # a broken connection is replaced once
-        try:
-            if _conn is None:
-                _conn = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-                _conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait
-            _conn.sendall(line)
-            return
-        except OSError:
-            _conn = None
-    raise ConnectionError("the recorder is unreachable")
-
+"""
+    + REPORTER_SOURCE
+    + """
 
 @app.task(name="record")
 def record(event_id):
     _report(("%s %.6f\\n" % (event_id, time.time())).encode())
 """
+)
 
 
 def ensure_celery() -> str:

@@ -21,6 +21,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+# What a handler (Roost's recording function, the Celery task) runs to report: ``_report``
+# sends a line over the process's one connection to the recorder, opened on first use and
+# reused (as Lambda handlers reuse their clients), TCP_NODELAY so no Nagle wait holds a line.
+# ``RECORDER_PORT`` is the expression for the port in the handler's module.
+REPORTER_SOURCE = """\
+import socket
+
+_conn = None
+
+
+def _report(line):
+    global _conn
+    for _ in range(2):  # a broken connection is replaced once
+        try:
+            if _conn is None:
+                _conn = socket.create_connection(("127.0.0.1", RECORDER_PORT), timeout=10)
+                _conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _conn.sendall(line)
+            return
+        except OSError:
+            _conn = None
+    raise ConnectionError("the recorder is unreachable")
+"""
+
 
 class RecorderState:
     """First completion time per event id, and how many ids ran more than once."""

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from async_invoke_http import raw_request
+from async_invoke_recorder import REPORTER_SOURCE
 from common import KEYS, REGION, make_zip
 from invoke_targets import Roost
 
@@ -18,29 +19,15 @@ from invoke_targets import Roost
 # work as the Celery task in async_invoke_celery. (Until 2026-11-28 both opened a connection
 # per event: the recorder then spent about 0.18 ms of CPU per event accepting them, as much
 # as Roost's environments spent running the events.)
-RECORDING_HANDLER = """\
-import socket, time
-
-_conn = None
-
-
-def _report(line):
-    global _conn
-    for _ in range(2):  # a broken connection is replaced once
-        try:
-            if _conn is None:
-                _conn = socket.create_connection(("127.0.0.1", {port}), timeout=10)
-                _conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait
-            _conn.sendall(line)
-            return
-        except OSError:
-            _conn = None
-    raise ConnectionError("the recorder is unreachable")
-
+RECORDING_HANDLER = (
+    "import time\n\nRECORDER_PORT = {port}\n"
+    + REPORTER_SOURCE
+    + """
 
 def handler(event, context):
     _report(("%s %.6f\\n" % (event["id"], time.time())).encode())
 """
+)
 TRIVIAL_HANDLER = 'def handler(event, context):\n    return {"ok": True}\n'
 RECORDING_FUNCTION = "record"
 SYNC_FUNCTION = "sync-a"
