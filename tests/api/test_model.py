@@ -14,6 +14,7 @@ import pytest
 from roost.api.model import (
     INVOKE_OPERATIONS,
     Operation,
+    OperationTable,
     Plane,
     _compile,
     dispatch_plane,
@@ -247,3 +248,14 @@ def test_async_invokes_are_dispatched_to_their_own_plane(
     operation: str, invocation_type: str | None, plane: Plane
 ) -> None:
     assert dispatch_plane(operation, invocation_type) is plane
+
+
+def test_a_repeated_route_is_remembered_and_a_miss_is_not() -> None:
+    table = OperationTable()
+    path = "/2015-03-31/functions/my-fn/invocations"
+    first = table.match("POST", path, {})
+    assert first is not None and first.operation.name == "Invoke"
+    assert table.match("POST", path, {}) is first
+    assert first.labels == {"FunctionName": "my-fn"}
+    assert table.match("POST", "/nowhere", {}) is None
+    assert len(table._recent) == 1  # junk paths take no room

@@ -379,3 +379,11 @@ def test_structures_are_validated_every_time() -> None:
         validator.validate(INVOKE, {"FunctionName": f"fn-{index}"})
     with pytest.raises(ValidationException):
         validator.validate(INVOKE, {"FunctionName": "fn-0", "LogType": "Everything"})
+
+
+def test_a_long_value_is_validated_every_time_and_not_remembered() -> None:
+    validator = InputValidator()
+    params = {"FunctionName": "my-fn", "ClientContext": "e30=" * 100}  # 400 characters
+    validator.validate(INVOKE, params)
+    validator.validate(INVOKE, params)
+    assert not validator._valid  # nothing kept: such values seldom repeat

@@ -106,7 +106,7 @@ def _compile(name: str, model: Any) -> Operation:
 
 
 # Routes an operation table remembers; past this many it starts over.
-RECENT_ROUTES = 4096
+RECENT_ROUTES = 1024
 
 
 class OperationTable:
@@ -124,7 +124,7 @@ class OperationTable:
         # Requests repeat their routes (one function's invokes, one listing's
         # pages): the last answers, so a repeat skips the walk over the patterns.
         self._recent: dict[
-            tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...]], RouteMatch | None
+            tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...]], RouteMatch
         ] = {}
 
     def match(self, method: str, raw_path: str, query: dict[str, list[str]]) -> RouteMatch | None:
@@ -135,9 +135,10 @@ class OperationTable:
         except KeyError:
             pass
         found = self._walk(method, raw_path, query)
-        if len(self._recent) >= RECENT_ROUTES:
-            self._recent.clear()
-        self._recent[key] = found
+        if found is not None:  # a path that matches nothing is not worth remembering
+            if len(self._recent) >= RECENT_ROUTES:
+                self._recent.clear()
+            self._recent[key] = found
         return found
 
     def _walk(self, method: str, raw_path: str, query: dict[str, list[str]]) -> RouteMatch | None:

@@ -219,6 +219,8 @@ def validate_input(shape: Any, params: Mapping[str, Any]) -> None:
 # Parameter sets an ``InputValidator`` remembers as valid; past this many it
 # starts over.
 VALID_MEMO = 4096
+# Longest string a remembered set may hold (bounds the memory's size).
+MEMO_MAX_STRING = 256
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -252,6 +254,8 @@ class InputValidator:
 def _memo_key(shape: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
     parts: list[Any] = [shape.name]
     for name, value in params.items():
+        if isinstance(value, str) and len(value) > MEMO_MAX_STRING:
+            return None  # a long value (a client context) seldom repeats: keep it out
         if isinstance(value, _SCALARS):
             parts.append((name, type(value), value))
         elif isinstance(value, bytes | bytearray | memoryview):
