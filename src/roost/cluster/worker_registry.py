@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.store.ports import ConfigStore, Delete, Item, Put
+from roost.store.malformed import MalformedRecords
+from roost.store.ports import ConfigStore, Delete, Put
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ class WorkerRegistry:
     def __init__(self, store: ConfigStore, prefix: str = PREFIX) -> None:
         self._store = store
         self._prefix = prefix
-        # Keys of records found malformed (each logged once, until it reads well again).
-        self._malformed: set[str] = set()
+        self._malformed = MalformedRecords(log, "skipping malformed worker record %s: %r")
 
     async def publish(self, record: WorkerRecord) -> None:
         """Write the host's record (a heartbeat)."""
@@ -112,18 +112,10 @@ class WorkerRegistry:
         start_after: str | None = None
         while True:
             items = await self._store.list(self._prefix, start_after=start_after, limit=500)
-            records.extend(record for item in items if (record := self._read(item)) is not None)
+            for item in items:
+                record = self._malformed.read(item.key, WorkerRecord.from_document, item.value)
+                if record is not None:
+                    records.append(record)
             if len(items) < 500:
                 return records
             start_after = items[-1].key
-
-    def _read(self, item: Item) -> WorkerRecord | None:
-        try:
-            record = WorkerRecord.from_document(item.value)
-        except (KeyError, ValueError, TypeError, AttributeError) as error:
-            if item.key not in self._malformed:
-                self._malformed.add(item.key)
-                log.warning("skipping malformed worker record %s: %r", item.key, error)
-            return None
-        self._malformed.discard(item.key)
-        return record

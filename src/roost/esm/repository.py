@@ -18,13 +18,10 @@ from roost.esm.mapping import EventSourceMapping
 from roost.esm.sources import SourceType
 from roost.esm.states import MappingState
 from roost.store.errors import ConditionFailed
+from roost.store.malformed import MalformedRecords
 from roost.store.ports import EventSourceMappingStore, MappingRecord
 
 log = logging.getLogger(__name__)
-
-# What a stored document that is not a mapping (written by a newer or broken
-# version, or edited by hand) raises when it is read.
-MALFORMED = (KeyError, ValueError, TypeError, AttributeError)
 
 # How often ``transition`` re-reads and retries after losing a race.
 MAX_TRANSITION_ATTEMPTS = 10
@@ -55,9 +52,11 @@ class MappingRepository:
     ) -> None:
         self.store = store
         self._clock = clock
-        # Malformed records already reported, by (uuid, revision): each is logged
-        # once, not at every turn of the pollers' resource listing.
-        self._reported: set[tuple[str, str]] = set()
+        # Records that are not mappings, each logged once per revision, not at
+        # every turn of the pollers' resource listing.
+        self._malformed = MalformedRecords(
+            log, "event source mapping %s is not readable and is not polled: %r"
+        )
 
     def now_s(self) -> float:
         """The repository's clock (epoch seconds), for ``last_modified_s``."""
@@ -102,27 +101,15 @@ class MappingRepository:
         }
         found = []
         for record in await self.store.list():
-            try:
-                mapping = _mapping(record)
-            except MALFORMED as error:
-                # One unreadable document must not keep every other mapping from
-                # its pollers (the lease keeper lists these at every heartbeat).
-                self._report_malformed(record, error)
+            # One unreadable document must not keep every other mapping from
+            # its pollers (the lease keeper lists these at every heartbeat).
+            key = f"{record.uuid} (revision {record.revision})"
+            mapping = self._malformed.read(key, _mapping, record)
+            if mapping is None:
                 continue
             if mapping.source.type is source_type and mapping.enabled and mapping.state in running:
                 found.append(mapping)
         return found
-
-    def _report_malformed(self, record: MappingRecord, error: Exception) -> None:
-        key = (record.uuid, record.revision)
-        if key not in self._reported:
-            self._reported.add(key)
-            log.error(
-                "event source mapping %s (revision %s) is not readable and is not polled: %r",
-                record.uuid,
-                record.revision,
-                error,
-            )
 
     async def create(self, mapping: EventSourceMapping) -> EventSourceMapping:
         """Store a new mapping; ``DuplicateMapping`` if its source and function are taken."""
