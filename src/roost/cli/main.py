@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from roost import gc_policy
 from roost.auth.accounts import AccountError, AccountRepository
 from roost.cli.async_stats import async_stats as async_stats_command
 from roost.cli.client import CLIENT_EPILOG, add_client_flags, guarded
@@ -72,6 +73,7 @@ def _up(args: argparse.Namespace) -> int:
 
 async def _announce(node: Node) -> None:
     await node.ready.wait()
+    gc_policy.settle()
     config = node.config
     lines = [
         f"Roost is up at {config.endpoint_url} (data in {config.data_dir.resolve()})",
