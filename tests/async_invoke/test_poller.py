@@ -19,6 +19,7 @@ from roost.async_invoke.poller import AsyncPoller
 from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, RetryLimits, RetryPolicy
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
+from roost.loop_guard import FAILURES
 from roost.store.memory import MemoryQueueStore
 from roost.store.ports import ReceivedMessage
 
@@ -340,7 +341,10 @@ def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
             await poller.stop(grace_s=1)
         return sink
 
+    before = FAILURES.by_kind().get("async poller queue loop", 0)
     sink = asyncio.run(scenario())
 
     assert [e.invoke_count for e in sink.succeeded_events] == [1]
     assert "poller p0 polling async-000 failed unexpectedly" in caplog.text
+    # ... and counts it where /metrics reads it (roost_loop_failures_total).
+    assert FAILURES.by_kind()["async poller queue loop"] == before + 1

@@ -136,7 +136,9 @@ class AsyncPoller:
         kept its lease, so nobody polled the queue, and its events (acknowledged)
         waited until the lease keeper called it stalled, to die again at the next
         poller."""
-        guard = LoopGuard(f"poller {self.poller_id} polling {queue}", log)
+        guard = LoopGuard(
+            f"poller {self.poller_id} polling {queue}", log, kind="async poller queue loop"
+        )
         while True:
             with guard.turn():
                 await self._poll(queue)

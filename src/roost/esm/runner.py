@@ -208,7 +208,7 @@ class MappingRunner:
         finally:
             self._opened.set()
         # Without its supervisor a mapping keeps its lease but is never scaled again.
-        guard = LoopGuard(f"mapping {self.uuid}: supervising", log)
+        guard = LoopGuard(f"mapping {self.uuid}: supervising", log, kind="mapping supervisor")
         while True:
             with guard.turn():
                 now = self._clock()

@@ -34,9 +34,11 @@ from roost.flow.circuit_breaker import BreakerBoards
 from roost.flow.drain_governor import DrainGovernor
 from roost.flow.sync_first import SyncFirst
 from roost.flow.tenant_buckets import TenantBuckets
+from roost.loop_guard import FAILURES, LoopFailures
 from roost.observability.backpressure_metrics import backpressure_families
 from roost.observability.capacity_metrics import CapacitySource, capacity_families
 from roost.observability.cluster_metrics import cluster_families
+from roost.observability.loop_metrics import loop_families
 from roost.observability.prometheus import MetricFamily, MetricType, render
 from roost.observability.shard_metrics import shard_families
 from roost.observability.variance_metrics import VarianceSource, variance_families
@@ -113,8 +115,10 @@ class NodeMetrics:
         pressure: HostPressure | None = None,
         variance: VarianceSource | None = None,
         cluster: NodeCluster | None = None,
+        loops: LoopFailures = FAILURES,
     ) -> None:
         self._async = async_source
+        self._loops = loops
         self._cluster = cluster
         self._variance = variance
         self._pressure = pressure
@@ -149,6 +153,7 @@ class NodeMetrics:
             families += variance_families(self._variance)
         if self._cluster is not None:
             families += cluster_families(self._cluster)
+        families += loop_families(self._loops)
         return render(families)
 
 
