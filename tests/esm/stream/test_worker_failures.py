@@ -13,7 +13,9 @@ from roost.esm.shards import Shard
 from roost.esm.stream.batch_retry import GiveUp
 from roost.esm.stream.runner import StreamDeps, StreamMappingRunner
 from roost.esm.stream.shard_catalog import shard_resource
+from roost.esm.stream.shard_worker import WORKER_LOOP_KIND
 from roost.esm.stream.source import StreamSource
+from roost.loop_guard import FAILURES
 from roost.store.memory.checkpoints import MemoryCheckpointStore
 from tests.esm.stream.support import (
     MemoryStream,
@@ -56,6 +58,8 @@ async def test_a_shard_whose_lane_fails_unexpectedly_is_started_again_from_its_c
     last = put_all(h.stream, ["bad", "good"])
     mapping = stream_mapping(batch_size=1, maximum_retry_attempts=0)
 
+    before = FAILURES.by_kind().get(WORKER_LOOP_KIND, 0)
+
     # When the shard runs
     async with h.running(mapping, recording(h, lambda d: "bad" in d)):
         # Then the shard goes on: the poison record reaches OnFailure after all,
@@ -67,6 +71,8 @@ async def test_a_shard_whose_lane_fails_unexpectedly_is_started_again_from_its_c
         assert await h.position() == last
     ((_, give_up),) = h.failures.given_up
     assert data_of({"Records": [r.event_record for r in give_up.records]}) == ["bad"]
+    # The failed worker is counted where /metrics reads it (roost_loop_failures_total).
+    assert FAILURES.by_kind()[WORKER_LOOP_KIND] == before + 1
 
 
 @scenario

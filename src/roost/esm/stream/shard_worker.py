@@ -36,8 +36,12 @@ from roost.esm.stream.poll_pacer import DEFAULT_MIN_INTERVAL_S, PollPacer
 from roost.esm.stream.source import PartitionReader
 from roost.esm.stream.tumbling_window import TumblingWindows
 from roost.esm.stream_checkpoint import StreamCheckpointManager
+from roost.loop_guard import FAILURES
 
 log = logging.getLogger(__name__)
+
+# Its failures count with the guarded loops' in /metrics (roost_loop_failures_total).
+WORKER_LOOP_KIND = "stream shard worker"
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class ShardWorker:
         if task.cancelled() or task.exception() is None or self.failed:
             return
         self.failed = True
+        FAILURES.record(WORKER_LOOP_KIND)
         log.error(
             "mapping %s shard %s: processing failed unexpectedly; stopping its worker "
             "(it starts again from the checkpoint)",
