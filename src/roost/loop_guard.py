@@ -74,8 +74,6 @@ class LoopGuard:
         self.kind = kind or what
         self._log = logger
         self._tally = tally
-        # Turns that raised unexpectedly since start (for tests and /metrics).
-        self.failures = 0
         self._last: tuple[type[BaseException], str] | None = None
 
     @contextlib.contextmanager
@@ -84,7 +82,6 @@ class LoopGuard:
         try:
             yield
         except Exception as error:
-            self.failures += 1
             self._tally.record(self.kind)
             key = (type(error), str(error))
             if key == self._last:
