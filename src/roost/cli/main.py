@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from roost import gc_policy
+from roost import gc_policy, process_exit
 from roost.auth.accounts import AccountError, AccountRepository
 from roost.cli.async_stats import async_stats as async_stats_command
 from roost.cli.client import CLIENT_EPILOG, add_client_flags, guarded
@@ -68,7 +68,7 @@ def _up(args: argparse.Namespace) -> int:
 
     _run(main())
     print("Roost stopped.", flush=True)
-    return 0
+    return process_exit.leave(0)
 
 
 async def _announce(node: Node) -> None:
