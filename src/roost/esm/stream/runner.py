@@ -18,6 +18,9 @@ lost a shard (stalled, then taken over) cannot move its checkpoint again.
 A worker that failed (an unexpected error in a lane or its read loop) is
 replaced at the next refresh, from the checkpoint. Until then its shard gets
 no progress reports: if it cannot be replaced, anti-entropy frees its lease.
+A fenced worker (another owner claimed its checkpoint) is not replaced and
+gets no progress reports either, so a lease this poller still believes it
+holds lapses; if the shard is assigned to it again, a new worker starts.
 """
 
 from __future__ import annotations
@@ -144,6 +147,10 @@ class StreamMappingRunner:
         if self._assigned is None:
             raise RuntimeError("this runner reads every shard of its mapping")
         self._assigned.add(shard_id)
+        worker = self.workers.get(shard_id)
+        if worker is not None and worker.fenced:
+            # The shard is ours again: its old worker gives way to a new one.
+            await self.workers.pop(shard_id).stop(0)
         if self._opened.is_set() and not self._opener.error:
             await self._refresh_safely()
 
@@ -159,15 +166,15 @@ class StreamMappingRunner:
         return shard_resource(self.uuid, shard_id)
 
     def _report_progress(self) -> None:
-        """Progress for each shard held, but those whose worker failed (a dead worker
-        must not keep a lease alive)."""
+        """Progress for each shard held, but those whose worker failed or was fenced
+        (a dead worker must not keep a lease alive)."""
         if self._assigned is None:
-            if not any(worker.failed for worker in self.workers.values()):
+            if not any(_stopped(worker) for worker in self.workers.values()):
                 self._deps.progress(self.uuid)
             return
         for shard_id in self._assigned:
             worker = self.workers.get(shard_id)
-            if worker is None or not worker.failed:
+            if worker is None or not _stopped(worker):
                 self._deps.progress(self._resource(shard_id))
 
     def _holds(self, shard_id: str) -> bool:
@@ -338,6 +345,11 @@ class StreamMappingRunner:
         """A shard was read to its end: its children may start (here, or on another poller)."""
         self._wake.set()
         self._deps.nudge()
+
+
+def _stopped(worker: ShardWorker) -> bool:
+    """Whether the worker stopped for good: failed (until replaced) or fenced."""
+    return worker.failed or worker.fenced
 
 
 async def _not_stored(uuid: str, result: str) -> None:

@@ -15,6 +15,11 @@ A lane or the read loop that fails unexpectedly (a bug) ends the whole worker
 (``failed``): its batch in flight would never be done, so the checkpoint could
 not move past it again. The runner stops a failed worker and starts a new one
 from the checkpoint, which replays what was not done (at-least-once).
+
+A worker whose checkpoint another owner claimed (``fenced``: this poller lost
+the shard's lease while stalled) stops its lanes at once: the new owner
+replays whatever they still held, and none of their checkpoint writes could
+land anyway. The runner does not replace it, as the shard is no longer its own.
 """
 
 from __future__ import annotations
@@ -99,6 +104,9 @@ class ShardWorker:
         self.done = asyncio.Event()
         # A lane or the read loop died of an unexpected error: nothing runs any more.
         self.failed = False
+        # Another owner claimed the checkpoint: nothing runs any more, and this
+        # worker must not be replaced while the shard is another poller's.
+        self.fenced = False
         self.millis_behind_latest: int | None = None
         self.records_behind: int | None = None
 
@@ -162,6 +170,17 @@ class ShardWorker:
         for other in self._tasks:
             other.cancel()
 
+    def _fence(self) -> None:
+        """The checkpoint is another owner's: stop the lanes (called by the read loop)."""
+        self.fenced = True
+        log.warning(
+            "mapping %s shard %s: another poller owns it now; stopping its worker",
+            self.context.mapping.uuid,
+            self.shard_id,
+        )
+        for lane in self._tasks[:-1]:
+            lane.cancel()
+
     def reconfigure(self, policy: BatchPolicy, criteria: FilterCriteria | None) -> None:
         """New batch settings and filters (a mapping update)."""
         self._policy, self._criteria = policy, criteria
@@ -210,7 +229,7 @@ class ShardWorker:
         assert reader is not None
         while not reader.finished:
             if self._checkpoint.fenced:
-                log.warning("shard %s: another poller owns it now; stopping", self.shard_id)
+                self._fence()
                 return
             if self._buffered() >= self._read_ahead():
                 self._room.clear()
@@ -279,6 +298,7 @@ class ShardWorker:
             await lane.close_windows()  # "when the shard ends, the window is closed"
         while not await self._checkpoint.finish():
             if self._checkpoint.fenced:
+                self._fence()
                 return
             await asyncio.sleep(self._settings.checkpoint_retry_s)
         log.info("mapping %s: shard %s finished", self.context.mapping.uuid, self.shard_id)

@@ -1,0 +1,81 @@
+"""A shard whose checkpoint another poller claimed (this one lost its lease while
+stalled): its worker stops at once and the shard is left to the new owner."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from roost.esm.health import PollerHealth
+from roost.esm.stream.runner import StreamDeps, StreamMappingRunner
+from roost.esm.stream.shard_catalog import shard_resource
+from roost.store.memory.checkpoints import MemoryCheckpointStore
+from tests.esm.stream.support import (
+    MemoryStream,
+    ScriptedFunction,
+    data_of,
+    eventually,
+    memory_source,
+    orchestrator,
+    scenario,
+    stream_mapping,
+)
+from tests.esm.stream.test_runner import FAST, SHARD0, Harness, put_all
+
+RECORDS = [str(i) for i in range(40)]
+
+
+@scenario
+async def test_a_fenced_shard_stops_at_once_and_is_taken_back_only_when_assigned_again() -> None:
+    # Given a poller reading a shard one slow record per batch, with more read ahead
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    put_all(h.stream, RECORDS)
+    started: list[str] = []
+
+    async def slow(event: dict[str, Any]) -> None:
+        started.extend(data_of(event))
+        await asyncio.sleep(0.02)
+        h.processed.extend(data_of(event))
+
+    reports: list[str] = []
+    deps = StreamDeps(
+        orchestrator=orchestrator(ScriptedFunction(slow)),
+        checkpoints=h.checkpoints,
+        failures=h.failures,
+        poller_health=PollerHealth(),
+        progress=reports.append,
+        holds=lambda resource: True,
+        owner="p1",
+        settings=FAST,
+    )
+    runner = StreamMappingRunner(
+        stream_mapping(batch_size=1), memory_source(h.stream), deps, assigned=set()
+    )
+    await runner.start()
+    try:
+        await runner.assign(SHARD0)
+        await eventually(lambda: len(h.processed) >= 3)
+
+        # When another poller claims the shard's checkpoint
+        await h.checkpoints.claim("m1", SHARD0, "p2")
+        worker = runner.workers[SHARD0]
+        await eventually(lambda: worker.fenced)
+        begun = len(started)
+        reports.clear()
+        await asyncio.sleep(0.3)
+
+        # Then no batch starts after that (what it had read is the new owner's to
+        # replay), the shard gets no progress reports that would keep a lease alive,
+        # and the poller does not take the checkpoint back by itself
+        assert len(started) == begun
+        assert shard_resource("m1", SHARD0) not in reports
+        checkpoint = await h.checkpoints.get("m1", SHARD0)
+        assert checkpoint is not None and checkpoint.owner == "p2"
+
+        # And once the shard is assigned to it again, a new worker reads it to the end
+        await runner.assign(SHARD0)
+        await eventually(lambda: set(RECORDS) <= set(h.processed))
+        checkpoint = await h.checkpoints.get("m1", SHARD0)
+        assert checkpoint is not None and checkpoint.owner == "p1"
+    finally:
+        await runner.stop(grace_s=1.0)
