@@ -82,12 +82,17 @@ class LoopGuard:
         try:
             yield
         except Exception as error:
-            self._tally.record(self.kind)
-            key = (type(error), str(error))
-            if key == self._last:
-                self._log.error("%s failed again: %r (going on)", self.what, error)
-            else:
-                self._log.exception("%s failed unexpectedly (going on)", self.what)
-            self._last = key
+            self.failed(error)
         else:
             self._last = None
+
+    def failed(self, error: BaseException) -> None:
+        """Count and log one unexpected failure: its traceback only if it differs
+        from the last one (for loops whose failures surface outside ``turn``)."""
+        self._tally.record(self.kind)
+        key = (type(error), str(error))
+        if key == self._last:
+            self._log.error("%s failed again: %r (going on)", self.what, error)
+        else:
+            self._log.error("%s failed unexpectedly (going on)", self.what, exc_info=error)
+        self._last = key

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 
 from roost.esm.health import PollerHealth
@@ -112,3 +113,46 @@ async def test_a_shard_whose_worker_died_gets_no_progress_reports() -> None:
         assert shard_resource("m1", SHARD1) not in reports
     finally:
         await runner.stop(grace_s=1.0)
+
+
+class Captured(logging.Handler):
+    """The records logged under ``roost.esm.stream`` while installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@scenario
+async def test_a_bug_that_fails_every_restarted_worker_logs_its_traceback_once() -> None:
+    # Given a shard whose OnFailure is broken for good: each worker started for it
+    # fails on the same poison record
+    stream = MemoryStream()
+    stream.put(SHARD0, "k", "bad")
+    h = Harness(stream, MemoryCheckpointStore())
+    failures = BuggyFailures(bugs=1_000)
+    h.failures = failures
+    captured = Captured()
+    logger = logging.getLogger("roost.esm.stream")
+    logger.addHandler(captured)
+    before = FAILURES.by_kind().get(WORKER_LOOP_KIND, 0)
+    try:
+        # When the runner replaces the failed worker again and again
+        mapping = stream_mapping(batch_size=1, maximum_retry_attempts=0)
+        async with h.running(mapping, recording(h, lambda d: "bad" in d)):
+            await eventually(lambda: failures.bugs <= 1_000 - 3)
+    finally:
+        logger.removeHandler(captured)
+
+    # Then the traceback is logged once and each repeat is one line, all counted
+    failed = [r for r in captured.records if "shard " + SHARD0 in r.getMessage()]
+    with_traceback = [r for r in failed if r.exc_info]
+    assert len(with_traceback) == 1
+    assert "bug in the failure destination" in logging.Formatter().format(with_traceback[0])
+    repeats = [r for r in failed if not r.exc_info]
+    assert len(repeats) >= 2
+    assert all("failed again" in r.getMessage() for r in repeats)
+    assert FAILURES.by_kind()[WORKER_LOOP_KIND] >= before + 3

@@ -48,11 +48,12 @@ from roost.esm.stream.lane import FailureSink, LaneContext
 from roost.esm.stream.processing_result import LastProcessingResult, ResultWriter
 from roost.esm.stream.read_tracker import ReadTracker
 from roost.esm.stream.shard_catalog import shard_resource
-from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings
+from roost.esm.stream.shard_worker import ShardWorker, ShardWorkerSettings, worker_failures
 from roost.esm.stream.source import StreamSource
 from roost.esm.stream_checkpoint import StreamCheckpointManager
 from roost.flow.backpressure import STREAM_READ, HostPressure
 from roost.flow.circuit_breaker import BreakerBoard
+from roost.loop_guard import LoopGuard
 from roost.store.ports import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class StreamMappingRunner:
         self._assigned = assigned
         self.health = MappingHealth(clock)
         self.workers: dict[str, ShardWorker] = {}
+        # Per shard, across the workers started for it: a bug that fails each of
+        # them logs its traceback once.
+        self._worker_failures: dict[str, LoopGuard] = {}
         self._wake = asyncio.Event()
         self._opener = SourceOpener(
             mapping.uuid,
@@ -331,6 +335,9 @@ class StreamMappingRunner:
                 deps.pressure,
                 STREAM_READ,
                 deps.settings.worker.max_poll_interval_s,
+            ),
+            failures=self._worker_failures.setdefault(
+                shard_id, worker_failures(self.uuid, shard_id)
             ),
         )
         self.workers[shard.shard_id] = worker

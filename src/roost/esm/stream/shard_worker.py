@@ -41,7 +41,7 @@ from roost.esm.stream.poll_pacer import DEFAULT_MIN_INTERVAL_S, PollPacer
 from roost.esm.stream.source import PartitionReader
 from roost.esm.stream.tumbling_window import TumblingWindows
 from roost.esm.stream_checkpoint import StreamCheckpointManager
-from roost.loop_guard import FAILURES
+from roost.loop_guard import LoopGuard
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ class ShardWorkerSettings:
     # Reads stop while the lanes hold this many batches' worth of records.
     read_ahead_batches: int = 2
     checkpoint_retry_s: float = 1.0
+
+
+def worker_failures(mapping_uuid: str, shard_id: str) -> LoopGuard:
+    """The guard that logs and counts unexpected failures of a shard's workers."""
+    return LoopGuard(f"mapping {mapping_uuid} shard {shard_id} worker", log, kind=WORKER_LOOP_KIND)
 
 
 def lane_of(group: str | None, lanes: int) -> int:
@@ -83,7 +88,10 @@ class ShardWorker:
         progress: Callable[[], None],
         on_done: Callable[[], None] = lambda: None,
         guard: PollGuard | None = None,
+        failures: LoopGuard | None = None,
     ) -> None:
+        """``failures`` logs and counts this worker's unexpected failure (the runner
+        keeps one per shard across the workers it starts)."""
         self.context = context
         self._checkpoint = checkpoint
         self._start = start
@@ -93,6 +101,7 @@ class ShardWorker:
         self._progress = progress
         self._on_done = on_done
         self._guard = guard or PollGuard(context.source.arn)
+        self._failures = failures or worker_failures(context.mapping.uuid, self.shard_id)
         window_s = context.mapping.settings.tumbling_window_s or 0
         self._lanes = [
             Lane(i, context, policy, self._windows(window_s)) for i in range(max(1, lanes))
@@ -155,17 +164,13 @@ class ShardWorker:
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A lane or the read loop ended: an unexpected error fails the whole worker."""
-        if task.cancelled() or task.exception() is None or self.failed:
+        error = None if task.cancelled() else task.exception()
+        if error is None or self.failed:
             return
         self.failed = True
-        FAILURES.record(WORKER_LOOP_KIND)
-        log.error(
-            "mapping %s shard %s: processing failed unexpectedly; stopping its worker "
-            "(it starts again from the checkpoint)",
-            self.context.mapping.uuid,
-            self.shard_id,
-            exc_info=task.exception(),
-        )
+        # The runner starts a new worker from the checkpoint; a bug that fails
+        # every one of them logs its traceback once.
+        self._failures.failed(error)
         # The other lanes must not run on: a new worker will read their records again.
         for other in self._tasks:
             other.cancel()
