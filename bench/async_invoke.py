@@ -40,6 +40,7 @@ from async_invoke_report import (
     noise_notes,
     summary_table,
 )
+from async_invoke_rounds import Round, median_round, rounds_table
 from common import free_port, machine, package_versions, raise_interrupt, running
 
 
@@ -58,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--flood-senders", type=int, default=64, help="account B's async senders")
     add("--flood-ramp", type=float, default=2.0, help="seconds of flood before measuring")
     add("--wait-quiet", type=float, default=0.0, help="first wait up to S s for < 0.2 cores")
+    add(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat both systems this many times, alternating; report each and the medians",
+    )
     add("--json", type=Path, help="write the results here")
     add("--keep-logs", action="store_true", help="keep the servers' data and logs")
     return parser.parse_args(argv)
@@ -231,10 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     workdir = Path(tempfile.mkdtemp(prefix="roost-async-bench-", dir=Path.home()))
     recorder = RecorderClient()
+    rounds: list[Round] = []
     try:
-        roost = roost_phase(args, workdir / "roost", recorder)
-        recorder.reset()
-        celery, celery_probe = celery_phase(args, workdir / "celery", recorder, redis_path)
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"--- round {number} of {args.rounds}", flush=True)
+            here = workdir / f"round-{number}"
+            roost = roost_phase(args, here / "roost", recorder)
+            recorder.reset()
+            celery, celery_probe = celery_phase(args, here / "celery", recorder, redis_path)
+            recorder.reset()
+            rounds.append(Round(roost, celery, celery_probe))
     finally:
         recorder.close()
         if not args.keep_logs:
@@ -243,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"logs and data kept in {workdir}", flush=True)
-    results = report(args, roost, celery, celery_probe, info)
+    middle = median_round(rounds)
+    results = report(args, middle.roost, middle.celery, middle.celery_probe, info)
+    if len(rounds) > 1:
+        print("\n".join(["", *rounds_table(rounds)]), flush=True)
+        results["rounds"] = [r.summary() for r in rounds]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

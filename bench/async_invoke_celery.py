@@ -135,6 +135,9 @@ def task_sender(workdir: Path, broker_url: str) -> Any:
     os.environ["BENCH_BROKER_URL"] = broker_url
     os.environ.setdefault("BENCH_RECORDER_PORT", "0")
     sys.path.insert(0, str(workdir))
+    # A later round (--rounds) has its own broker: import its module afresh, not the
+    # first round's (still in sys.modules, its app pointed at a stopped Redis).
+    sys.modules.pop("roost_bench_tasks", None)
     module = importlib.import_module("roost_bench_tasks")
     return module.record
 
