@@ -84,7 +84,11 @@ class LoopGuard:
         except Exception as error:
             self.failed(error)
         else:
-            self._last = None
+            self.succeeded()
+
+    def succeeded(self) -> None:
+        """A turn went well: the next failure is new, whatever it is."""
+        self._last = None
 
     def failed(self, error: BaseException) -> None:
         """Count and log one unexpected failure: its traceback only if it differs

@@ -147,6 +147,8 @@ class Node:
         self._outbox: ParkingDelivery | None = None
         # Backpressure: the worker host's pressure, read by the pollers (set at build).
         self.pressure: HostPressure | None = None
+        # Clients of the AWS endpoint for destinations, closed last.
+        self._aws: list[AwsClients] = []
 
     async def _build_app(self) -> FrontDoor:
         stores = await open_node_stores(self.config, self.faults)
@@ -223,12 +225,18 @@ class Node:
             served=self.config.cluster.served_planes(),
         )
 
+    def _destination_clients(self) -> AwsClients:
+        """Clients of the AWS endpoint for one kind of destination, closed with the node."""
+        clients = AwsClients(self.config.aws_endpoint_url)
+        self._aws.append(clients)
+        return clients
+
     def _async_plane(
         self, stores: Stores, invoke: InvokePlane, sync_first: SyncFirst
     ) -> AsyncPlane:
         """The async plane, started: its pollers run through ``invoke``'s sync path, and
         its outcomes go to destinations through the AWS endpoint."""
-        aws = AwsClients(self.config.aws_endpoint_url)
+        aws = self._destination_clients()
 
         def destinations_of(frontend: AsyncFrontEnd) -> DestinationOutcomes:
             delivery = DestinationDelivery(
@@ -319,7 +327,7 @@ class Node:
             runner=RunnerSettings(poll_wait_s=config.esm_poll_wait_s),
         )
         delivery = DestinationDelivery(
-            AwsClients(config.aws_endpoint_url),
+            self._destination_clients(),
             breakers=self.breakers.board(DESTINATION_BREAKERS),
             faults=self._hook(FaultTarget.DESTINATIONS),
         )
@@ -467,6 +475,8 @@ class Node:
             await self._async.stop(SHUTDOWN_GRACE_S)
         if self._outbox is not None:
             await self._outbox.stop()
+        for clients in self._aws:
+            clients.close()
         if self.pressure is not None:
             await self.pressure.stop()
         if self.cluster is not None:

@@ -4,15 +4,17 @@ Python's exit joins every non-daemon thread, the workers of thread pools
 included. A worker blocked in a call to an outside service holds the exit
 until that call returns: an SQS long poll of an idle queue waits up to 20 s,
 a boto3 call up to its read timeout. By then the node has closed everything it
-owns (stores, environments, sockets), nothing such a call returns is used any
-more, and what it took from its source goes back there by itself (an SQS
-message received by an abandoned long poll becomes visible again after its
-visibility timeout, as after any crash). So ``roost up`` gives such threads a
+owns (stores, environments, sockets), so no result such a call brings back can
+be recorded any more, and the outside service settles it as after any crash:
+an SQS message received by an abandoned long poll becomes visible again after
+its visibility timeout, a delete or a delivery cut off leaves its message to be
+received and run again (at least once). So ``roost up`` gives such threads a
 moment to end and then leaves without them, naming them in the log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -49,5 +51,6 @@ def leave(code: int, grace_s: float = STRAGGLER_GRACE_S) -> int:
     # flush what was written first.
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed file
+            stream.flush()
     os._exit(code)

@@ -66,7 +66,12 @@ def _up(args: argparse.Namespace) -> int:
         finally:
             announce.cancel()
 
-    _run(main())
+    try:
+        _run(main())
+    except Exception:
+        # A node that failed must not hang on threads either: report, then leave.
+        logging.getLogger("roost").exception("roost up failed")
+        return process_exit.leave(1)
     print("Roost stopped.", flush=True)
     return process_exit.leave(0)
 

@@ -9,6 +9,7 @@ ARN, so one node can deliver to queues of several regions.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Any
 
@@ -17,14 +18,17 @@ from botocore.config import Config
 
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 10.0
+# Deliveries in flight at once (each holds a thread while boto3 blocks).
+DEFAULT_CALL_THREADS = 16
 
 
 class AwsClients:
     """One boto3 client per (service, region), made on first use and then reused.
 
-    boto3 is blocking, so every call runs in a worker thread (``call``) and the
-    event loop never waits on the network. Clients are thread-safe once made;
-    making them is not (it goes through one boto3 session), hence the lock.
+    boto3 is blocking, so every call runs in one of the wrapper's own worker
+    threads (``call``) and the event loop never waits on the network. Clients
+    are thread-safe once made; making them is not (it goes through one boto3
+    session), hence the lock.
     """
 
     def __init__(
@@ -34,6 +38,7 @@ class AwsClients:
         session: Any = None,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        call_threads: int = DEFAULT_CALL_THREADS,
     ) -> None:
         self.endpoint_url = endpoint_url
         self._session = session if session is not None else boto3.session.Session()
@@ -46,6 +51,12 @@ class AwsClients:
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        # Its own threads, not the event loop's default executor: the loop's
+        # close waits for every call on those, so a delivery stuck on an
+        # unreachable endpoint would hold a stopping node for its timeouts.
+        self._calls = concurrent.futures.ThreadPoolExecutor(
+            call_threads, thread_name_prefix="destination-call"
+        )
 
     def client(self, service: str, region: str) -> Any:
         """The client of ``service`` in ``region`` (blocking the first time: call off the loop)."""
@@ -68,10 +79,12 @@ class AwsClients:
         def run() -> Any:
             return getattr(self.client(service, region), operation)(**params)
 
-        return await asyncio.to_thread(run)
+        return await asyncio.get_running_loop().run_in_executor(self._calls, run)
 
     def close(self) -> None:
-        """Close every client's connection pool."""
+        """Stop the threads (a call in flight ends on its own, or is left behind when
+        the process exits) and close every client's connection pool."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:

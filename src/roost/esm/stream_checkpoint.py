@@ -84,6 +84,9 @@ class StreamCheckpointManager:
         self.target: str | None = None  # every record up to here is done
         self.fenced = False
         self.closed = False
+        # Called once, when a refused write shows that another owner claimed the
+        # checkpoint (the shard worker stops its lanes then, not at its next read).
+        self.on_fenced: Callable[[], None] | None = None
 
     async def claim(self) -> ShardCheckpoint:
         """Take the shard's checkpoint for this owner; it says where to resume."""
@@ -225,6 +228,8 @@ class StreamCheckpointManager:
         if current is None or current.owner != self._owner:
             self.fenced = True
             log.warning("shard %s: checkpoint taken over, this owner stops", self._shard)
+            if self.on_fenced is not None:
+                self.on_fenced()
             return False
         self._revision = current.revision
         self.position = current.position

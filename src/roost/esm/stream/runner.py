@@ -19,8 +19,11 @@ A worker that failed (an unexpected error in a lane or its read loop) is
 replaced at the next refresh, from the checkpoint. Until then its shard gets
 no progress reports: if it cannot be replaced, anti-entropy frees its lease.
 A fenced worker (another owner claimed its checkpoint) is not replaced and
-gets no progress reports either, so a lease this poller still believes it
-holds lapses; if the shard is assigned to it again, a new worker starts.
+gets no progress reports either: if this poller's keeper still renews the
+shard's lease, its stall check gives the lease up (``stall_after_s``) and
+the shard is unassigned; if the shard is assigned to it again, a new worker
+starts. (A runner that reads every shard itself gets no progress reports at
+all then, and its mapping's lease goes the same way.)
 """
 
 from __future__ import annotations
@@ -163,6 +166,7 @@ class StreamMappingRunner:
         if self._assigned is not None:
             self._assigned.discard(shard_id)
         worker = self.workers.pop(shard_id, None)
+        self._worker_failures.pop(shard_id, None)
         if worker is not None:
             await worker.stop(grace_s)
 
@@ -271,6 +275,11 @@ class StreamMappingRunner:
         """List the shards and start a worker for each assigned shard to read now."""
         for shard_id in [s for s, w in self.workers.items() if w.done.is_set()]:
             del self.workers[shard_id]
+            self._worker_failures.pop(shard_id, None)
+        for shard_id, running in self.workers.items():
+            if not _stopped(running) and shard_id in self._worker_failures:
+                # Alive for a whole refresh: a failure after this is news again.
+                self._worker_failures[shard_id].succeeded()
         listed = await self._listed()
         if listed is None:
             return  # the catalog could not list the stream; it said why

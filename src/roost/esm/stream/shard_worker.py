@@ -102,6 +102,7 @@ class ShardWorker:
         self._on_done = on_done
         self._guard = guard or PollGuard(context.source.arn)
         self._failures = failures or worker_failures(context.mapping.uuid, self.shard_id)
+        checkpoint.on_fenced = self._fence
         window_s = context.mapping.settings.tumbling_window_s or 0
         self._lanes = [
             Lane(i, context, policy, self._windows(window_s)) for i in range(max(1, lanes))
@@ -176,15 +177,18 @@ class ShardWorker:
             other.cancel()
 
     def _fence(self) -> None:
-        """The checkpoint is another owner's: stop the lanes (called by the read loop)."""
+        """The checkpoint is another owner's: stop the lanes and the read loop now
+        (called when a refused write finds it so, which may be from one of them)."""
+        if self.fenced:
+            return
         self.fenced = True
         log.warning(
             "mapping %s shard %s: another poller owns it now; stopping its worker",
             self.context.mapping.uuid,
             self.shard_id,
         )
-        for lane in self._tasks[:-1]:
-            lane.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def reconfigure(self, policy: BatchPolicy, criteria: FilterCriteria | None) -> None:
         """New batch settings and filters (a mapping update)."""
@@ -201,7 +205,9 @@ class ShardWorker:
         reader_task, lane_tasks = self._tasks[-1:], self._tasks[:-1]
         for task in reader_task:
             task.cancel()
-        busy = [task for task, lane in zip(lane_tasks, self._lanes, strict=True) if lane.busy]
+        # No tasks at all if start() found the shard's checkpoint already closed.
+        lanes = self._lanes if lane_tasks else []
+        busy = [task for task, lane in zip(lane_tasks, lanes, strict=True) if lane.busy]
         if busy:
             await asyncio.wait(busy, timeout=grace_s)
         for task in self._tasks:
