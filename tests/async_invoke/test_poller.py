@@ -20,6 +20,7 @@ from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.retry import Condition, RetryLimits, RetryPolicy
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.loop_guard import FAILURES
+from roost.store.errors import StoreUnavailable
 from roost.store.memory import MemoryQueueStore
 from roost.store.ports import ReceivedMessage
 
@@ -348,3 +349,47 @@ def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
     assert "poller p0 polling async-000 failed unexpectedly" in caplog.text
     # ... and counts it where /metrics reads it (roost_loop_failures_total).
     assert FAILURES.by_kind()["async poller queue loop"] == before + 1
+
+
+@dataclass
+class LimitsUnreadableOnce:
+    """Retry limits from a store that fails the first read."""
+
+    reads: int = 0
+
+    async def limits(self, event: AsyncEvent) -> RetryLimits:
+        self.reads += 1
+        if self.reads == 1:
+            raise StoreUnavailable("config store unreachable")
+        return RetryLimits()
+
+
+def test_an_event_whose_settling_fails_comes_back_instead_of_staying_hidden() -> None:
+    """An event older than a minute needs its retry limits to be judged; when they
+    cannot be read, the event must come back once its visibility timeout ends (it had
+    been kept hidden for as long as the poller ran, never run, never expired)."""
+
+    async def scenario() -> tuple[RecordingSink, LimitsUnreadableOnce]:
+        store, sink, limits = MemoryQueueStore(), RecordingSink(), LimitsUnreadableOnce()
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=ScriptedInvoker([ok]),
+            limits=limits,
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+        )
+        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=0.6, wait_s=0.2))
+        await store.send(QUEUE, encode(event(age_s=90)))
+        poller.start()
+        try:
+            await asyncio.wait_for(sink.done.wait(), 10)
+        finally:
+            await poller.stop(grace_s=1)
+        return sink, limits
+
+    sink, limits = asyncio.run(scenario())
+
+    assert [e.invoke_count for e in sink.succeeded_events] == [1]
+    assert limits.reads >= 2

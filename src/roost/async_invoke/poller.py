@@ -367,6 +367,17 @@ class AsyncPoller:
     async def _handle(self, queue: str, message: ReceivedMessage, event: AsyncEvent | None) -> None:
         """Run one received event (None: malformed) and settle its message (no longer
         kept hidden from then on: settling sets its fate)."""
+        try:
+            await self._run_and_settle(queue, message, event)
+        finally:
+            # Whatever happened: a message still held would be kept hidden for as
+            # long as this poller runs. Unsettled (an error on the way, such as a
+            # store that could not be read), it comes back after its timeout.
+            self._visibility.release(message)
+
+    async def _run_and_settle(
+        self, queue: str, message: ReceivedMessage, event: AsyncEvent | None
+    ) -> None:
         if event is None:
             log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
             self._visibility.release(message)
