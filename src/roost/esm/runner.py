@@ -197,7 +197,11 @@ class MappingRunner:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
         leftovers = [r for buffer in self._buffers.values() for r in buffer.drain()]
-        if leftovers and self._deps.holds(self.uuid):
+        if leftovers:
+            # Whatever stopped it (shutdown, disable, delete, a lease moving on): the
+            # records it held and never invoked go back now, not after their
+            # visibility timeout. A lease lost or given up is already forgotten by
+            # the time ``stop`` runs, so asking whether it is held would keep them.
             await self.checkpoint.release(leftovers)
         self._deps.poller_health.untrack(self.uuid)
         await self.connector.close()

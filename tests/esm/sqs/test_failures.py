@@ -200,3 +200,36 @@ def test_a_deleted_mapping_is_removed_once_its_poller_stopped(
         return False
 
     wait_for(gone, 30)
+
+
+def test_disabling_a_mapping_returns_the_messages_it_held_unsent_at_once(
+    esm_roost: RoostProcess, moto_server: MotoServer, recorder: Recorder, function_name: str
+) -> None:
+    # Given a mapping collecting a batch for 20 s, holding 3 messages received so far
+    client = esm_roost.client()
+    deploy_reporter(client, function_name)
+    url, arn = create_queue(moto_server, VisibilityTimeout="60")
+    uuid = map_queue(client, function_name, arn, BatchSize=100, MaximumBatchingWindowInSeconds=20)
+    send(moto_server, url, [{"id": f"held-{i}", "port": recorder.port} for i in range(3)])
+    sqs = moto_server.client("sqs")
+
+    def counts() -> tuple[int, int]:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    wait_for(lambda: counts() == (0, 3), timeout_s=15)
+
+    # When the mapping is disabled before its batch is due
+    client.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_state(client, uuid, "Disabled")
+
+    # Then the messages it held are visible again at once, not after the queue's 60 s
+    # visibility timeout, and none of them ran
+    wait_for(lambda: counts() == (3, 0), timeout_s=15)
+    assert not any(i.startswith("held-") for i in processed_ids(recorder))
