@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 
 from roost.async_invoke.outcome import InvokeResult
 from roost.esm.autoscaler import ScalingSettings
@@ -165,3 +166,29 @@ def test_the_supervisor_goes_on_after_an_unexpected_error() -> None:
         await runner.stop()
 
     asyncio.run(main())
+
+
+def test_a_fifo_groups_records_left_over_after_a_failed_batch_do_not_run_ahead_of_it() -> None:
+    """Three 2.5 MB messages of one group: the 6 MB payload limit lets only two into a
+    batch. When that batch fails, the third must not be invoked before the two come
+    back (a failure stops the group); it goes back to the queue behind them."""
+
+    async def scenario() -> None:
+        body = "x" * 2_500_000
+        hidden_until = time.monotonic() + 60
+        records = [record(f"m{i}", body, group="g", visible_until_s=hidden_until) for i in range(3)]
+        connector = FakeConnector(ordered=True)
+        connector.feed(records)
+        invoker = SlowInvoker(failing={"m0", "m1"})
+        settings = {"batch_size": 10, "function_response_types": ("ReportBatchItemFailures",)}
+        runner = MappingRunner(mapping(**settings), connector, deps(invoker), SETTINGS)
+        await runner.start()
+        await until(lambda: "m2" in connector.released)
+        await asyncio.sleep(0.1)
+        await runner.stop()
+        assert invoker.batches == [["m0", "m1"]]
+        assert connector.committed == []
+        # m0 stays hidden (the group's head); m1 and m2 go back behind it.
+        assert sorted(connector.released) == ["m1", "m2"]
+
+    asyncio.run(scenario())

@@ -138,6 +138,15 @@ class RecordBuffer:
         self._first_at = self._clock() if self._records else None
         return batch
 
+    def remove(self, picked: Callable[[SourceRecord], bool]) -> list[SourceRecord]:
+        """Remove and return the buffered records ``picked`` chooses, in their order."""
+        taken = [record for record in self._records if picked(record)]
+        if taken:
+            self._records = deque(record for record in self._records if not picked(record))
+            if not self._records:
+                self._first_at = None
+        return taken
+
     def drain(self) -> list[SourceRecord]:
         """Remove and return everything buffered (the loop is stopping)."""
         records = list(self._records)

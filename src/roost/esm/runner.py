@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -256,6 +257,7 @@ class MappingRunner:
                 batch = await self._fill(index, buffer, stop_early=index >= self._wanted())
                 if batch:
                     await self._process(batch)
+                    await self._hold_back_blocked(buffer)
                 else:
                     await asyncio.sleep(0)  # an empty read must not starve the loop
             finally:
@@ -293,6 +295,21 @@ class MappingRunner:
         for record in records:
             until = record.visible_until_s or now
             self._blocked_until[record.group] = max(until, self._blocked_until.get(record.group, 0))
+
+    async def _hold_back_blocked(self, buffer: RecordBuffer) -> None:
+        """After a failed batch of an ordered source, records of its failed groups still
+        buffered (a batch cut short by the payload limit leaves some) go back to the
+        source, to come again after the failed ones: invoked now, they would run first."""
+        if not self.connector.ordered or not buffer.pending:
+            return
+        now = self._clock()
+        blocked = {group: t for group, t in self._blocked_until.items() if t > now}
+        if not blocked:
+            return
+        held = buffer.remove(lambda record: record.group in blocked)
+        if held:
+            delay_s = math.ceil(max(blocked[record.group] for record in held) - now)
+            await self.checkpoint.release(held, delay_s)
 
     def _unclaim(self, index: int, buffer: RecordBuffer) -> None:
         if buffer.pending:
