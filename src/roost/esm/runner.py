@@ -296,6 +296,20 @@ class MappingRunner:
             until = record.visible_until_s or now
             self._blocked_until[record.group] = max(until, self._blocked_until.get(record.group, 0))
 
+    async def _release_deferred(self, deferred: list[SourceRecord]) -> None:
+        """Records ``_claim`` kept out go back to the source: those of a blocked group
+        to come again when its failed records do (made visible at once, the queue
+        could hand them out again and again, each receive counting towards its
+        redrive policy's maxReceiveCount), the others (another loop holds their
+        group) at once."""
+        now = self._clock()
+        later = [r for r in deferred if self._blocked_until.get(r.group, now) > now]
+        now_ones = [r for r in deferred if r not in later]
+        await self.checkpoint.release(now_ones)
+        if later:
+            delay_s = math.ceil(max(self._blocked_until[r.group] for r in later) - now)
+            await self.checkpoint.release(later, delay_s)
+
     async def _hold_back_blocked(self, buffer: RecordBuffer) -> None:
         """After a failed batch of an ordered source, records of its failed groups still
         buffered (a batch cut short by the payload limit leaves some) go back to the
@@ -344,7 +358,7 @@ class MappingRunner:
                 self._resize()
             deferred = self._claim(index, records)
             if deferred:
-                await self.checkpoint.release(deferred)
+                await self._release_deferred(deferred)
                 held_back = {r.record_id for r in deferred}
                 records = [r for r in records if r.record_id not in held_back]
             filtered = buffer.add(records)
