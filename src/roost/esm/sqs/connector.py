@@ -17,6 +17,7 @@ visibility timeout runs out, and its redrive policy counts the receive.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,13 @@ MAX_MESSAGES_PER_RECEIVE = 10
 MAX_WAIT_S = 20
 ENTRIES_PER_BATCH_CALL = 10
 DEFAULT_VISIBILITY_TIMEOUT_S = 30
+
+log = logging.getLogger(__name__)
+
+
+def _sender_fault(entry: Any) -> bool:
+    """Whether SQS blames the request for a failed batch entry (not worth a retry)."""
+    return str(entry.get("SenderFault", "")).lower() == "true"
 
 
 class SqsConnector:
@@ -113,15 +121,35 @@ class SqsConnector:
         return records_payload(records)
 
     async def commit(self, records: Sequence[SourceRecord]) -> None:
-        """Delete the messages (receipts that expired meanwhile fail their entries)."""
+        """Delete the messages. Entries SQS failed on its side are tried once more;
+        those that still fail, or that SQS refused (a receipt that expired: the
+        message was received again meanwhile), are logged: they run again."""
         for start in range(0, len(records), ENTRIES_PER_BATCH_CALL):
             chunk = records[start : start + ENTRIES_PER_BATCH_CALL]
-            await self._clients.call(
-                self.region,
-                "delete_message_batch",
-                QueueUrl=self._url(),
-                Entries=[{"Id": str(i), "ReceiptHandle": r.handle} for i, r in enumerate(chunk)],
-            )
+            failed = await self._delete(chunk)
+            again = [record for record, entry in failed if not _sender_fault(entry)]
+            if again:
+                refused = [(r, e) for r, e in failed if _sender_fault(e)]
+                failed = refused + await self._delete(again)
+            if failed:
+                codes = sorted({str(entry.get("Code")) for _, entry in failed})
+                log.warning(
+                    "%s: %d of %d messages not deleted (%s); they will be received and run again",
+                    self.queue_arn,
+                    len(failed),
+                    len(chunk),
+                    ", ".join(codes),
+                )
+
+    async def _delete(self, chunk: Sequence[SourceRecord]) -> list[tuple[SourceRecord, Any]]:
+        """One DeleteMessageBatch; the records whose entries failed, with their entries."""
+        reply = await self._clients.call(
+            self.region,
+            "delete_message_batch",
+            QueueUrl=self._url(),
+            Entries=[{"Id": str(i), "ReceiptHandle": r.handle} for i, r in enumerate(chunk)],
+        )
+        return [(chunk[int(entry["Id"])], entry) for entry in reply.get("Failed") or []]
 
     async def release(self, records: Sequence[SourceRecord], delay_s: float) -> None:
         """Make the messages visible again in ``delay_s`` (whole seconds)."""
