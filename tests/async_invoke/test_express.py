@@ -200,3 +200,27 @@ async def run_pollers_until_done(
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def test_events_left_in_a_shared_queue_outside_a_smaller_ring_still_run() -> None:
+    """A node restarted with fewer shared queues (ROOST_ASYNC_QUEUES lowered) routes no
+    new event to the queues it dropped, but polls them while they hold events."""
+
+    async def scenario() -> None:
+        store = MemoryQueueStore()
+        _, lane, _, _ = build(store)
+        smaller = shared_queue_names(4)
+        dropped = QUEUES[7]
+        assert dropped not in smaller
+        event = AsyncEvent("rid-left", ACCOUNT, "us-east-1", "fn", None, b"{}", now_ms())
+        await store.send(dropped, encode(event))
+
+        async def resources() -> list[str]:
+            return await queues_to_poll(store, smaller, lane)
+
+        assert dropped in await resources()
+        sink = await run_pollers_until_done(store, resources, expected=1)
+        assert [e.request_id for e in sink.succeeded_events] == ["rid-left"]
+        assert dropped not in await resources()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from roost.async_invoke.depth import DepthGauge
-from roost.async_invoke.ring import ring_hash
+from roost.async_invoke.ring import is_shared_queue, ring_hash
 from roost.async_invoke.router import shard_key
 from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
@@ -211,7 +211,10 @@ class RateExpressLane:
 async def queues_to_poll(
     store: QueueStore, shared: Iterable[str], lane: RateExpressLane
 ) -> list[str]:
-    """The pollers' lease resources: the shared queues, the open lanes, and every
-    lane queue still holding messages (reaped meanwhile, or opened by another node)."""
-    stored = [queue for queue in await store.queues() if is_express_queue(queue)]
+    """The pollers' lease resources: the shared queues, the open lanes, every lane
+    queue still holding messages (reaped meanwhile, or opened by another node), and
+    every shared queue outside the ring still holding messages (the ring was made
+    smaller, ``ROOST_ASYNC_QUEUES`` lowered, or another node's is): no new event is
+    routed there, but the ones already in it, retries included, must still run."""
+    stored = [q for q in await store.queues() if is_express_queue(q) or is_shared_queue(q)]
     return sorted({*shared, *lane.queues(), *stored})

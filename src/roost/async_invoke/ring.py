@@ -25,7 +25,15 @@ def ring_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def shared_queue_names(count: int, prefix: str = "async-") -> list[str]:
+SHARED_PREFIX = "async-"
+
+
+def is_shared_queue(queue: str) -> bool:
+    """Whether ``queue`` is (or was) one of the ring's shared queues."""
+    return queue.startswith(SHARED_PREFIX)
+
+
+def shared_queue_names(count: int, prefix: str = SHARED_PREFIX) -> list[str]:
     """The names of ``count`` shared queues: ``async-000``, ``async-001``, ..."""
     if count < 1:
         raise ValueError(f"at least one shared queue is needed, not {count}")
