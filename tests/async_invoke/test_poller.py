@@ -393,3 +393,48 @@ def test_an_event_whose_settling_fails_comes_back_instead_of_staying_hidden() ->
 
     assert [e.invoke_count for e in sink.succeeded_events] == [1]
     assert limits.reads >= 2
+
+
+class SinkOutOfReachOnce(RecordingSink):
+    """A sink whose store is out the first time an outcome is reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def succeeded(self, event: AsyncEvent, result: InvokeResult) -> None:
+        if not self.refused:
+            self.refused += 1
+            raise StoreUnavailable("config store unreachable")
+        await super().succeeded(event, result)
+
+
+def test_an_outcome_that_cannot_be_reported_keeps_the_event() -> None:
+    """The sink could not read where the outcome goes: the event is not deleted, it
+    comes back and runs again (at least once) rather than vanishing unreported."""
+
+    async def scenario() -> tuple[SinkOutOfReachOnce, ScriptedInvoker]:
+        store, sink, invoker = MemoryQueueStore(), SinkOutOfReachOnce(), ScriptedInvoker([ok])
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=invoker,
+            limits=FixedLimits(RetryLimits()),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+        )
+        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=0.6, wait_s=0.2))
+        await store.send(QUEUE, encode(event()))
+        poller.start()
+        try:
+            await asyncio.wait_for(sink.done.wait(), 10)
+        finally:
+            await poller.stop(grace_s=1)
+        return sink, invoker
+
+    sink, invoker = asyncio.run(scenario())
+
+    assert sink.refused == 1
+    assert len(sink.succeeded_events) == 1
+    assert len(invoker.seen) == 2

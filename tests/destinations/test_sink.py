@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from roost.destinations.delivery import DestinationDelivery
 from roost.destinations.records import (
     AsyncEvent,
@@ -21,6 +23,7 @@ from roost.functions.aliases import Alias, AliasRepository
 from roost.functions.attachments import AttachmentKind, AttachmentRepository
 from roost.functions.model import CodeLocation, FunctionConfig
 from roost.functions.repository import FunctionRecord, FunctionRepository
+from roost.store.errors import StoreUnavailable
 from roost.store.memory import MemoryConfigStore
 from roost.store.ports import ConfigStore
 from tests.destinations.conftest import MotoResources
@@ -265,3 +268,17 @@ def test_a_vanished_alias_still_gets_its_on_failure_record(run_with_store: RunWi
         assert delivery.dead_letters == []
 
     run_with_store(scenario)
+
+
+def test_a_store_outage_raises_so_that_the_poller_keeps_the_event() -> None:
+    class OutOfReach(MemoryConfigStore):
+        async def get(self, key: str) -> Any:
+            raise StoreUnavailable("config store unreachable")
+
+    delivery = RecordingDelivery()
+    sink = sink_of(OutOfReach(), delivery)
+
+    # The dead-letter target of the version cannot be read: nothing may be dropped.
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(sink.failed(event("f"), Condition.RETRIES_EXHAUSTED, ERROR))
+    assert delivery.records == []

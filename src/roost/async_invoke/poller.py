@@ -369,6 +369,14 @@ class AsyncPoller:
         kept hidden from then on: settling sets its fate)."""
         try:
             await self._run_and_settle(queue, message, event)
+        except StoreUnavailable as error:
+            # Its retry limits or its destinations could not be read: not settled.
+            log.warning(
+                "poller %s: event of message %s not settled (%s); it comes back later",
+                self.poller_id,
+                message.message_id,
+                error,
+            )
         finally:
             # Whatever happened: a message still held would be kept hidden for as
             # long as this poller runs. Unsettled (an error on the way, such as a

@@ -39,6 +39,7 @@ from roost.functions.attachments import (
 from roost.functions.model import FunctionConfig
 from roost.functions.naming import LATEST, is_version, parse_function_name
 from roost.functions.repository import FunctionRepository
+from roost.store.errors import StoreUnavailable
 from roost.store.ports import ConfigStore
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ class DestinationSink:
     """Reports finished async events to their destinations and dead-letter targets.
 
     Both methods return once every applicable target has the message or delivery
-    gave up (retried, then parked or logged); they never raise, except on
-    cancellation or ``DeliveryNotParked``, so a poller can await them before
-    deleting the event from its queue.
+    gave up (retried, then parked or logged), so a poller can await them before
+    deleting the event from its queue. They raise only on cancellation,
+    ``DeliveryNotParked``, or ``StoreUnavailable`` (the function's settings could
+    not be read): the poller then keeps the event, which comes back later.
     """
 
     def __init__(
@@ -88,12 +90,13 @@ class DestinationSink:
         await self._guarded(event, self._report_failure(event, Condition(condition), result))
 
     async def _guarded(self, event: AsyncEvent, report: Coroutine[Any, Any, None]) -> None:
-        # A store that cannot be read must not fail the poller: the outcome is logged.
-        # An outcome that could neither be delivered nor parked must not be lost
-        # either: raising keeps the event, which comes back (at-least-once).
+        # An outcome that could neither be delivered nor parked, or whose targets
+        # could not be read (the store is out), must not be lost: raising keeps the
+        # event, which comes back (at-least-once). Anything else is a bug, logged
+        # rather than retried for as long as the event may live.
         try:
             await report
-        except (asyncio.CancelledError, DeliveryNotParked):
+        except (asyncio.CancelledError, DeliveryNotParked, StoreUnavailable):
             raise
         except Exception:
             log.exception("could not report the outcome of %s", event.request_id)
