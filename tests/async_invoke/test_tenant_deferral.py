@@ -170,3 +170,50 @@ class ThrottledOnce(SlowInvoker):
                 fields={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
             )
         return OK
+
+
+def test_an_expired_event_goes_to_on_failure_without_waiting_for_its_tenants_token() -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        # Given a tenant of reserved concurrency 1 with 100 live events queued, and
+        # behind them 5 events of the same tenant already older than its maximum age
+        store, sink, invoker = MemoryQueueStore(), RecordingSink(), SlowInvoker(0.05)
+        sizing = TenantSizing(default_duration_s=0.05, max_defer_s=0.5)
+        buckets = TenantBuckets(Reservations({"noisy": 1}), sizing)
+        for index in range(100):
+            await store.send(QUEUE, encode(an_event("noisy", index)))
+        for index in range(5):
+            old = an_event("noisy", 100 + index)
+            stale = AsyncEvent(
+                f"stale-{index}", ACCOUNT, "us-east-1", "noisy", None, b"{}",
+                old.received_at_ms - 120_000,
+            )  # fmt: skip
+            await store.send(QUEUE, encode(stale))
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=invoker,
+            limits=FixedLimits(RetryLimits(maximum_event_age_s=60)),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+            tenants=buckets,
+            drain=DrainGovernor(DrainSettings(initial_rate_per_s=1000.0)),
+        )
+        poller = AsyncPoller(
+            "p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.1)
+        )
+        poller.start()
+        try:
+            while len(sink.failed_events) < 5:
+                await asyncio.sleep(0.01)
+            live_done = len(sink.succeeded_events)
+        finally:
+            await poller.stop(grace_s=1)
+        return live_done, [e.request_id for e, _, _ in sink.failed_events]
+
+    live_done, failed = asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    # Then they reach OnFailure as soon as they are received, while the live events
+    # are still running one at a time (they take 5 s), and none of them ran
+    assert sorted(failed) == [f"stale-{i}" for i in range(5)]
+    assert live_done < 30

@@ -260,6 +260,11 @@ class AsyncPoller:
             if target is not None:
                 moves.append(Move(message, event, target))
                 continue
+            if await self._expired_already(event):
+                # Settled at once (to OnFailure): it must not wait for a token its
+                # tenant's live events need, nor use one up.
+                admitted.append((message, event))
+                continue
             delay_s = self._shed_delay(message, event) or await self._tenant_delay(event)
             if delay_s <= 0:
                 admitted.append((message, event))
@@ -414,6 +419,13 @@ class AsyncPoller:
             await self._delete(queue, message)
         else:
             await self._settle_failure(queue, message, attempt)
+
+    async def _expired_already(self, event: AsyncEvent) -> bool:
+        """``_expired`` at admission; False when its limits cannot be read now."""
+        try:
+            return await self._expired(event)
+        except StoreUnavailable:
+            return False
 
     async def _expired(self, event: AsyncEvent) -> bool:
         now_ms = self._clock_ms()
