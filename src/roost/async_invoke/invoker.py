@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from roost.api.errors import ResourceNotFoundException
 from roost.async_invoke.event import AsyncEvent
 from roost.async_invoke.outcome import InvokeResult
 from roost.async_invoke.retry import RetryLimits
@@ -54,7 +55,14 @@ class SyncPathInvoker:
             region=event.region,
             operation="Invoke",
         )
-        view, config = await self._handlers.resolve(ctx, event.function_name, event.qualifier)
+        try:
+            view, config = await self._handlers.resolve(ctx, event.function_name, event.qualifier)
+        except ResourceNotFoundException:
+            # Another node may have accepted it for a version or an alias this
+            # node's cache has not heard of yet (pushed invalidations are at most
+            # once): read the function now before calling it gone.
+            await self._handlers.reload(event.account_id, event.function_name)
+            view, config = await self._handlers.resolve(ctx, event.function_name, event.qualifier)
         outcome = await self._handlers.execute(
             ctx, view, config, event.qualifier, event.payload, event.client_context
         )

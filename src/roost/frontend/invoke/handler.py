@@ -116,6 +116,11 @@ class InvokeHandlers:
             raise not_found(ctx, name, qualifier)
         return config
 
+    async def reload(self, account_id: str, name: str) -> None:
+        """Read a function into the L1 cache now (after a change this node may not
+        have heard of: one made through another node)."""
+        await self._cache.refresh(account_id, name)
+
     async def resolve(
         self, ctx: RequestContext, name: str, qualifier: str | None
     ) -> tuple[FunctionView, FunctionConfig]:
