@@ -47,3 +47,24 @@ def test_a_message_settled_elsewhere_is_dropped_from_the_beats() -> None:
         assert keeper._held == {}
 
     asyncio.run(main())
+
+
+def test_a_message_released_during_a_beat_keeps_the_visibility_it_was_given() -> None:
+    """A beat that began while the message was held must not extend it once the poller
+    released it and gave it a visibility of its own (a backoff): the backoff stands."""
+
+    async def main() -> None:
+        store = MemoryQueueStore()
+        await store.send(Q, b"a")
+        [message] = await store.receive(Q, visibility_timeout_s=TIMEOUT_S)
+        keeper = VisibilityKeeper(store, 30.0)
+        keeper.hold(Q, [message])
+        beat = asyncio.ensure_future(keeper.beat())
+        await asyncio.sleep(0)  # the beat has begun: its calls are made on the next turn
+        keeper.release(message)
+        await store.change_visibility(Q, message.receipt, 0)  # back at once
+        await beat
+        [back] = await store.receive(Q, visibility_timeout_s=TIMEOUT_S)
+        assert back.message_id == message.message_id
+
+    asyncio.run(main())

@@ -59,10 +59,7 @@ class VisibilityKeeper:
         """Hide every message held for another full timeout, now."""
         held = list(self._held.items())
         results = await asyncio.gather(
-            *(
-                self._queues.change_visibility(queue, message.receipt, self._timeout_s)
-                for _, (queue, message) in held
-            ),
+            *(self._keep(receipt, queue, message) for receipt, (queue, message) in held),
             return_exceptions=True,
         )
         for (receipt, (_, message)), kept in zip(held, results, strict=True):
@@ -72,3 +69,11 @@ class VisibilityKeeper:
                 log.error("could not keep message %s hidden", message.message_id, exc_info=kept)
             elif not kept and self._held.pop(receipt, None) is not None:
                 log.warning("async message %s was redelivered meanwhile", message.message_id)
+
+    async def _keep(self, receipt: str, queue: str, message: ReceivedMessage) -> bool:
+        # Checked when the call starts, not when the beat began: a message released
+        # meanwhile may have been given a visibility of its own (a retry's backoff,
+        # a deferral), which this extension, committed after it, would undo.
+        if receipt not in self._held:
+            return True
+        return await self._queues.change_visibility(queue, message.receipt, self._timeout_s)
