@@ -12,6 +12,8 @@ import pytest
 
 from roost.api.errors import ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.assignment import StaticAssignment
+from roost.async_invoke.backlog import BacklogRecovery, BacklogSettings
+from roost.async_invoke.backlog_ledger import BacklogLedger
 from roost.async_invoke.depth import DepthGauge
 from roost.async_invoke.event import AsyncEvent, encode
 from roost.async_invoke.outcome import InvokeResult
@@ -438,3 +440,35 @@ def test_an_outcome_that_cannot_be_reported_keeps_the_event() -> None:
     assert sink.refused == 1
     assert len(sink.succeeded_events) == 1
     assert len(invoker.seen) == 2
+
+
+def test_an_event_dropped_with_its_function_leaves_the_backlog_ledger() -> None:
+    """The ledger counts events per tenant to open backlog shards; a dropped event
+    reaches no sink (which settles the others there), so the poller settles it."""
+
+    async def scenario() -> BacklogLedger:
+        store, sink = MemoryQueueStore(), RecordingSink()
+        ledger = BacklogLedger(lambda: int(time.time() * 1000))
+        deps = PollerDeps(
+            queues=store,
+            assignment=StaticAssignment([QUEUE], ["p0"]),
+            invoker=ScriptedInvoker([gone]),
+            limits=FixedLimits(RetryLimits()),
+            policy=RetryPolicy(scale=0.001),
+            sink=sink,
+            gauge=DepthGauge(store, [QUEUE]),
+            backlog=BacklogRecovery(BacklogSettings(lifo=False), ledger),
+        )
+        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=5, wait_s=0.2))
+        await store.send(QUEUE, encode(event()))
+        poller.start()
+        try:
+            while (await store.depth(QUEUE)).total:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
+        finally:
+            await poller.stop(grace_s=1)
+        return ledger
+
+    ledger = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert ledger.figures() == {}

@@ -412,6 +412,9 @@ class AsyncPoller:
         if attempt is None:
             metrics.dropped(account, name, DropReason.FUNCTION_DELETED)
             await self._delete(queue, message)
+            if self._deps.backlog is not None:
+                # No outcome reaches the sink (which settles the others there).
+                self._deps.backlog.ledger.done(event)
         elif attempt.failure is None:
             assert attempt.result is not None
             metrics.succeeded(account, name)
