@@ -139,6 +139,30 @@ async def run_poller(
     return sink, store
 
 
+def single_poller(
+    store: MemoryQueueStore,
+    sink: RecordingSink,
+    invoker: Any,
+    *,
+    limits: Any = None,
+    visibility_timeout_s: float = 5,
+    **parts: Any,
+) -> AsyncPoller:
+    """One poller of ``QUEUE`` over ``store``, with the parts a test gives it."""
+    deps = PollerDeps(
+        queues=store,
+        assignment=StaticAssignment([QUEUE], ["p0"]),
+        invoker=invoker,
+        limits=limits or FixedLimits(RetryLimits()),
+        policy=RetryPolicy(scale=0.001),
+        sink=sink,
+        gauge=DepthGauge(store, [QUEUE]),
+        **parts,
+    )
+    settings = PollerSettings(visibility_timeout_s=visibility_timeout_s, wait_s=0.2)
+    return AsyncPoller("p0", deps, settings)
+
+
 async def outcome(sink: RecordingSink, store: MemoryQueueStore) -> None:
     await sink.done.wait()
     await asyncio.sleep(0.05)  # let the poller delete the message
@@ -326,16 +350,7 @@ def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
 
     async def scenario() -> RecordingSink:
         store, sink = BreaksOnceStore(), RecordingSink()
-        deps = PollerDeps(
-            queues=store,
-            assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=ScriptedInvoker([ok]),
-            limits=FixedLimits(RetryLimits()),
-            policy=RetryPolicy(scale=0.001),
-            sink=sink,
-            gauge=DepthGauge(store, [QUEUE]),
-        )
-        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=5, wait_s=0.2))
+        poller = single_poller(store, sink, ScriptedInvoker([ok]))
         await store.send(QUEUE, encode(event()))
         poller.start()
         try:
@@ -373,16 +388,8 @@ def test_an_event_whose_settling_fails_comes_back_instead_of_staying_hidden() ->
 
     async def scenario() -> tuple[RecordingSink, LimitsUnreadableOnce]:
         store, sink, limits = MemoryQueueStore(), RecordingSink(), LimitsUnreadableOnce()
-        deps = PollerDeps(
-            queues=store,
-            assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=ScriptedInvoker([ok]),
-            limits=limits,
-            policy=RetryPolicy(scale=0.001),
-            sink=sink,
-            gauge=DepthGauge(store, [QUEUE]),
-        )
-        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=0.6, wait_s=0.2))
+        invoker = ScriptedInvoker([ok])
+        poller = single_poller(store, sink, invoker, limits=limits, visibility_timeout_s=0.6)
         await store.send(QUEUE, encode(event(age_s=90)))
         poller.start()
         try:
@@ -417,16 +424,7 @@ def test_an_outcome_that_cannot_be_reported_keeps_the_event() -> None:
 
     async def scenario() -> tuple[SinkOutOfReachOnce, ScriptedInvoker]:
         store, sink, invoker = MemoryQueueStore(), SinkOutOfReachOnce(), ScriptedInvoker([ok])
-        deps = PollerDeps(
-            queues=store,
-            assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=invoker,
-            limits=FixedLimits(RetryLimits()),
-            policy=RetryPolicy(scale=0.001),
-            sink=sink,
-            gauge=DepthGauge(store, [QUEUE]),
-        )
-        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=0.6, wait_s=0.2))
+        poller = single_poller(store, sink, invoker, visibility_timeout_s=0.6)
         await store.send(QUEUE, encode(event()))
         poller.start()
         try:
@@ -449,17 +447,8 @@ def test_an_event_dropped_with_its_function_leaves_the_backlog_ledger() -> None:
     async def scenario() -> BacklogLedger:
         store, sink = MemoryQueueStore(), RecordingSink()
         ledger = BacklogLedger(lambda: int(time.time() * 1000))
-        deps = PollerDeps(
-            queues=store,
-            assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=ScriptedInvoker([gone]),
-            limits=FixedLimits(RetryLimits()),
-            policy=RetryPolicy(scale=0.001),
-            sink=sink,
-            gauge=DepthGauge(store, [QUEUE]),
-            backlog=BacklogRecovery(BacklogSettings(lifo=False), ledger),
-        )
-        poller = AsyncPoller("p0", deps, PollerSettings(visibility_timeout_s=5, wait_s=0.2))
+        backlog = BacklogRecovery(BacklogSettings(lifo=False), ledger)
+        poller = single_poller(store, sink, ScriptedInvoker([gone]), backlog=backlog)
         await store.send(QUEUE, encode(event()))
         poller.start()
         try:

@@ -77,12 +77,13 @@ def poller_for(
     sink: RecordingSink,
     buckets: TenantBuckets,
     policy: RetryPolicy | None = None,
+    limits: RetryLimits | None = None,
 ) -> AsyncPoller:
     deps = PollerDeps(
         queues=store,
         assignment=StaticAssignment([QUEUE], ["p0"]),
         invoker=invoker,
-        limits=FixedLimits(),
+        limits=FixedLimits(limits or RetryLimits()),
         policy=policy or RetryPolicy(scale=0.001),
         sink=sink,
         gauge=DepthGauge(store, [QUEUE]),
@@ -188,19 +189,8 @@ def test_an_expired_event_goes_to_on_failure_without_waiting_for_its_tenants_tok
                 old.received_at_ms - 120_000,
             )  # fmt: skip
             await store.send(QUEUE, encode(stale))
-        deps = PollerDeps(
-            queues=store,
-            assignment=StaticAssignment([QUEUE], ["p0"]),
-            invoker=invoker,
-            limits=FixedLimits(RetryLimits(maximum_event_age_s=60)),
-            policy=RetryPolicy(scale=0.001),
-            sink=sink,
-            gauge=DepthGauge(store, [QUEUE]),
-            tenants=buckets,
-            drain=DrainGovernor(DrainSettings(initial_rate_per_s=1000.0)),
-        )
-        poller = AsyncPoller(
-            "p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.1)
+        poller = poller_for(
+            store, invoker, sink, buckets, limits=RetryLimits(maximum_event_age_s=60)
         )
         poller.start()
         try:
