@@ -163,6 +163,18 @@ def single_poller(
     return AsyncPoller("p0", deps, settings)
 
 
+async def until_reported(
+    poller: AsyncPoller, store: MemoryQueueStore, sink: RecordingSink, queued: AsyncEvent
+) -> None:
+    """Queue ``queued``, run ``poller`` until ``sink`` hears of an outcome, stop it."""
+    await store.send(QUEUE, encode(queued))
+    poller.start()
+    try:
+        await asyncio.wait_for(sink.done.wait(), 10)
+    finally:
+        await poller.stop(grace_s=1)
+
+
 async def outcome(sink: RecordingSink, store: MemoryQueueStore) -> None:
     await sink.done.wait()
     await asyncio.sleep(0.05)  # let the poller delete the message
@@ -351,12 +363,7 @@ def test_an_unexpected_error_does_not_stop_a_queue_being_polled(
     async def scenario() -> RecordingSink:
         store, sink = BreaksOnceStore(), RecordingSink()
         poller = single_poller(store, sink, ScriptedInvoker([ok]))
-        await store.send(QUEUE, encode(event()))
-        poller.start()
-        try:
-            await asyncio.wait_for(sink.done.wait(), 10)
-        finally:
-            await poller.stop(grace_s=1)
+        await until_reported(poller, store, sink, event())
         return sink
 
     before = FAILURES.by_kind().get("async poller queue loop", 0)
@@ -390,12 +397,7 @@ def test_an_event_whose_settling_fails_comes_back_instead_of_staying_hidden() ->
         store, sink, limits = MemoryQueueStore(), RecordingSink(), LimitsUnreadableOnce()
         invoker = ScriptedInvoker([ok])
         poller = single_poller(store, sink, invoker, limits=limits, visibility_timeout_s=0.6)
-        await store.send(QUEUE, encode(event(age_s=90)))
-        poller.start()
-        try:
-            await asyncio.wait_for(sink.done.wait(), 10)
-        finally:
-            await poller.stop(grace_s=1)
+        await until_reported(poller, store, sink, event(age_s=90))
         return sink, limits
 
     sink, limits = asyncio.run(scenario())
@@ -425,12 +427,7 @@ def test_an_outcome_that_cannot_be_reported_keeps_the_event() -> None:
     async def scenario() -> tuple[SinkOutOfReachOnce, ScriptedInvoker]:
         store, sink, invoker = MemoryQueueStore(), SinkOutOfReachOnce(), ScriptedInvoker([ok])
         poller = single_poller(store, sink, invoker, visibility_timeout_s=0.6)
-        await store.send(QUEUE, encode(event()))
-        poller.start()
-        try:
-            await asyncio.wait_for(sink.done.wait(), 10)
-        finally:
-            await poller.stop(grace_s=1)
+        await until_reported(poller, store, sink, event())
         return sink, invoker
 
     sink, invoker = asyncio.run(scenario())
