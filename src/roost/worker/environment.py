@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import fcntl
 import json
@@ -298,7 +299,10 @@ class ExecutionEnvironment:
         loop = asyncio.get_running_loop()
         settled = self._settled = loop.create_future()
         started = time.monotonic()
-        self._next.put(invocation)
+        # The function's time starts now, not when the invoke arrived: a cold
+        # start (or a network hop) must not eat into what the handler is told.
+        deadline_ms = int(time.time() * 1000) + round(self.timeout_s * 1000)
+        self._next.put(dataclasses.replace(invocation, deadline_ms=deadline_ms))
         # A timer rather than asyncio.wait_for: no extra task or future per invoke.
         timer = loop.call_later(self.timeout_s, _expire, settled)
         try:

@@ -55,7 +55,15 @@ def decode_client_context(value: str | None) -> str | None:
             f"Client context must be at most {CLIENT_CONTEXT_MAX_BYTES} bytes.",
             code="InvalidParameterValueException",
         )
-    return decoded.decode()
+    # Re-serialised, not passed on as sent: it travels in a Runtime API header,
+    # which takes neither line breaks nor (as latin-1) every character.
+    return json.dumps(document, separators=(",", ":"))
+
+
+def payload_or_empty_object(payload: bytes) -> bytes:
+    """What the function receives: ``{}`` when the invoke carried no payload, as Lambda
+    sends (a runtime parses the event as JSON, and an empty body is not)."""
+    return payload if payload.strip() else b"{}"
 
 
 def check_payload(payload: bytes) -> None:
@@ -203,7 +211,8 @@ class InvokeHandlers:
         try:
             invocation = Invocation(
                 request_id=ctx.request_id,
-                payload=payload,
+                payload=payload_or_empty_object(payload),
+                # An upper bound: the environment sets the deadline when it starts.
                 deadline_ms=int(time.time() * 1000) + config.timeout_s * 1000,
                 invoked_function_arn=invoked_arn,
                 trace_id=new_trace_id(),
