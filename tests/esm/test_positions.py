@@ -166,6 +166,22 @@ def test_a_parent_trimmed_away_and_never_read_is_not_waited_for(
     )
 
 
+@pytest.mark.parametrize("setting", [HORIZON, NEWEST])
+def test_a_parent_trimmed_away_half_read_does_not_stall_its_children(
+    setting: StartingPositionSetting,
+) -> None:
+    # shardId-0 was being read (its checkpoint is not closed) when the mapping was
+    # disabled for longer than the retention period: the stream lists only its
+    # children now, and no one can read the rest of it any more.
+    listed = shards(LEFT, RIGHT)
+    half_read = checkpoints(checkpoint("shardId-0", "5"))
+
+    assert plan_shards(listed, half_read, setting) == {
+        "shardId-1": read(TRIM_HORIZON),
+        "shardId-2": read(TRIM_HORIZON),
+    }
+
+
 def test_latest_skips_shards_closed_before_the_mapping_met_them() -> None:
     # A LATEST mapping created after the split reads neither the closed parent
     # nor the children's old records: the children start at LATEST.

@@ -113,7 +113,7 @@ def plan_shard(
         return ShardPlan(ShardAction.READ, IteratorPosition.after(checkpoint.position))
     parents = [p for p in shard.parents if _in_play(p, listed, checkpoints, setting)]
     if parents:
-        if not all(checkpoints[p].closed if p in checkpoints else False for p in parents):
+        if not all(_finished(p, listed, checkpoints) for p in parents):
             return WAIT
         at_timestamp = setting.position is StartingPosition.AT_TIMESTAMP
         start = initial_position(setting) if at_timestamp else IteratorPosition.trim_horizon()
@@ -136,6 +136,16 @@ def plan_shards(
         shard_id: plan_shard(shard, listed, checkpoints, setting)
         for shard_id, shard in listed.items()
     }
+
+
+def _finished(
+    parent_id: str, listed: Mapping[str, Shard], checkpoints: Mapping[str, ShardCheckpoint]
+) -> bool:
+    """Whether a parent in play is done with: read to its end, or trimmed away by the
+    stream's retention before it was (no one can read it any more, so waiting for it
+    would stall its children for good)."""
+    checkpoint = checkpoints.get(parent_id)
+    return (checkpoint is not None and checkpoint.closed) or parent_id not in listed
 
 
 def _in_play(
