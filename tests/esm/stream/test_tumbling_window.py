@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -277,3 +279,12 @@ def test_records_without_an_arrival_stamp_stay_in_the_window_in_progress() -> No
 def test_absorb_without_an_event_is_a_programming_error() -> None:
     with pytest.raises(RuntimeError):
         windows().absorb(answer({}))
+
+
+def test_a_record_without_an_arrival_stamp_opens_the_window_of_its_read_time() -> None:
+    # Read now (adapters stamp reads with time.monotonic()), no window in progress.
+    unstamped = dataclasses.replace(record(1, None), received_at_s=time.monotonic())
+
+    [run] = windows().runs([unstamped])
+
+    assert run.window == Window.containing(time.time(), 120)

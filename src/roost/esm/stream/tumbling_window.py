@@ -49,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -187,7 +188,7 @@ class TumblingWindows:
         if arrived is None:
             # No stamp (a DynamoDB record without ApproximateCreationDateTime):
             # it stays in the window in progress, or goes to that of its read time.
-            arrived = record.received_at_s if floor == _NO_WINDOW else floor.start_s
+            arrived = _wall_time_of(record.received_at_s) if floor == _NO_WINDOW else floor.start_s
         return max(Window.containing(arrived, self.length_s), floor)
 
     def runs(self, records: Sequence[SourceRecord]) -> list[WindowRun]:
@@ -300,3 +301,8 @@ def _parse_answer(response: bytes) -> tuple[dict[str, Any], str | None]:
     if not isinstance(answer, dict) or not isinstance(answer.get("state"), dict):
         return {}, "the function's response has no state object (required with tumbling windows)"
     return answer, None
+
+
+def _wall_time_of(monotonic_s: float) -> float:
+    """The epoch time of a ``time.monotonic()`` reading (a record's read time)."""
+    return time.time() - (time.monotonic() - monotonic_s)
