@@ -11,6 +11,7 @@ from roost.esm.positions import (
     ShardPlan,
     StartingPosition,
     StartingPositionSetting,
+    pinned_start,
     plan_shard,
     plan_shards,
 )
@@ -180,6 +181,15 @@ def test_a_parent_trimmed_away_half_read_does_not_stall_its_children(
         "shardId-1": read(TRIM_HORIZON),
         "shardId-2": read(TRIM_HORIZON),
     }
+
+
+@pytest.mark.parametrize("setting", EVERY_SETTING)
+def test_a_pinned_start_resumes_at_the_first_record_read(
+    setting: StartingPositionSetting,
+) -> None:
+    pinned = checkpoints(checkpoint("shardId-1", pinned_start("41")))
+
+    assert plan_shard(LEFT, shards(LEFT), pinned, setting) == read(IteratorPosition.at("41"))
 
 
 def test_latest_skips_shards_closed_before_the_mapping_met_them() -> None:

@@ -3,7 +3,11 @@
 A mapping's ``StartingPosition`` (``TRIM_HORIZON``, ``LATEST`` or ``AT_TIMESTAMP``
 with ``StartingPositionTimestamp``) only decides where a shard starts the first
 time; from then on its checkpoint does (``AFTER_SEQUENCE_NUMBER``), so a
-restarted or moved poller resumes after the last record done.
+restarted or moved poller resumes after the last record done. ``LATEST`` moves
+on by itself, so a shard started there pins its start in the checkpoint as soon
+as its first records are read, before any is invoked (``at:`` the first one,
+``AT_SEQUENCE_NUMBER``): a restart while none is done yet reads them again
+instead of skipping them.
 
 Resharding (a Kinesis split or merge, a DynamoDB Streams shard rolling over)
 closes a parent shard and opens children that take the parent's new records.
@@ -95,6 +99,23 @@ WAIT = ShardPlan(ShardAction.WAIT)
 DONE = ShardPlan(ShardAction.DONE)
 
 
+# A checkpoint position that marks where reading began, not a record done.
+PINNED_START = "at:"
+
+
+def pinned_start(first_record_id: str) -> str:
+    """The checkpoint position that pins a shard's start at its first record read."""
+    return PINNED_START + first_record_id
+
+
+def resume_position(position: str) -> IteratorPosition:
+    """Where a stored checkpoint position resumes: after the last record done, or at
+    the first record read when none was done yet (a pinned start)."""
+    if position.startswith(PINNED_START):
+        return IteratorPosition.at(position[len(PINNED_START) :])
+    return IteratorPosition.after(position)
+
+
 def plan_shard(
     shard: Shard,
     listed: Mapping[str, Shard],
@@ -110,7 +131,7 @@ def plan_shard(
     if checkpoint is not None and checkpoint.closed:
         return DONE
     if checkpoint is not None and checkpoint.position is not None:
-        return ShardPlan(ShardAction.READ, IteratorPosition.after(checkpoint.position))
+        return ShardPlan(ShardAction.READ, resume_position(checkpoint.position))
     parents = [p for p in shard.parents if _in_play(p, listed, checkpoints, setting)]
     if parents:
         if not all(_finished(p, listed, checkpoints) for p in parents):

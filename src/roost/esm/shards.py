@@ -132,6 +132,11 @@ class IteratorPosition:
         return cls(IteratorType.AFTER_SEQUENCE_NUMBER, sequence_number=sequence_number)
 
     @classmethod
+    def at(cls, sequence_number: str) -> IteratorPosition:
+        """At ``sequence_number``: reading again from a record not done yet."""
+        return cls(IteratorType.AT_SEQUENCE_NUMBER, sequence_number=sequence_number)
+
+    @classmethod
     def from_starting_position(
         cls, starting_position: str, timestamp_s: float | None = None
     ) -> IteratorPosition:

@@ -96,6 +96,22 @@ class StreamCheckpointManager:
         self.closed = checkpoint.closed
         return checkpoint
 
+    async def pin_start(self, position: str) -> bool:
+        """Store ``position`` (a pinned start, see ``roost.esm.positions``) while
+        nothing is done yet, so that a restart reads from there again; False if it
+        could not be written (the next owner then starts over from the setting)."""
+        if self.position is not None or self.target is not None:
+            return True
+
+        async def pin(revision: str) -> str:
+            new_revision = await self._store.advance(
+                self._uuid, self._shard, position, expected_revision=revision
+            )
+            self.position = position
+            return new_revision
+
+        return await self._write(pin)
+
     def begin(self, last_position: str) -> int:
         """Register a batch, in read order, ending at ``last_position``; its ticket."""
         ticket = self._next_ticket

@@ -96,7 +96,11 @@ class MemoryStream:
         else:
             assert position.sequence_number is not None
             number = int(position.sequence_number)
-            index = next((i for i, r in enumerate(records) if r[0] > number), len(records))
+            at = position.type is IteratorType.AT_SEQUENCE_NUMBER
+            index = next(
+                (i for i, r in enumerate(records) if r[0] > number or (at and r[0] == number)),
+                len(records),
+            )
         return f"{shard_id}|{index}"
 
     async def get_records(self, shard_id: str, iterator: str, limit: int) -> RecordsPage:

@@ -293,6 +293,25 @@ async def test_latest_skips_what_the_shard_held_when_the_mapping_started() -> No
 
 
 @scenario
+async def test_a_latest_shard_restarted_before_any_record_was_done_reads_them_again() -> None:
+    # Given a LATEST mapping whose function fails every record it was given so far
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    put_all(h.stream, ["old"])
+    failing = recording(h, lambda data: True)
+    async with h.running(stream_mapping(starting_position="LATEST"), failing) as runner:
+        put_all(h.stream, ["new-1", "new-2"])
+        await eventually(lambda: failing.events != [])
+        assert runner.workers
+
+    # When the poller restarts (or the shard moves) before anything was done
+    put_all(h.stream, ["newer"])
+    async with h.running(stream_mapping(starting_position="LATEST"), recording(h)):
+        # Then the records read and not done run, from where reading had begun
+        # (not from a LATEST that has moved on), and what came before stays skipped
+        await eventually(lambda: h.processed == ["new-1", "new-2", "newer"])
+
+
+@scenario
 async def test_at_timestamp_starts_at_the_first_record_at_or_after_it() -> None:
     h = Harness(MemoryStream(), MemoryCheckpointStore())
     now = time.time()

@@ -35,7 +35,8 @@ from roost.esm.buffer import BatchPolicy
 from roost.esm.connector import SourceRecord
 from roost.esm.filtering import FilterCriteria
 from roost.esm.poll_guard import PollGuard
-from roost.esm.shards import IteratorPosition, Shard
+from roost.esm.positions import pinned_start, resume_position
+from roost.esm.shards import IteratorPosition, IteratorType, Shard
 from roost.esm.stream.lane import Lane, LaneContext
 from roost.esm.stream.poll_pacer import DEFAULT_MIN_INTERVAL_S, PollPacer
 from roost.esm.stream.source import PartitionReader
@@ -111,6 +112,8 @@ class ShardWorker:
         self._room = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: PartitionReader | None = None
+        # Whether the first records read must pin the start (a LATEST start).
+        self._pin_start = False
         self.done = asyncio.Event()
         # A lane or the read loop died of an unexpected error: nothing runs any more.
         self.failed = False
@@ -151,7 +154,9 @@ class ShardWorker:
             return
         start = self._start
         if claimed.position is not None:
-            start = IteratorPosition.after(claimed.position)
+            start = resume_position(claimed.position)
+        # LATEST moves on: the first records read pin the start (see positions).
+        self._pin_start = start.type is IteratorType.LATEST
         self._reader = self.context.source.reader(self.context.shard, start)
         await self._read_once()
         loop = asyncio.get_running_loop()
@@ -279,6 +284,9 @@ class ShardWorker:
         behind = (read.millis_behind_latest, read.records_behind)
         self.context.at_tip = len(read.records) < limit and all(b in (0, None) for b in behind)
         if read.records:
+            if self._pin_start:
+                self._pin_start = False
+                await self._checkpoint.pin_start(pinned_start(read.records[0].record_id))
             await self._deal(read.records)
         return len(read.records)
 
