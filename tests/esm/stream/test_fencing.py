@@ -7,9 +7,11 @@ import asyncio
 from typing import Any
 
 from roost.esm.health import PollerHealth
+from roost.esm.shards import IteratorPosition, IteratorType
 from roost.esm.stream.runner import StreamDeps, StreamMappingRunner
 from roost.esm.stream.shard_catalog import shard_resource
 from roost.store.memory.checkpoints import MemoryCheckpointStore
+from roost.store.ports import ShardCheckpoint
 from tests.esm.stream.support import (
     MemoryStream,
     ScriptedFunction,
@@ -79,3 +81,45 @@ async def test_a_fenced_shard_stops_at_once_and_is_taken_back_only_when_assigned
         assert checkpoint is not None and checkpoint.owner == "p1"
     finally:
         await runner.stop(grace_s=1.0)
+
+
+class RecordsRightAfterLatest(MemoryStream):
+    """Records land just after a LATEST iterator is taken (so the first read has them)."""
+
+    async def get_shard_iterator(self, shard_id: str, position: IteratorPosition) -> str:
+        iterator = await super().get_shard_iterator(shard_id, position)
+        if position.type is IteratorType.LATEST:
+            put_all(self, ["x", "y"])
+        return iterator
+
+
+class TakenOverAfterClaim(MemoryCheckpointStore):
+    """Another poller claims the checkpoint right after this one did."""
+
+    async def claim(self, mapping_uuid: str, shard_id: str, owner: str) -> ShardCheckpoint:
+        claimed = await super().claim(mapping_uuid, shard_id, owner)
+        if owner == "p1":
+            await super().claim(mapping_uuid, shard_id, "p2")
+        return claimed
+
+
+@scenario
+async def test_a_shard_fenced_while_its_worker_starts_invokes_nothing() -> None:
+    # Given a LATEST shard whose first read has records, and another poller that
+    # claims the checkpoint between this worker's claim and that read
+    h = Harness(RecordsRightAfterLatest(), TakenOverAfterClaim())
+    started: list[str] = []
+
+    async def record(event: dict[str, Any]) -> None:
+        started.extend(data_of(event))
+
+    async with h.running(
+        stream_mapping(starting_position="LATEST"), ScriptedFunction(record)
+    ) as runner:
+        await eventually(lambda: SHARD0 in runner.workers and runner.workers[SHARD0].fenced)
+        await asyncio.sleep(0.3)
+
+    # Then it invokes none of the records it read: they are the new owner's
+    assert started == []
+    checkpoint = await h.checkpoints.get("m1", SHARD0)
+    assert checkpoint is not None and checkpoint.owner == "p2"

@@ -159,6 +159,8 @@ class ShardWorker:
         self._pin_start = start.type is IteratorType.LATEST
         self._reader = self.context.source.reader(self.context.shard, start)
         await self._read_once()
+        if self.fenced:
+            return  # no lanes, no read loop: the runner neither reports nor replaces it
         loop = asyncio.get_running_loop()
         name = f"esm-shard {self.context.mapping.uuid} {self.shard_id}"
         self._tasks = [
@@ -184,14 +186,14 @@ class ShardWorker:
     def _fence(self) -> None:
         """The checkpoint is another owner's: stop the lanes and the read loop now
         (called when a refused write finds it so, which may be from one of them)."""
-        if self.fenced:
-            return
-        self.fenced = True
-        log.warning(
-            "mapping %s shard %s: another poller owns it now; stopping its worker",
-            self.context.mapping.uuid,
-            self.shard_id,
-        )
+        if not self.fenced:
+            self.fenced = True
+            log.warning(
+                "mapping %s shard %s: another poller owns it now; stopping its worker",
+                self.context.mapping.uuid,
+                self.shard_id,
+            )
+        # Every time: found while starting, there were no tasks to cancel yet.
         for task in self._tasks:
             task.cancel()
 
@@ -287,6 +289,8 @@ class ShardWorker:
             if self._pin_start:
                 self._pin_start = False
                 await self._checkpoint.pin_start(pinned_start(read.records[0].record_id))
+                if self._checkpoint.fenced:
+                    return 0  # another owner has the shard: its records are not ours
             await self._deal(read.records)
         return len(read.records)
 
