@@ -5,14 +5,8 @@ leases come and go), one loop per queue, reports progress after every receive,
 and runs every event it receives (up to ``concurrency`` at once) through the
 sync invoke path. While an event runs, a heartbeat keeps it hidden;
 if the node dies, the visibility timeout brings it back for another poller
-(at-least-once). Then:
-
-- success: the ``OutcomeSink`` hears of it and the message is deleted;
-- function error: a copy counting one more invoke is sent with the retry delay
-  and the message deleted (a message body cannot change in place), or, with
-  retries exhausted, the sink hears of it and the message is deleted;
-- throttle or system error: the message is hidden for the backoff delay
-  (``change_visibility``) and comes back, until the event is too old.
+(at-least-once). How an event's run settles its message (delete, a retry
+copy, a backoff, OnFailure) is ``settle.EventSettler``'s.
 
 Before an event starts, two token buckets are asked (``flow``): its tenant's
 (``TenantBuckets``): without a token the event is put back for a short delay
@@ -42,15 +36,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from roost.api.errors import AwsError, ResourceNotFoundException, TooManyRequestsException
 from roost.async_invoke.backlog_shards import Move, paced_batch
-from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode, encode
-from roost.async_invoke.metrics import DropReason, RetryReason
-from roost.async_invoke.outcome import InvokeResult
+from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode
 from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
-from roost.async_invoke.retry import Condition, FailureKind, GiveUp
+from roost.async_invoke.settle import EventSettler
 from roost.async_invoke.visibility import VisibilityKeeper
 from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE
 from roost.loop_guard import LoopGuard
@@ -59,28 +49,15 @@ from roost.store.ports import ReceivedMessage, ReceiveOrder
 
 log = logging.getLogger(__name__)
 
-# MaximumEventAgeInSeconds is at least 60: younger events need no config lookup.
-MIN_EVENT_AGE_LIMIT_S = 60
 STORE_RETRY_S = 1.0
 # Pause before polling a queue again after an unexpected error in its loop.
 POLL_RESTART_S = 1.0
 # Messages one receive may take (SQS's maximum too).
 RECEIVE_BATCH = 10
-# The counting service's reason when a function's own reserved concurrency is full.
-RESERVED_FULL = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One run of an event: the event afterwards, and the result or the failure."""
-
-    event: AsyncEvent
-    result: InvokeResult | None
-    failure: FailureKind | None
 
 
 class AsyncPoller:
@@ -102,6 +79,7 @@ class AsyncPoller:
         self._running: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._visibility = VisibilityKeeper(deps.queues, settings.visibility_timeout_s)
+        self._settler = EventSettler(poller_id, deps, self._visibility, clock_ms)
 
     def start(self) -> None:
         """Begin polling (on the running loop): the assignment hands queues over."""
@@ -192,7 +170,9 @@ class AsyncPoller:
                     for waiting, _ in admitted[index:]:
                         self._visibility.release(waiting)  # Back after their timeout.
                     raise
-                task = asyncio.get_running_loop().create_task(self._handle(queue, message, event))
+                task = asyncio.get_running_loop().create_task(
+                    self._settler.handle(queue, message, event)
+                )
                 self._running.add(task)
                 task.add_done_callback(self._finished)
 
@@ -260,7 +240,7 @@ class AsyncPoller:
             if target is not None:
                 moves.append(Move(message, event, target))
                 continue
-            if await self._expired_already(event):
+            if await self._settler.expired_already(event):
                 # Settled at once (to OnFailure): it must not wait for a token its
                 # tenant's live events need, nor use one up.
                 admitted.append((message, event))
@@ -368,147 +348,3 @@ class AsyncPoller:
             self._deps.gate.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("poller %s: event handling failed", self.poller_id, exc_info=task.exception())
-
-    async def _handle(self, queue: str, message: ReceivedMessage, event: AsyncEvent | None) -> None:
-        """Run one received event (None: malformed) and settle its message (no longer
-        kept hidden from then on: settling sets its fate)."""
-        try:
-            await self._run_and_settle(queue, message, event)
-        except StoreUnavailable as error:
-            # Its retry limits or its destinations could not be read: not settled.
-            log.warning(
-                "poller %s: event of message %s not settled (%s); it comes back later",
-                self.poller_id,
-                message.message_id,
-                error,
-            )
-        finally:
-            # Whatever happened: a message still held would be kept hidden for as
-            # long as this poller runs. Unsettled (an error on the way, such as a
-            # store that could not be read), it comes back after its timeout.
-            self._visibility.release(message)
-
-    async def _run_and_settle(
-        self, queue: str, message: ReceivedMessage, event: AsyncEvent | None
-    ) -> None:
-        if event is None:
-            log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
-            self._visibility.release(message)
-            await self._delete(queue, message)
-            return
-        metrics, account, name = self._deps.metrics, event.account_id, event.function_name
-        if await self._expired(event):
-            metrics.dropped(account, name, DropReason.EVENT_AGE_EXCEEDED)
-            self._visibility.release(message)
-            await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
-            await self._delete(queue, message)
-            return
-        metrics.started(account, name, event.age_s(self._clock_ms()))
-        try:
-            attempt = await self._attempt(event)
-        finally:
-            self._visibility.release(message)
-            metrics.ended(account, name)
-        if attempt is None:
-            metrics.dropped(account, name, DropReason.FUNCTION_DELETED)
-            await self._delete(queue, message)
-            if self._deps.backlog is not None:
-                # No outcome reaches the sink (which settles the others there).
-                self._deps.backlog.ledger.done(event)
-        elif attempt.failure is None:
-            assert attempt.result is not None
-            metrics.succeeded(account, name)
-            await self._deps.sink.succeeded(attempt.event, attempt.result)
-            await self._delete(queue, message)
-        else:
-            await self._settle_failure(queue, message, attempt)
-
-    async def _expired_already(self, event: AsyncEvent) -> bool:
-        """``_expired`` at admission; False when its limits cannot be read now."""
-        try:
-            return await self._expired(event)
-        except StoreUnavailable:
-            return False
-
-    async def _expired(self, event: AsyncEvent) -> bool:
-        now_ms = self._clock_ms()
-        if event.age_s(now_ms) < MIN_EVENT_AGE_LIMIT_S:
-            return False
-        limits = await self._deps.limits.limits(event)
-        return self._deps.policy.expired(event, limits, now_ms)
-
-    async def _attempt(self, event: AsyncEvent) -> Attempt | None:
-        """Run the event once; None when it can never run (its function is gone)."""
-        started = time.monotonic()
-        try:
-            result = await self._deps.invoker.invoke(event)
-        except TooManyRequestsException as error:
-            # A function's own reservation full is its business; the account's
-            # (or the node's) full is the system's: the governor hears of it.
-            own = error.fields.get("Reason") == RESERVED_FULL
-            self._report(started, error=not own, throttled=True)
-            return Attempt(event, None, FailureKind.THROTTLED)
-        except ResourceNotFoundException as error:
-            log.warning("async event %s dropped: %s", event.request_id, error.message)
-            return None
-        except AwsError as error:
-            log.info("async event %s not run: %s", event.request_id, error.message)
-            self._report(started, error=True)
-            return Attempt(event, None, FailureKind.SYSTEM_ERROR)
-        except Exception:
-            log.exception("async event %s failed to run", event.request_id)
-            self._report(started, error=True)
-            return Attempt(event, None, FailureKind.SYSTEM_ERROR)
-        duration_s = self._report(started)
-        if self._deps.tenants is not None:
-            self._deps.tenants.ran(event.account_id, event.function_name, duration_s)
-        ran = event.invoked_once_more()
-        failure = FailureKind.FUNCTION_ERROR if result.function_error else None
-        return Attempt(ran, result, failure)
-
-    def _report(self, started: float, *, error: bool = False, throttled: bool = False) -> float:
-        """Tell the governor how an attempt went (the handshake); its latency."""
-        latency_s = time.monotonic() - started
-        if self._deps.drain is not None:
-            self._deps.drain.attempted(latency_s, error=error, throttled=throttled)
-        return latency_s
-
-    async def _settle_failure(self, queue: str, message: ReceivedMessage, attempt: Attempt) -> None:
-        """Retry (a delayed copy, or the same message later) or give the event up."""
-        assert attempt.failure is not None
-        limits = await self._deps.limits.limits(attempt.event)
-        decision = self._deps.policy.decide(
-            attempt.event, attempt.failure, limits, self._clock_ms(), self._failures_in_row(message)
-        )
-        event = attempt.event
-        if isinstance(decision, GiveUp):
-            self._deps.metrics.dropped(
-                event.account_id, event.function_name, DropReason.of(decision.condition)
-            )
-            await self._deps.sink.failed(attempt.event, decision.condition, attempt.result)
-            await self._delete(queue, message)
-            return
-        self._deps.metrics.retried(
-            event.account_id, event.function_name, RetryReason.of(attempt.failure)
-        )
-        if attempt.failure is FailureKind.FUNCTION_ERROR:
-            # The copy is durable before the original goes: a crash in between
-            # runs the event twice rather than never.
-            await self._deps.queues.send(queue, encode(attempt.event), delay_s=decision.delay_s)
-            self._deps.gauge.sent(queue)
-            self._deps.metrics.sent(queue)
-            await self._delete(queue, message)
-        else:
-            await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
-
-    def _failures_in_row(self, message: ReceivedMessage) -> int:
-        """Receives of the message that were attempts (not tenant deferrals)."""
-        if self._deps.tenants is None:
-            return message.receive_count
-        return self._deps.tenants.ledger.failures_in_row(message.message_id, message.receive_count)
-
-    async def _delete(self, queue: str, message: ReceivedMessage) -> None:
-        if self._deps.tenants is not None:
-            self._deps.tenants.ledger.settled(message.message_id)
-        if await self._deps.queues.delete(queue, message.receipt):
-            self._deps.gauge.deleted(queue)
