@@ -7,12 +7,14 @@ foreground; tests build one the same way on a free port.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from roost import __version__
+from roost import __version__, shutdown_stage
 from roost.api.model import Plane, operation_table
 from roost.async_invoke.backlog import FunctionCacheOrder
 from roost.async_invoke.destination_outcomes import DestinationOutcomes
@@ -51,18 +53,11 @@ from roost.flow.circuit_breaker import (
 from roost.flow.sync_first import SyncFirst
 from roost.frontend.app import FrontDoor
 from roost.frontend.authentication import SigV4Authenticator
-from roost.frontend.control.account import AccountHandlers
-from roost.frontend.control.aliases import AliasHandlers
-from roost.frontend.control.concurrency import ConcurrencyHandlers
 from roost.frontend.control.deps import AccountLimits, ControlPlane
-from roost.frontend.control.event_invoke_config import EventInvokeConfigHandlers
-from roost.frontend.control.functions import FunctionHandlers
 from roost.frontend.control.invalidation import invalidating_routes
 from roost.frontend.control.mappings import EventSourceMappingHandlers
-from roost.frontend.control.permissions import PermissionHandlers
 from roost.frontend.control.provisioned_concurrency import ProvisionedConcurrencyHandlers
-from roost.frontend.control.tags import TagHandlers
-from roost.frontend.control.versions import VersionHandlers
+from roost.frontend.control.routes import control_plane_routes
 from roost.frontend.invoke.plane import InvokePlane
 from roost.frontend.router import Handler, PlaneRouter
 from roost.frontend.server import HttpServer
@@ -92,23 +87,6 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long requests in flight may take to finish once the node is asked to stop.
 SHUTDOWN_GRACE_S = 10.0
-
-
-def control_plane_routes(cp: ControlPlane) -> dict[str, Handler]:
-    """Every control-plane operation Roost implements, by name."""
-    routes: dict[str, Handler] = {}
-    for handlers in (
-        FunctionHandlers(cp),
-        VersionHandlers(cp),
-        AliasHandlers(cp),
-        ConcurrencyHandlers(cp),
-        TagHandlers(cp),
-        PermissionHandlers(cp),
-        EventInvokeConfigHandlers(cp),
-        AccountHandlers(cp),
-    ):
-        routes.update(handlers.routes())
-    return routes
 
 
 class Node:
@@ -462,34 +440,40 @@ class Node:
         self._stopping.set()
 
     async def _close(self) -> None:
-        await self.recovery.stop()
-        # A worker host leaves the cluster first: frontends stop sending to it.
-        if self.cluster is not None:
-            await self.cluster.leave()
-        # Pollers first: their events still need the invoke plane's environments.
-        if self._esm is not None:
-            await self._esm.stop()
-        if self._sources is not None:
-            await self._sources.close()
-        if self._async is not None:
-            await self._async.stop(SHUTDOWN_GRACE_S)
-        if self._outbox is not None:
-            await self._outbox.stop()
-        for clients in self._aws:
-            clients.close()
-        if self.pressure is not None:
-            await self.pressure.stop()
-        if self.cluster is not None:
-            await self.cluster.stop()
-        if self._invoke is not None:
-            await self._invoke.stop()
-        if self._collector is not None:
-            await self._collector.stop()
-        if self._control is not None:
-            await self._control.activator.stop()
-        if self._mapping_activator is not None:
-            await self._mapping_activator.stop()
-        if self._resolver is not None:
-            await self._resolver.flush()
-        if self._stores is not None:
-            await self._stores.close()
+        for name, step in self._shutdown_steps():
+            if step is not None:
+                with shutdown_stage.stage(name):
+                    await step()
+
+    def _shutdown_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]] | None]]:
+        """The node's parts in the order they stop (None: not running here)."""
+
+        async def close_aws_clients() -> None:
+            for clients in self._aws:
+                clients.close()
+
+        def part(owner: Any, method: str) -> Callable[[], Awaitable[object]] | None:
+            return getattr(owner, method) if owner is not None else None
+
+        activator = self._control.activator if self._control is not None else None
+        plane = self._async
+        async_stop = functools.partial(plane.stop, SHUTDOWN_GRACE_S) if plane is not None else None
+        return [
+            ("start-up recovery", self.recovery.stop),
+            # A worker host leaves the cluster first: frontends stop sending to it.
+            ("cluster membership", part(self.cluster, "leave")),
+            # Pollers first: their events still need the invoke plane's environments.
+            ("event source mappings", part(self._esm, "stop")),
+            ("event sources", part(self._sources, "close")),
+            ("async plane", async_stop),
+            ("destination outbox", part(self._outbox, "stop")),
+            ("destination clients", close_aws_clients),
+            ("host pressure", part(self.pressure, "stop")),
+            ("cluster", part(self.cluster, "stop")),
+            ("invoke plane", part(self._invoke, "stop")),
+            ("code collector", part(self._collector, "stop")),
+            ("function activator", part(activator, "stop")),
+            ("mapping activator", part(self._mapping_activator, "stop")),
+            ("credentials", part(self._resolver, "flush")),
+            ("stores", part(self._stores, "close")),
+        ]

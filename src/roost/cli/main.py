@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +57,10 @@ def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # A crash dumps every thread's stack, and so does `kill -USR1 PID` at any
+    # time: what a node that will not stop is waiting for.
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # httpx logs every request at INFO: one line per invoke sent to another node.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     node = Node(config)
