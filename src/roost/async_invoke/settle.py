@@ -87,13 +87,11 @@ class EventSettler:
     ) -> None:
         if event is None:
             log.error("poller %s: malformed message %s", self.poller_id, message.message_id)
-            self._visibility.release(message)
             await self._delete(queue, message)
             return
         metrics, account, name = self._deps.metrics, event.account_id, event.function_name
         if await self._expired(event):
             metrics.dropped(account, name, DropReason.EVENT_AGE_EXCEEDED)
-            self._visibility.release(message)
             await self._deps.sink.failed(event, Condition.EVENT_AGE_EXCEEDED, None)
             await self._delete(queue, message)
             return
@@ -101,6 +99,8 @@ class EventSettler:
         try:
             attempt = await self._attempt(event)
         finally:
+            # Before settling, not only in ``handle``: a beat must not extend a
+            # message its settling is about to give a backoff of its own.
             self._visibility.release(message)
             metrics.ended(account, name)
         if attempt is None:

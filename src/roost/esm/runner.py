@@ -303,12 +303,20 @@ class MappingRunner:
         redrive policy's maxReceiveCount), the others (another loop holds their
         group) at once."""
         now = self._clock()
-        later = [r for r in deferred if self._blocked_until.get(r.group, now) > now]
-        now_ones = [r for r in deferred if r not in later]
-        await self.checkpoint.release(now_ones)
-        if later:
-            delay_s = math.ceil(max(self._blocked_until[r.group] for r in later) - now)
-            await self.checkpoint.release(later, delay_s)
+        later: list[SourceRecord] = []
+        at_once: list[SourceRecord] = []
+        for record in deferred:
+            blocked = self._blocked_until.get(record.group, now) > now
+            (later if blocked else at_once).append(record)
+        await self.checkpoint.release(at_once)
+        await self._release_after_failures(later, now)
+
+    async def _release_after_failures(self, records: list[SourceRecord], now: float) -> None:
+        """Hand back records of blocked groups, to become visible when the last of
+        their groups' failed records does."""
+        if records:
+            delay_s = math.ceil(max(self._blocked_until[r.group] for r in records) - now)
+            await self.checkpoint.release(records, delay_s)
 
     async def _hold_back_blocked(self, buffer: RecordBuffer) -> None:
         """After a failed batch of an ordered source, records of its failed groups still
@@ -317,13 +325,10 @@ class MappingRunner:
         if not self.connector.ordered or not buffer.pending:
             return
         now = self._clock()
-        blocked = {group: t for group, t in self._blocked_until.items() if t > now}
-        if not blocked:
-            return
-        held = buffer.remove(lambda record: record.group in blocked)
-        if held:
-            delay_s = math.ceil(max(blocked[record.group] for record in held) - now)
-            await self.checkpoint.release(held, delay_s)
+        blocked = {group for group, t in self._blocked_until.items() if t > now}
+        if blocked:
+            held = buffer.remove(lambda record: record.group in blocked)
+            await self._release_after_failures(held, now)
 
     def _unclaim(self, index: int, buffer: RecordBuffer) -> None:
         if buffer.pending:
