@@ -45,7 +45,6 @@ class FakeConnector:
         self.waiting: list[SourceRecord] = []
         self.committed: list[str] = []
         self.released: list[str] = []
-        self.release_delays: dict[str, float] = {}
         self.opened = False
 
     def feed(self, records: Sequence[SourceRecord]) -> None:
@@ -68,7 +67,6 @@ class FakeConnector:
 
     async def release(self, records: Sequence[SourceRecord], delay_s: float) -> None:
         self.released.extend(r.record_id for r in records)
-        self.release_delays.update((r.record_id, delay_s) for r in records)
 
     async def backlog(self) -> int | None:
         return len(self.waiting)

@@ -192,26 +192,3 @@ def test_a_fifo_groups_records_left_over_after_a_failed_batch_do_not_run_ahead_o
         assert sorted(connector.released) == ["m1", "m2"]
 
     asyncio.run(scenario())
-
-
-def test_a_blocked_fifo_groups_next_record_goes_back_until_the_failed_one_is_due() -> None:
-    """A record polled for a group whose earlier record failed is handed back to come
-    again with it, not at once (each receive counts towards the queue's redrive)."""
-
-    async def scenario() -> None:
-        hidden_until = time.monotonic() + 60
-        connector = FakeConnector(ordered=True)
-        connector.feed([record("m0", group="g", visible_until_s=hidden_until)])
-        invoker = SlowInvoker(failing={"m0"})
-        settings = {"batch_size": 1, "function_response_types": ("ReportBatchItemFailures",)}
-        runner = MappingRunner(mapping(**settings), connector, deps(invoker), SETTINGS)
-        await runner.start()
-        await until(lambda: invoker.batches == [["m0"]])
-        await asyncio.sleep(0.05)
-        connector.feed([record("m1", group="g", visible_until_s=hidden_until)])
-        await until(lambda: "m1" in connector.released)
-        await runner.stop()
-        assert invoker.batches == [["m0"]]
-        assert connector.release_delays["m1"] >= 55
-
-    asyncio.run(scenario())

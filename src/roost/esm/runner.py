@@ -296,21 +296,6 @@ class MappingRunner:
             until = record.visible_until_s or now
             self._blocked_until[record.group] = max(until, self._blocked_until.get(record.group, 0))
 
-    async def _release_deferred(self, deferred: list[SourceRecord]) -> None:
-        """Records ``_claim`` kept out go back to the source: those of a blocked group
-        to come again when its failed records do (made visible at once, the queue
-        could hand them out again and again, each receive counting towards its
-        redrive policy's maxReceiveCount), the others (another loop holds their
-        group) at once."""
-        now = self._clock()
-        later: list[SourceRecord] = []
-        at_once: list[SourceRecord] = []
-        for record in deferred:
-            blocked = self._blocked_until.get(record.group, now) > now
-            (later if blocked else at_once).append(record)
-        await self.checkpoint.release(at_once)
-        await self._release_after_failures(later, now)
-
     async def _release_after_failures(self, records: list[SourceRecord], now: float) -> None:
         """Hand back records of blocked groups, to become visible when the last of
         their groups' failed records does."""
@@ -363,7 +348,7 @@ class MappingRunner:
                 self._resize()
             deferred = self._claim(index, records)
             if deferred:
-                await self._release_deferred(deferred)
+                await self.checkpoint.release(deferred)
                 held_back = {r.record_id for r in deferred}
                 records = [r for r in records if r.record_id not in held_back]
             filtered = buffer.add(records)
