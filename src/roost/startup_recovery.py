@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from roost.cancellation import within
 from roost.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class StartupRecovery:
 
     async def _stopped_within(self, delay_s: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay_s)
+            await within(self._stopping.wait(), delay_s)
         return self._stopping.is_set()
 
     async def stop(self) -> None:

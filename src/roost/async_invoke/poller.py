@@ -42,6 +42,7 @@ from roost.async_invoke.event import AsyncEvent, MalformedEvent, decode
 from roost.async_invoke.poller_deps import PollerDeps, PollerSettings
 from roost.async_invoke.settle import EventSettler
 from roost.async_invoke.visibility import VisibilityKeeper
+from roost.cancellation import within
 from roost.flow.backpressure import ASYNC_LOW_PRIORITY, ASYNC_RECEIVE
 from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreUnavailable
@@ -185,7 +186,7 @@ class AsyncPoller:
         pressure.defer(ASYNC_RECEIVE)
         while pressure.critical:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pressure.below_critical(), pressure.settings.interval_s)
+                await within(pressure.below_critical(), pressure.settings.interval_s)
             self._deps.assignment.progress(self.poller_id, queue)
 
     def _shed_delay(self, message: ReceivedMessage, event: AsyncEvent) -> float:

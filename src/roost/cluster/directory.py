@@ -33,6 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from roost.cancellation import cancel_and_wait
 from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry
 from roost.cluster.zones import ZoneHealth
 from roost.loop_guard import LoopGuard
@@ -207,6 +208,4 @@ class WorkerDirectory:
     async def stop(self) -> None:
         """Stop refreshing."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)

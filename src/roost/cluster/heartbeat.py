@@ -11,11 +11,11 @@ the heartbeat to go stale.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
+from roost.cancellation import cancel_and_wait
 from roost.cluster.worker_registry import WorkerRecord, WorkerRegistry, version_id
 from roost.loop_guard import LoopGuard
 from roost.store.errors import StoreError
@@ -113,9 +113,7 @@ class WorkerHeartbeat:
     async def stop(self) -> None:
         """Stop beating and remove the record (best effort: the store may be down)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         try:
             await self._registry.remove(self._identity.node_id)
         except StoreError as error:

@@ -19,7 +19,6 @@ after its visibility timeout (at-least-once), instead of the outcome being lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from roost.cancellation import cancel_and_wait
 from roost.destinations.delivery import DeliveryStatus, DestinationDelivery
 from roost.destinations.records import Condition, DeadLetterMessage
 from roost.store.ports import QueueStore, ReceivedMessage
@@ -125,9 +125,7 @@ class ParkingDelivery:
     async def stop(self) -> None:
         """Stop redelivering; deliveries in flight come back after their delay."""
         if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+            await cancel_and_wait(self._loop)
             self._loop = None
 
     async def _redeliver_forever(self) -> None:

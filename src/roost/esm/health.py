@@ -13,11 +13,11 @@ Plain counters updated on the event loop; nothing here touches a store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from roost.cancellation import cancel_and_wait
 from roost.esm.orchestrator import BatchOutcome, BatchVerdict
 
 LAG_PROBE_INTERVAL_S = 0.25
@@ -151,7 +151,5 @@ class PollerHealth:
     async def stop(self) -> None:
         """Stop probing."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

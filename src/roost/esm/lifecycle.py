@@ -23,6 +23,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from roost.cancellation import within
 from roost.esm.mapping import EventSourceMapping
 from roost.esm.repository import MappingRepository
 from roost.esm.states import USER_INITIATED, MappingState, can_finish_delete, settle
@@ -110,7 +111,7 @@ class MappingActivator:
             except Exception:
                 log.exception("settling event source mapping %s failed; retrying", uuid)
             try:
-                await asyncio.wait_for(self._stopping.wait(), next(delays))
+                await within(self._stopping.wait(), next(delays))
             except TimeoutError:
                 continue
             return  # stopped: recover() finishes it at the next start

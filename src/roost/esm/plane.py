@@ -29,6 +29,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from roost.cancellation import cancel_and_wait, within
 from roost.esm.autoscaler import ScalingSettings
 from roost.esm.connector import ConnectorFactory
 from roost.esm.lifecycle import settle_mapping
@@ -151,9 +152,7 @@ class EsmPlane:
     async def stop(self) -> None:
         """Stop reconciling, then every poller (runners drain, leases are released)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await asyncio.gather(*(poller.stop() for poller in self.pollers), return_exceptions=True)
         if self._streams is not None and self._streams.catalog is not None:
             await self._streams.catalog.close()
@@ -169,7 +168,7 @@ class EsmPlane:
             except Exception:
                 log.exception("esm reconciler: pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.reconcile_interval_s)
+                await within(self._wake.wait(), self.settings.reconcile_interval_s)
             self._wake.clear()
 
     async def reconcile(self) -> None:

@@ -16,7 +16,6 @@ work is deferrable, such as the async plane narrowed by ``flow.sync_first``).
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from roost.api.errors import TooManyRequestsException
+from roost.cancellation import within
 from roost.flow.adaptive_semaphore import AdaptiveSemaphore
 from roost.flow.counting import RATE_EXCEEDED, RETRY_AFTER_S
 
@@ -125,7 +125,7 @@ class AdmissionControl:
         started = self._clock()
         self._in_line += 1
         try:
-            await asyncio.wait_for(self.slots.acquire(), self.settings.max_wait_s)
+            await within(self.slots.acquire(), self.settings.max_wait_s)
         except TimeoutError:
             raise self._reject(RejectReason.WAIT_EXCEEDED) from None
         finally:

@@ -32,6 +32,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from roost.cancellation import within
 from roost.frontend.connection import HttpConnection
 from roost.frontend.http import HttpApp
 
@@ -111,7 +112,7 @@ class HttpServer:
         if self.connections:
             self._all_closed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_closed.wait(), grace_s)
+                await within(self._all_closed.wait(), grace_s)
         if self._workers:
             await asyncio.wait(set(self._workers), timeout=max(0.0, deadline - time.monotonic()))
         if self.connections or self._workers:

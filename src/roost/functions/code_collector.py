@@ -10,9 +10,9 @@ covers uploads whose configuration is not committed yet (a re-put refreshes it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from roost.cancellation import cancel_and_wait
 from roost.functions.repository import FunctionRepository
 from roost.store.ports import CodeStore
 
@@ -75,7 +75,5 @@ class CodeCollector:
     async def stop(self) -> None:
         """Stop the periodic sweep (a sweep in progress is cancelled safely)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

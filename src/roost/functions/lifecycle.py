@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+from roost.cancellation import within
 from roost.functions.model import FunctionConfig, State, UpdateStatus, new_revision_id
 from roost.functions.repository import FunctionRecord, FunctionRepository
 from roost.store.errors import ConditionFailed
@@ -104,7 +105,7 @@ class FunctionActivator:
     async def _stopped_within(self, delay_s: float) -> bool:
         """Wait ``delay_s``, or less if the activator is stopped; whether it was."""
         try:
-            await asyncio.wait_for(self._stopping.wait(), delay_s)
+            await within(self._stopping.wait(), delay_s)
         except TimeoutError:
             return False
         return True

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from roost.cancellation import within
 from roost.leasing.lease import Lease
 from roost.leasing.leases import LeaseLost, LeaseTable
 from roost.leasing.liveness import OwnerLiveness, UnknownLiveness
@@ -237,7 +238,7 @@ class LeaseKeeper:
             except Exception:
                 log.exception("lease keeper %s: heartbeat failed", self.owner)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.heartbeat_interval_s)
+                await within(self._stopping.wait(), self.config.heartbeat_interval_s)
 
     async def tick(self) -> TickResult:
         """One heartbeat: renew, sweep, rebalance. Never raises ``StoreUnavailable``."""
@@ -284,7 +285,7 @@ class LeaseKeeper:
 
     async def _guard(self, awaitable: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(awaitable, self.config.timeout_s)
+            return await within(awaitable, self.config.timeout_s)
         except TimeoutError:
             raise StoreUnavailable(
                 f"lease store did not answer within {self.config.timeout_s:g} s"

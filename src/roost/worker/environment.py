@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.cancellation import within
 from roost.worker.cgroups import LimitGroup, PeakMemory
 from roost.worker.invocation_log import InvocationLog, report_line
 from roost.worker.isolation import descendants
@@ -183,7 +184,7 @@ class ExecutionEnvironment:
 
     async def _await_init(self, event: asyncio.Event) -> None:
         try:
-            await asyncio.wait_for(event.wait(), INIT_TIMEOUT_S)
+            await within(event.wait(), INIT_TIMEOUT_S)
         except TimeoutError:
             self._init_timed_out = True
             self._fail_init()

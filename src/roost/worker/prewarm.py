@@ -11,13 +11,13 @@ start-up on the cold path. Used slots are refilled in the background.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from roost.cancellation import cancel_and_wait
 from roost.worker.environment import ExecutionEnvironment, RuntimeStatus
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,4 @@ class PrewarmPool:
         """Stop filling for good (the host destroys the pooled environments)."""
         self._stopped = True
         for task in list(self._filling.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)

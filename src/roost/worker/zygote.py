@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.cancellation import within
 from roost.worker.cgroups import LimitGroup
 from roost.worker.process import EnvironmentProcess, launch_direct
 from roost.worker.sandbox import SandboxSpec, launch_zygote, python_interpreter
@@ -170,7 +171,7 @@ async def _receive(sock: socket.socket, timeout_s: float) -> tuple[bytes, int | 
 
     loop.add_reader(sock.fileno(), readable)
     try:
-        await asyncio.wait_for(ready, timeout_s)
+        await within(ready, timeout_s)
     finally:
         loop.remove_reader(sock.fileno())
     message, ancillary, _, _ = sock.recvmsg(
@@ -236,7 +237,7 @@ class Zygote:
         ours.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            message = await asyncio.wait_for(loop.sock_recv(ours, 4096), ZYGOTE_START_TIMEOUT_S)
+            message = await within(loop.sock_recv(ours, 4096), ZYGOTE_START_TIMEOUT_S)
         except (TimeoutError, OSError) as error:
             message = f"no answer ({error!r})".encode()
         if message != b"ready":

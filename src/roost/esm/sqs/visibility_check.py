@@ -13,11 +13,11 @@ reports the problem once the mapping runs.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Protocol
 
 from roost.api.errors import InvalidParameterValueException
+from roost.cancellation import within
 from roost.esm.sqs.client import SqsClients
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class SqsQueueInspector:
             return None
         region, account, name = parts[3], parts[4], parts[5]
         try:
-            return await asyncio.wait_for(self._read(region, account, name), self._timeout_s)
+            return await within(self._read(region, account, name), self._timeout_s)
         except Exception as error:  # Unreachable, missing, denied: not this check's call.
             log.info("visibility timeout of %s not checked: %r", queue_arn, error)
             return None

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from roost.cancellation import within
 from roost.esm.buffer import BatchPolicy, RecordBuffer
 from roost.esm.connector import SourceRecord
 from roost.esm.health import MappingHealth
@@ -148,7 +149,7 @@ class Lane:
             if self._windows is not None and self._windows.open_window is not None:
                 timeout = min(timeout or WINDOW_CHECK_S, WINDOW_CHECK_S)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await within(self._wake.wait(), timeout)
         return True
 
     def _final_due_while_idle(self) -> bool:

@@ -36,6 +36,7 @@ import uuid as uuid_module
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from roost.cancellation import within
 from roost.esm.buffer import MAX_PAYLOAD_BYTES, BatchPolicy
 from roost.esm.health import MappingHealth, PollerHealth
 from roost.esm.mapping import EventSourceMapping
@@ -257,7 +258,7 @@ class StreamMappingRunner:
             self._opened.set()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._deps.settings.shard_refresh_s)
+                await within(self._wake.wait(), self._deps.settings.shard_refresh_s)
             self._wake.clear()
             await self._refresh_safely()
             self._report_progress()

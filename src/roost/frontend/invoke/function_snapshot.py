@@ -15,7 +15,6 @@ many changes in a burst cost one write.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from roost.cancellation import cancel_and_wait
 from roost.functions.aliases import Alias
 from roost.functions.model import FunctionConfig
 from roost.functions.repository import FunctionRecord
@@ -135,9 +135,7 @@ class FunctionSnapshot:
     async def flush(self) -> None:
         """Write what is pending now (at shutdown, and in tests)."""
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await asyncio.to_thread(self._write_pending)
 
     async def _save_later(self) -> None:

@@ -18,11 +18,11 @@ before each create, as if the host's launch were slow or failing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
 
+from roost.cancellation import cancel_and_wait
 from roost.flow.circuit_breaker import HOST_BREAKERS, BreakerBoard
 from roost.functions.model import FunctionConfig
 from roost.store.faults import FaultHook
@@ -141,8 +141,6 @@ class PlacementService:
     async def stop(self) -> None:
         """Stop reaping and destroy every environment."""
         if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+            await cancel_and_wait(self._reaper)
         for host in self.hosts.values():
             await host.stop()

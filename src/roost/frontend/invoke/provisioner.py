@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from roost.cancellation import cancel_and_wait, within
 from roost.frontend.invoke.function_cache import FunctionCache
 from roost.frontend.invoke.placement import PlacementService
 from roost.functions.model import FunctionConfig, State
@@ -142,11 +143,9 @@ class ProvisionedConcurrencyManager:
                 log.exception("provisioned concurrency reconciliation failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+                await within(self._wake.wait(), self._interval_s)
 
     async def stop(self) -> None:
         """Stop reconciling (the host destroys the environments)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import redis.asyncio as redis_asyncio
 import redis.exceptions as redis_errors
 
+from roost.cancellation import cancel_and_wait, within
+
 log = logging.getLogger(__name__)
 
 # How long a caller of ``ready`` waits for the subscription at most.
@@ -58,15 +60,13 @@ class ChannelSubscription:
             return
         self.start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), min(timeout_s, SUBSCRIBE_WAIT_S))
+            await within(self._subscribed.wait(), min(timeout_s, SUBSCRIBE_WAIT_S))
 
     async def close(self) -> None:
         """Stop listening."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _listen(self) -> None:
         while True:
