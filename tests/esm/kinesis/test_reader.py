@@ -49,6 +49,10 @@ class ScriptedStream:
             return "after:0"
         if position.type is IteratorType.LATEST:
             return f"after:{max(self.records, default=0)}"
+        if position.type is IteratorType.AT_TIMESTAMP:
+            # Record n arrived at second n.
+            assert position.timestamp_s is not None
+            return f"after:{max((n for n in self.records if n < position.timestamp_s), default=0)}"
         assert position.sequence_number is not None
         number = int(position.sequence_number)
         if position.type is IteratorType.AT_SEQUENCE_NUMBER:
@@ -112,6 +116,31 @@ def test_an_iterator_expired_before_any_record_goes_back_to_the_start_position()
 
     assert ids(asyncio.run(reader.read(10)).records) == [1, 2]
     assert stream.positions == [IteratorPosition.trim_horizon()] * 2
+
+
+@pytest.mark.parametrize("supports_at_timestamp", [True, False])
+def test_a_latest_iterator_expired_before_any_record_resumes_where_it_began(
+    supports_at_timestamp: bool,
+) -> None:
+    # Given a LATEST reader started at second 2.5 on records 1 and 2 that read
+    # nothing before records 3 and 4 came and its iterator expired, then on
+    # Kinesis it resumes AT_TIMESTAMP 2.5 and reads them; taking LATEST again
+    # (all DynamoDB Streams can do) skips them.
+    stream = ScriptedStream(records=[1, 2], supports_at_timestamp=supports_at_timestamp)
+    reader = ShardReader(stream, Shard(SHARD), IteratorPosition.latest(), clock=lambda: 2.5)
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        first = await reader.read(10)
+        stream.records += [3, 4]
+        stream.errors.append(ExpiredIteratorError("expired"))
+        return ids(first.records), ids((await reader.read(10)).records)
+
+    if supports_at_timestamp:
+        assert asyncio.run(scenario()) == ([], [3, 4])
+        assert stream.positions == [IteratorPosition.latest(), IteratorPosition.at_timestamp(2.5)]
+    else:
+        assert asyncio.run(scenario()) == ([], [])
+        assert stream.positions == [IteratorPosition.latest()] * 2
 
 
 def test_a_trimmed_position_restarts_at_trim_horizon() -> None:

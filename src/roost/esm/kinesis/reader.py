@@ -6,9 +6,11 @@ processed). It handles what a shard throws at a long-running reader:
 
 - an expired iterator (Kinesis: 5 minutes, DynamoDB Streams: 15) is
   re-acquired ``AFTER_SEQUENCE_NUMBER`` the last record read, or at the
-  starting position when none was read yet (for ``LATEST`` that is a new
-  tip: records added while the first iterator idled unread are skipped, as
-  with any ``LATEST`` start);
+  starting position when none was read yet. ``LATEST`` is not taken again
+  then (the tip has moved on, past records added while the first iterator
+  idled): on Kinesis the reader asks ``AT_TIMESTAMP`` the moment it took the
+  first one; DynamoDB Streams has no such iterator, so there a new ``LATEST``
+  it is, and what arrived during the pause is skipped;
 - a trimmed position (DynamoDB Streams' ``TrimmedDataAccessException``)
   restarts at ``TRIM_HORIZON``: what was trimmed is gone;
 - throttling backs off exponentially (and ``read`` returns empty, so the
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +65,7 @@ class ShardReader:
         start: IteratorPosition,
         settings: ReaderSettings | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if start.type is IteratorType.AT_TIMESTAMP and not stream.supports_at_timestamp:
             raise ValueError(f"{stream.arn} does not support AT_TIMESTAMP iterators")
@@ -70,6 +74,7 @@ class ShardReader:
         self._start = start
         self._settings = settings or ReaderSettings()
         self._sleep = sleep
+        self._clock = clock
         self._iterator: str | None = None
         self._last_sequence_number = start.sequence_number if _is_after(start) else None
         self._finished = False
@@ -157,6 +162,10 @@ class ShardReader:
         position = self._start
         if self._last_sequence_number is not None:
             position = IteratorPosition.after(self._last_sequence_number)
+        elif position.type is IteratorType.LATEST and self._stream.supports_at_timestamp:
+            # Taken before asking, so a record that lands meanwhile is read
+            # again later rather than skipped.
+            self._start = IteratorPosition.at_timestamp(self._clock())
         return await self._stream.get_shard_iterator(self._shard.shard_id, position)
 
     async def _throttled(self) -> ShardRead:
