@@ -136,6 +136,18 @@ def test_at_timestamp_starts_at_the_first_record_that_arrived_after_it(
     assert data_of(asyncio.run(read_all(reader))) == [b"after-1", b"after-2"]
 
 
+def test_the_streams_retention_period_is_read_from_it(
+    moto_server: MotoServer, kinesis_clients: AwsClients
+) -> None:
+    arn = create_stream(moto_server)
+    stream = KinesisStream(kinesis_clients, arn, ROLE)
+    assert asyncio.run(stream.retention_s()) == 24 * 3600
+    moto_server.client("kinesis").increase_stream_retention_period(
+        StreamARN=arn, RetentionPeriodHours=48
+    )
+    assert asyncio.run(stream.retention_s()) == 48 * 3600
+
+
 def test_after_sequence_number_resumes_from_a_checkpoint(
     moto_server: MotoServer, kinesis_clients: AwsClients
 ) -> None:

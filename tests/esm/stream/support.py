@@ -56,10 +56,14 @@ class MemoryStream:
         self._next = 100
         self.context = KinesisRecordContext(STREAM_ARN, "us-east-1", "arn:aws:iam::0:role/r")
         self.reads = 0
+        self.retention: float | None = None  # What ``retention_s`` says: unknown.
 
     @property
     def arn(self) -> str:
         return STREAM_ARN
+
+    async def retention_s(self) -> float | None:
+        return self.retention
 
     def put(self, shard_id: str, key: str, data: str, arrival_s: float | None = None) -> str:
         shard = self.shards[shard_id]

@@ -201,6 +201,22 @@ async def test_records_older_than_the_maximum_age_are_given_up_without_an_invoke
 
 
 @scenario
+async def test_a_batch_retried_without_limits_is_given_up_when_the_stream_drops_it() -> None:
+    # MaximumRetryAttempts and MaximumRecordAgeInSeconds -1: retried until the
+    # records expire, which is when the stream no longer keeps them (AWS).
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    h.stream.retention = 3600.0
+    h.stream.put(SHARD0, "k", "poison", arrival_s=time.time() - 3600 + 0.3)
+    h.stream.put(SHARD0, "k", "next")
+    function = recording(h, lambda d: "poison" in d)
+    async with h.running(stream_mapping(batch_size=1), function):
+        await eventually(lambda: h.processed == ["next"])
+    ((_, give_up),) = h.failures.given_up
+    assert give_up.condition is StreamFailureCondition.RECORD_AGE_EXCEEDED
+    assert give_up.invokes >= 1
+
+
+@scenario
 async def test_partial_batch_response_restarts_from_the_lowest_failed_record() -> None:
     h = Harness(MemoryStream(), MemoryCheckpointStore())
     numbers = {put_all(h.stream, [f"r{i}"]): f"r{i}" for i in range(1, 6)}

@@ -21,6 +21,8 @@ from roost.esm.kinesis.stream_api import RecordsPage, stream_call
 from roost.esm.shards import IteratorPosition, IteratorType, Shard
 
 MAX_RECORDS_PER_GET = 1_000
+# A DynamoDB stream keeps each record for 24 hours; no setting changes that.
+STREAM_RETENTION_S = 24 * 3600.0
 SHARDS_PER_PAGE = 100
 
 
@@ -46,6 +48,10 @@ class DynamoDbStream:
     def arn(self) -> str:
         """The stream's ARN."""
         return self._stream.arn
+
+    async def retention_s(self) -> float | None:
+        """24 hours, for every DynamoDB stream."""
+        return STREAM_RETENTION_S
 
     async def _call(self, operation: str, **params: Any) -> Any:
         return await stream_call(self._clients, self._stream.region, operation, **params)

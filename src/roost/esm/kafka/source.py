@@ -72,6 +72,7 @@ class KafkaSource:
     """One self-managed Kafka mapping's topic, read partition by partition."""
 
     keyed = False
+    retention_s = None
 
     def __init__(self, mapping: EventSourceMapping, settings: KafkaSettings) -> None:
         self._key = mapping.source.key

@@ -54,6 +54,12 @@ class KinesisStream:
     async def _call(self, operation: str, **params: Any) -> Any:
         return await stream_call(self._clients, self._stream.region, operation, **params)
 
+    async def retention_s(self) -> float | None:
+        """``RetentionPeriodHours`` of ``DescribeStreamSummary`` (24 to 8,760 hours)."""
+        reply = await self._call("describe_stream_summary", StreamARN=self.arn)
+        hours = reply.get("StreamDescriptionSummary", {}).get("RetentionPeriodHours")
+        return float(hours) * 3600 if hours is not None else None
+
     async def list_shards(self) -> list[Shard]:
         """Every shard of the stream, open and closed, across all pages."""
         shards: list[Shard] = []

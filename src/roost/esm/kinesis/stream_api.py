@@ -106,6 +106,9 @@ class StreamApi(Protocol):
     def supports_at_timestamp(self) -> bool:
         """Whether ``AT_TIMESTAMP`` iterators exist (Kinesis yes, DynamoDB Streams no)."""
 
+    async def retention_s(self) -> float | None:
+        """How long the stream keeps a record, in seconds (None: it cannot say)."""
+
     async def list_shards(self) -> list[Shard]:
         """Every shard still in the stream (open and closed), all pages."""
 

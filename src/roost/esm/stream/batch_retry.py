@@ -5,8 +5,10 @@ AWS's documented behaviour for Kinesis, DynamoDB Streams and Kafka mappings:
 - A failed batch blocks its shard (here: its lane, which holds every record of
   its partition keys) and is retried until it succeeds, its retries run out
   (``MaximumRetryAttempts``, -1 = until the records expire) or its records are
-  older than ``MaximumRecordAgeInSeconds`` (-1 = never). Then it goes to the
-  ``OnFailure`` destination (if any) and the shard moves on.
+  older than ``MaximumRecordAgeInSeconds`` (-1 = until they expire). Records
+  expire when the stream stops keeping them (its retention period: 24 hours
+  for DynamoDB Streams, 24 hours to a year on Kinesis); they then go to the
+  ``OnFailure`` destination (if any) as too old, and the shard moves on.
 - Only function errors count as retries. A throttle or a system error (the
   batch never reached the function) is retried with backoff and counts nothing;
   only record age ends it.
@@ -45,12 +47,15 @@ class RetryLimits:
     maximum_retry_attempts: int = -1
     maximum_record_age_s: int = -1
     bisect: bool = False
+    # How long the stream keeps a record (None: unknown, or never).
+    retention_s: float | None = None
     first_delay_s: float = FIRST_RETRY_DELAY_S
     max_delay_s: float = MAX_RETRY_DELAY_S
 
     @classmethod
-    def of(cls, mapping: EventSourceMapping) -> RetryLimits:
-        """From the mapping (AWS's defaults for streams where it sets nothing)."""
+    def of(cls, mapping: EventSourceMapping, retention_s: float | None = None) -> RetryLimits:
+        """From the mapping (AWS's defaults for streams where it sets nothing), for a
+        stream keeping records ``retention_s``."""
         settings = mapping.settings
         retries = -1 if settings.maximum_retry_attempts is None else settings.maximum_retry_attempts
         age = settings.maximum_record_age_s
@@ -66,7 +71,17 @@ class RetryLimits:
             maximum_retry_attempts=retries,
             maximum_record_age_s=-1 if age is None else age,
             bisect=bool(settings.bisect_batch_on_function_error),
+            retention_s=retention_s,
         )
+
+    @property
+    def record_lifetime_s(self) -> float:
+        """How old a record may be before it is given up (-1: never): the lesser of
+        ``MaximumRecordAgeInSeconds`` and the stream's retention."""
+        ages = [float(self.maximum_record_age_s)] if self.maximum_record_age_s >= 0 else []
+        if self.retention_s is not None:
+            ages.append(self.retention_s)
+        return min(ages, default=-1.0)
 
     def exhausted(self, retries: int) -> bool:
         """Whether a batch that failed ``retries`` times (after its first try) is done for."""
@@ -117,8 +132,9 @@ class Step:
 
 
 def expire(attempt: Attempt, limits: RetryLimits, now_s: float) -> tuple[Attempt, GiveUp | None]:
-    """Before an invoke: take out the records older than ``MaximumRecordAgeInSeconds``."""
-    expired, fresh = split_expired(attempt.records, limits.maximum_record_age_s, now_s)
+    """Before an invoke: take out the records older than ``MaximumRecordAgeInSeconds``
+    or than the stream keeps them."""
+    expired, fresh = split_expired(attempt.records, limits.record_lifetime_s, now_s)
     if not expired:
         return attempt, None
     give_up = GiveUp(

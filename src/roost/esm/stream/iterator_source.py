@@ -9,6 +9,7 @@ in ``roost.esm.kinesis.source`` and ``roost.esm.dynamodb.source`` supply.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from roost.esm.kinesis.reader import ShardReader
 from roost.esm.kinesis.stream_api import StreamApi
 from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.stream.source import BatchInfo
+
+log = logging.getLogger(__name__)
 
 BatchDescriber = Callable[[str, str, Sequence[SourceRecord]], BatchInfo]
 
@@ -38,6 +41,7 @@ class IteratorStreamSource:
         self._describe = describe
         self.max_records_per_read = max_records_per_read
         self._stream: StreamApi | None = None
+        self.retention_s: float | None = None
 
     @property
     def arn(self) -> str:
@@ -53,6 +57,11 @@ class IteratorStreamSource:
         """Connect and list the shards once: a missing stream fails here."""
         stream = await self._connect()
         await stream.list_shards()
+        try:
+            self.retention_s = await stream.retention_s()
+        except Exception as error:
+            # Unknown, records never expire here: retrying too long beats dropping early.
+            log.warning("retention of %s unknown (%s)", self._arn, error)
         self._stream = stream
 
     async def list_shards(self) -> list[Shard]:

@@ -22,7 +22,7 @@ def arrival_s(record: SourceRecord) -> float | None:
 
 
 def split_expired(
-    records: Iterable[SourceRecord], maximum_age_s: int, now_s: float
+    records: Iterable[SourceRecord], maximum_age_s: float, now_s: float
 ) -> tuple[list[SourceRecord], list[SourceRecord]]:
     """``(expired, fresh)``, each in order; nothing expires with a maximum age of -1."""
     expired: list[SourceRecord] = []

@@ -233,7 +233,7 @@ class StreamMappingRunner:
             return
         for worker in self.workers.values():
             worker.context.mapping = mapping
-            worker.context.limits = RetryLimits.of(mapping)
+            worker.context.limits = RetryLimits.of(mapping, self.source.retention_s)
             worker.reconfigure(self._policy(), filter_criteria(mapping))
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -324,7 +324,7 @@ class StreamMappingRunner:
             failures=deps.failures,
             health=self.health,
             metrics=deps.metrics,
-            limits=RetryLimits.of(self.mapping),
+            limits=RetryLimits.of(self.mapping, self.source.retention_s),
             give_up_retry_s=deps.settings.give_up_retry_s,
             result=self.result,
         )

@@ -90,6 +90,12 @@ class StreamSource(Protocol):
         """Whether ``SourceRecord.group`` is a partition key that lanes may split by
         (Kinesis, DynamoDB); False keeps a shard in one lane (Kafka partitions)."""
 
+    @property
+    def retention_s(self) -> float | None:
+        """How long the stream keeps a record, in seconds, as read by ``open`` (None:
+        unknown; Kafka's is the topic's own setting, not read). A failed batch with no
+        ``MaximumRecordAgeInSeconds`` is retried until its records expire, on AWS."""
+
     async def open(self) -> None:
         """Check the stream exists; raise if it is gone."""
 
