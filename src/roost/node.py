@@ -128,9 +128,9 @@ class Node:
         # Clients of the AWS endpoint for destinations, closed last.
         self._aws: list[AwsClients] = []
 
-    async def _build_app(self) -> FrontDoor:
-        stores = await open_node_stores(self.config, self.faults)
-        self._stores = stores
+    async def _start_control(self, stores: Stores) -> ControlPlane:
+        """The control plane over the opened stores, its pending transitions completed
+        and its code collector started."""
         swept = await asyncio.to_thread(self._liveness.sweep)
         if swept:
             log.info("removed %d lock files of lease owners long dead", swept)
@@ -146,6 +146,12 @@ class Node:
         await self.recovery.run("pending function transitions", recover_functions)
         self._collector = CodeCollector(control.functions, stores.code)
         self._collector.start()
+        return control
+
+    async def _build_app(self) -> FrontDoor:
+        stores = await open_node_stores(self.config, self.faults)
+        self._stores = stores
+        control = await self._start_control(stores)
         resolver = CredentialResolver(
             AccountRepository(stores.config, stores.secrets),
             allow_builtin=self.config.allow_builtin_credentials,
@@ -179,14 +185,7 @@ class Node:
                 Plane.CONTROL, control_routes, self.config.control_max_in_flight
             ),
             Plane.INVOKE: invoke_router,
-            # Its own bound, narrowed while sync invokes run: an async flood must
-            # neither take the sync plane's slots nor its CPU.
-            Plane.ASYNC: PlaneRouter(
-                Plane.ASYNC,
-                async_plane.routes(),
-                self.config.async_max_in_flight,
-                limit=sync_first.limit,
-            ),
+            Plane.ASYNC: self._async_router(async_plane, sync_first),
         }
         authenticator = SigV4Authenticator(SigV4Verifier(resolver, service="lambda"))
         return FrontDoor(
@@ -201,6 +200,16 @@ class Node:
             faults=self.faults,
             cluster=self.cluster.endpoint if self.cluster is not None else None,
             served=self.config.cluster.served_planes(),
+        )
+
+    def _async_router(self, async_plane: AsyncPlane, sync_first: SyncFirst) -> PlaneRouter:
+        """The async plane's router: its own bound, narrowed while sync invokes run, so
+        an async flood takes neither the sync plane's slots nor its CPU."""
+        return PlaneRouter(
+            Plane.ASYNC,
+            async_plane.routes(),
+            self.config.async_max_in_flight,
+            limit=sync_first.limit,
         )
 
     def _destination_clients(self) -> AwsClients:

@@ -112,35 +112,80 @@ class AsyncPlane:
         self.settings = settings
         self._queues = queues
         self.metrics = metrics or AsyncMetrics()
-        names = shared_queue_names(settings.shared_queues)
+        self._intake(invoke, lease_store, liveness, order)
+        self._flow(limit, concurrency, sync_busy, pressure)
+        sink = sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink()
+        self.pollers = self._pollers(
+            PollerDeps(
+                queues=queues,
+                assignment=assignment or self.leases,
+                invoker=SyncPathInvoker(invoke),
+                limits=EventInvokeConfigLimits(configs),
+                policy=RetryPolicy(settings.retry_scale),
+                sink=LedgerSink(sink, self.ledger),
+                gauge=self.gauge,
+                metrics=self.metrics,
+                gate=self.running,
+                tenants=self.tenants,
+                drain=self.drain if settings.drain.enabled else None,
+                pressure=pressure,
+                backlog=self.backlog,
+                shards=self.shards,
+            )
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _intake(
+        self,
+        invoke: InvokeHandlers,
+        lease_store: ConfigStore | None,
+        liveness: OwnerLiveness | None,
+        order: OrderPreference | None,
+    ) -> None:
+        """The parts an event meets on its way in: the ring and its depth gauge, the
+        queue leases, express lanes, backlog ledger and shards, the router and the
+        front end."""
+        names = shared_queue_names(self.settings.shared_queues)
         self.queue_names = tuple(names)
-        self.gauge = DepthGauge(queues, names)
+        self.gauge = DepthGauge(self._queues, names)
         self.leases = LeasedAssignment(
             LeaseTable(lease_store or MemoryConfigStore(), ASYNC_QUEUES_LEASE_PREFIX),
             self.queues_to_poll,
-            settings.keeper_config(),
+            self.settings.keeper_config(),
             liveness=liveness,
         )
-        self.express = RateExpressLane(settings.express, self.gauge, on_new_lane=self.leases.nudge)
+        self.express = RateExpressLane(
+            self.settings.express, self.gauge, on_new_lane=self.leases.nudge
+        )
         self.ledger = BacklogLedger(lambda: int(time.time() * 1000))
         self.shards = BacklogShards(
-            settings.shards,
+            self.settings.shards,
             self.ledger,
             self.gauge,
             on_open=self.leases.nudge,
             metrics=self.metrics,
         )
         self.router = QueueRouter(HashRing(names), self.gauge, self.express, self.shards)
-        self.backlog = BacklogRecovery(settings.backlog, self.ledger, order)
+        self.backlog = BacklogRecovery(self.settings.backlog, self.ledger, order)
         self.frontend = AsyncFrontEnd(
             invoke,
             self.router,
-            queues,
+            self._queues,
             self.gauge,
             metrics=self.metrics,
             on_accepted=self.ledger.add,
         )
-        poller_ids = [f"poller-{index}" for index in range(settings.pollers)]
+
+    def _flow(
+        self,
+        limit: Callable[[int], int] | None,
+        concurrency: ConcurrencySource | None,
+        sync_busy: Callable[[], bool] | None,
+        pressure: HostPressure | None,
+    ) -> None:
+        """The drain's flow control: the bound on events running at once, the tenant
+        buckets and the drain governor."""
+        settings = self.settings
         self.running_max = settings.pollers * settings.poller_concurrency
         narrow, running_max = limit, self.running_max
         self.running = (
@@ -153,32 +198,19 @@ class AsyncPlane:
         )
         self.pressure = pressure
         self.drain = self._governor(settings.drain, limit, sync_busy)
-        deps = PollerDeps(
-            queues=queues,
-            assignment=assignment or self.leases,
-            invoker=SyncPathInvoker(invoke),
-            limits=EventInvokeConfigLimits(configs),
-            policy=RetryPolicy(settings.retry_scale),
-            sink=LedgerSink(
-                sink_for(self.frontend) if sink_for is not None else LoggingOutcomeSink(),
-                self.ledger,
-            ),
-            gauge=self.gauge,
-            metrics=self.metrics,
-            gate=self.running,
-            tenants=self.tenants,
-            drain=self.drain if settings.drain.enabled else None,
-            pressure=pressure,
-            backlog=self.backlog,
-            shards=self.shards,
-        )
+
+    def _pollers(self, deps: PollerDeps) -> list[AsyncPoller]:
+        """``settings.pollers`` pollers sharing ``deps``."""
+        settings = self.settings
         poller_settings = PollerSettings(
             concurrency=settings.poller_concurrency,
             visibility_timeout_s=settings.visibility_timeout_s,
             wait_s=settings.poll_wait_s,
         )
-        self.pollers = [AsyncPoller(pid, deps, poller_settings) for pid in poller_ids]
-        self._tasks: list[asyncio.Task[None]] = []
+        return [
+            AsyncPoller(f"poller-{index}", deps, poller_settings)
+            for index in range(settings.pollers)
+        ]
 
     def _governor(
         self,
