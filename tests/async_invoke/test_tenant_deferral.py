@@ -78,6 +78,7 @@ def poller_for(
     buckets: TenantBuckets,
     policy: RetryPolicy | None = None,
     limits: RetryLimits | None = None,
+    drain: DrainGovernor | None = None,
 ) -> AsyncPoller:
     deps = PollerDeps(
         queues=store,
@@ -88,7 +89,7 @@ def poller_for(
         sink=sink,
         gauge=DepthGauge(store, [QUEUE]),
         tenants=buckets,
-        drain=DrainGovernor(DrainSettings(initial_rate_per_s=1000.0)),
+        drain=drain or DrainGovernor(DrainSettings(initial_rate_per_s=1000.0)),
     )
     return AsyncPoller(
         "p0", deps, PollerSettings(concurrency=8, visibility_timeout_s=5, wait_s=0.1)
@@ -207,3 +208,38 @@ def test_an_expired_event_goes_to_on_failure_without_waiting_for_its_tenants_tok
     # are still running one at a time (they take 5 s), and none of them ran
     assert sorted(failed) == [f"stale-{i}" for i in range(5)]
     assert live_done < 30
+
+
+def test_expired_events_are_settled_without_using_up_the_drains_tokens() -> None:
+    async def scenario() -> tuple[list[str], float]:
+        # Given a drain governor with one token, refilled once every 100 s, and
+        # 5 events older than their maximum age
+        store, sink, invoker = MemoryQueueStore(), RecordingSink(), SlowInvoker(0.0)
+        slow = DrainSettings(
+            initial_rate_per_s=0.01, min_rate_per_s=0.01, max_rate_per_s=0.01, burst_s=1.0
+        )
+        governor = DrainGovernor(slow)
+        for index in range(5):
+            old = an_event("f", index)
+            stale = AsyncEvent(
+                f"stale-{index}", ACCOUNT, "us-east-1", "f", None, b"{}",
+                old.received_at_ms - 120_000,
+            )  # fmt: skip
+            await store.send(QUEUE, encode(stale))
+        buckets = TenantBuckets(Reservations({}), TenantSizing())
+        limits = RetryLimits(maximum_event_age_s=60)
+        poller = poller_for(store, invoker, sink, buckets, limits=limits, drain=governor)
+        poller.start()
+        try:
+            while len(sink.failed_events) < 5:
+                await asyncio.sleep(0.01)
+        finally:
+            await poller.stop(grace_s=1)
+        return [e.request_id for e, _, _ in sink.failed_events], governor.bucket.available
+
+    failed, tokens_left = asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    # Then all 5 reach OnFailure, none ran, and the drain's token is still there
+    # for the first event that will run
+    assert sorted(failed) == [f"stale-{i}" for i in range(5)]
+    assert tokens_left >= 1.0

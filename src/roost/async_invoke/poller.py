@@ -164,11 +164,11 @@ class AsyncPoller:
                 for waiting in messages:
                     self._visibility.release(waiting)  # Back after their timeout.
                 raise
-            for index, (message, event) in enumerate(admitted):
+            for index, (message, event, runs) in enumerate(admitted):
                 try:
-                    await self._turn()
+                    await self._turn(runs)
                 except BaseException:
-                    for waiting, _ in admitted[index:]:
+                    for waiting, _, _ in admitted[index:]:
                         self._visibility.release(waiting)  # Back after their timeout.
                     raise
                 task = asyncio.get_running_loop().create_task(
@@ -222,18 +222,19 @@ class AsyncPoller:
 
     async def _admit(
         self, queue: str, messages: list[ReceivedMessage]
-    ) -> list[tuple[ReceivedMessage, AsyncEvent | None]]:
-        """The messages to start now, decoded (None: malformed); those whose tenant
-        has no token now are put back, so they hold neither a slot nor the others,
-        and those whose backlog shard has a queue of its own are moved there."""
-        admitted: list[tuple[ReceivedMessage, AsyncEvent | None]] = []
+    ) -> list[tuple[ReceivedMessage, AsyncEvent | None, bool]]:
+        """The messages to start now, decoded (None: malformed), each with whether it
+        will run (not malformed, not expired); those whose tenant has no token now
+        are put back, so they hold neither a slot nor the others, and those whose
+        backlog shard has a queue of its own are moved there."""
+        admitted: list[tuple[ReceivedMessage, AsyncEvent | None, bool]] = []
         deferrals = []
         moves: list[Move] = []
         for message in messages:
             try:
                 event = decode(message.body)
             except MalformedEvent:
-                admitted.append((message, None))
+                admitted.append((message, None, False))
                 continue
             if self._deps.backlog is not None:
                 await self._deps.backlog.seen(queue, event)
@@ -243,12 +244,12 @@ class AsyncPoller:
                 continue
             if await self._settler.expired_already(event):
                 # Settled at once (to OnFailure): it must not wait for a token its
-                # tenant's live events need, nor use one up.
-                admitted.append((message, event))
+                # tenant's live events need, nor use one up, nor the drain's.
+                admitted.append((message, event, False))
                 continue
             delay_s = self._shed_delay(message, event) or await self._tenant_delay(event)
             if delay_s <= 0:
-                admitted.append((message, event))
+                admitted.append((message, event, True))
             else:
                 deferrals.append(self._defer(queue, message, delay_s))
         if deferrals:
@@ -293,9 +294,10 @@ class AsyncPoller:
         with contextlib.suppress(StoreUnavailable):
             await self._deps.queues.change_visibility(queue, message.receipt, delay_s)
 
-    async def _turn(self) -> None:
-        """Wait for the drain's token, then for a slot."""
-        if self._deps.drain is not None:
+    async def _turn(self, runs: bool) -> None:
+        """Wait for the drain's token (an event that ``runs``: the drain paces invokes),
+        then for a slot."""
+        if runs and self._deps.drain is not None:
             await self._deps.drain.take()
         await self._slot_for()
 
