@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from roost.worker.environment import ExecutionEnvironment, InvokeOutcome, RuntimeStatus
 from roost.worker.runtime_api import Invocation
 from tests.worker.environments import ARN, invocation, provided_environment, write_code
@@ -317,16 +319,18 @@ def test_an_unknown_path_is_not_found(tmp_path: Path) -> None:
     run_as_runtime(tmp_path, scenario)
 
 
+@pytest.mark.parametrize("report", ["response", "error"])
 def test_an_oversize_response_is_refused_with_413_and_is_response_size_too_large(
-    tmp_path: Path,
+    tmp_path: Path, report: str
 ) -> None:
+    # An oversize error report too: it used to reach the caller cut at 7 MB.
     event = invocation()
-    size = 7 * 1024 * 1024
+    size = 8 * 1024 * 1024
 
     async def scenario(env: ExecutionEnvironment, client: RuntimeClient) -> None:
         running, _ = await first_event(env, client, event)
         status, _, body = await client.request(
-            "POST", f"/invocation/{event.request_id}/response", b"x" * size
+            "POST", f"/invocation/{event.request_id}/{report}", b"x" * size
         )
         assert status == 413
         assert json.loads(body)["errorType"] == "RequestEntityTooLarge"

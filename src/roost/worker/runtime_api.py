@@ -347,9 +347,9 @@ class _Connection(asyncio.Protocol):
         if found is None:
             return _reply(404, _error_body("NotFound", "Unknown Runtime API path"))
         request_id = found.group(1).decode("latin-1")
-        if found.group(2) == b"error":
-            return self._status_reply(self._handler.invocation_error(request_id, body, error_type))
         if request.body_size > MAX_RESPONSE_BYTES:
+            # An error report as large is refused as a response would be: only its
+            # first megabytes were kept, and they would reach the caller as cut JSON.
             status = self._handler.invocation_error(
                 request_id, _oversize(request.body_size), "Function.ResponseSizeTooLarge"
             )
@@ -360,6 +360,8 @@ class _Connection(asyncio.Protocol):
                     f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
                 ),
             )
+        if found.group(2) == b"error":
+            return self._status_reply(self._handler.invocation_error(request_id, body, error_type))
         return self._status_reply(self._handler.invocation_response(request_id, body))
 
     @staticmethod
