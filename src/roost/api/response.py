@@ -72,6 +72,9 @@ def render_output(operation: Operation, output: Mapping[str, Any]) -> WireRespon
     if body is None:
         body = _dumps(document) if payload_name is None else b""
         headers.setdefault("Content-Type", "application/json")
+    elif body:
+        # Invoke's payload is the function's JSON; Lambda labels it so.
+        headers.setdefault("Content-Type", "application/json")
     return WireResponse(status, body, headers)
 
 

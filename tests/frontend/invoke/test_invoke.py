@@ -57,6 +57,7 @@ def test_invoke_returns_the_handlers_result_with_the_real_context(
     assert response["StatusCode"] == 200
     assert "FunctionError" not in response
     assert response["ExecutedVersion"] == "$LATEST"
+    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
     assert result["event"] == {"n": 1}
     assert result["function_name"] == function_name
     assert result["version"] == "$LATEST"
