@@ -118,6 +118,8 @@ async def test_a_shard_fenced_while_its_worker_starts_invokes_nothing() -> None:
     ) as runner:
         await eventually(lambda: SHARD0 in runner.workers and runner.workers[SHARD0].fenced)
         await asyncio.sleep(0.3)
+        # A worker that started no lanes and no read loop stops cleanly all the same
+        await runner.workers[SHARD0].stop(grace_s=0.1)
 
     # Then it invokes none of the records it read: they are the new owner's
     assert started == []
