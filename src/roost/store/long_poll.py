@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from roost.cancellation import within
 from roost.store.ports import ReceivedMessage
 from roost.store.queue_support import ReceiveAttempt, to_ms
 
@@ -50,7 +51,13 @@ class QueueSignals:
     instead of sleeping through a message that landed in between.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_abandoned: Callable[[str, list[ReceivedMessage]], None] | None = None
+    ) -> None:
+        """``on_abandoned(queue, messages)`` gives back messages handed to a waiter that
+        was cancelled before it could return them (they would stay hidden until their
+        visibility timeout otherwise)."""
+        self._on_abandoned = on_abandoned
         self._generations: dict[str, int] = {}
         self._waiters: dict[str, list[Waiter]] = {}
         # Queues a receive found with nothing visible: the generation it saw and
@@ -134,18 +141,31 @@ class QueueSignals:
         waiters = self._waiters.setdefault(queue, [])
         waiters.append(waiter)
         try:
-            # wait_for on purpose: messages handed to this waiter as a cancel
-            # arrives are returned rather than left hidden until their visibility
-            # timeout (see roost.cancellation); the cancelled receive then just ends.
-            return await asyncio.wait_for(waiter.future, timeout_s)  # noqa: TID251
+            return await within(waiter.future, timeout_s)
         except TimeoutError:
-            return None
+            # Our own deadline: what was handed over as it came is still ours.
+            return _handed(waiter)
+        except asyncio.CancelledError:
+            # The receive is called off (its poller stops): the cancel must go on,
+            # and what was handed over as it came goes back to the queue now.
+            handed = _handed(waiter)
+            if handed and self._on_abandoned is not None:
+                self._on_abandoned(queue, handed)
+            raise
         finally:
             waiters = self._waiters.get(queue, [])
             if waiter in waiters:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiters[queue]
+
+
+def _handed(waiter: Waiter) -> list[ReceivedMessage] | None:
+    """What a waiter whose wait ended without its result was handed meanwhile."""
+    future = waiter.future
+    if future.done() and not future.cancelled():
+        return future.result()
+    return None
 
 
 async def long_poll(

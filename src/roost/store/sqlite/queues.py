@@ -98,7 +98,7 @@ class SqliteQueueStore:
         self._clock = clock
         self._db = SqliteDatabase(path, MIGRATIONS)
         self._committer = GroupCommitter(self._db, clock, max_batch_ops=max_batch_ops)
-        self._signals = QueueSignals()
+        self._signals = QueueSignals(on_abandoned=self._release)
         # Releases of handed-off messages nobody took (kept so they finish).
         self._releasing: set[asyncio.Task[bool]] = set()
         self._closed = False
