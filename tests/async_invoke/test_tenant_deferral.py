@@ -235,6 +235,7 @@ def test_expired_events_are_settled_without_using_up_the_drains_tokens() -> None
                 await asyncio.sleep(0.01)
         finally:
             await poller.stop(grace_s=1)
+        assert invoker.started == []
         return [e.request_id for e, _, _ in sink.failed_events], governor.bucket.available
 
     failed, tokens_left = asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -95,9 +95,9 @@ class AdmissionControl:
         self._waited = 0
         self._wait_sum_s = 0.0
         self._wait_max_s = 0.0
-        # Counted here, not read from the semaphore: ``wait_for`` starts the
-        # acquire a loop turn later, so arrivals in the same turn would all see
-        # an empty line.
+        # Requests between their arrival and a slot, counted here rather than
+        # read from the semaphore: the line's bound covers every one of them,
+        # including one whose slot was granted but that has not resumed yet.
         self._in_line = 0
 
     @property

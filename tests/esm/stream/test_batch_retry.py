@@ -56,14 +56,23 @@ def test_records_expiring_before_any_invoke_have_no_response() -> None:
     assert (give_up.invokes, give_up.outcome) == (0, None)
 
 
-def test_a_record_the_stream_no_longer_keeps_is_given_up_whatever_the_maximum_age() -> None:
+def test_a_failed_record_past_the_retention_is_given_up_whatever_the_maximum_age() -> None:
     old = record("1", NOW_S - 90_000)  # 25 hours
     for maximum_age_s in (-1, 604_800):
         limits = RetryLimits(maximum_record_age_s=maximum_age_s, retention_s=86_400.0)
-        left, give_up = expire(Attempt((old,)), limits, NOW_S)
+        left, give_up = expire(Attempt((old,), retries=1, invokes=1, failures=1), limits, NOW_S)
         assert left.records == ()
         assert give_up is not None
         assert give_up.condition is StreamFailureCondition.RECORD_AGE_EXCEEDED
+
+
+def test_a_record_read_for_the_first_time_is_invoked_though_past_the_retention() -> None:
+    # The stream trims late (DynamoDB Streams: "at any moment" after 24 hours):
+    # a record it still handed out is still there to process.
+    old = record("1", NOW_S - 90_000)
+    attempt = Attempt((old,))
+    left, give_up = expire(attempt, RetryLimits(retention_s=86_400.0), NOW_S)
+    assert (left, give_up) == (attempt, None)
 
 
 def test_the_lesser_of_maximum_age_and_retention_bounds_a_record() -> None:
@@ -71,5 +80,6 @@ def test_the_lesser_of_maximum_age_and_retention_bounds_a_record() -> None:
     assert RetryLimits(maximum_record_age_s=-1, retention_s=86_400.0).record_lifetime_s == 86_400
     assert RetryLimits(maximum_record_age_s=-1).record_lifetime_s == -1
     young = record("1", NOW_S - 3_600)
-    left, give_up = expire(Attempt((young,)), RetryLimits(retention_s=86_400.0), NOW_S)
+    failed = Attempt((young,), failures=1)
+    left, give_up = expire(failed, RetryLimits(retention_s=86_400.0), NOW_S)
     assert (left.records, give_up) == ((young,), None)

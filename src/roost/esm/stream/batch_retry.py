@@ -76,8 +76,8 @@ class RetryLimits:
 
     @property
     def record_lifetime_s(self) -> float:
-        """How old a record may be before it is given up (-1: never): the lesser of
-        ``MaximumRecordAgeInSeconds`` and the stream's retention."""
+        """How old a record of a failed batch may be before it is given up (-1: never):
+        the lesser of ``MaximumRecordAgeInSeconds`` and the stream's retention."""
         ages = [float(self.maximum_record_age_s)] if self.maximum_record_age_s >= 0 else []
         if self.retention_s is not None:
             ages.append(self.retention_s)
@@ -132,9 +132,12 @@ class Step:
 
 
 def expire(attempt: Attempt, limits: RetryLimits, now_s: float) -> tuple[Attempt, GiveUp | None]:
-    """Before an invoke: take out the records older than ``MaximumRecordAgeInSeconds``
-    or than the stream keeps them."""
-    expired, fresh = split_expired(attempt.records, limits.record_lifetime_s, now_s)
+    """Before an invoke: take out the records older than ``MaximumRecordAgeInSeconds``,
+    and, once the batch has failed, than the stream keeps them (a record read for the
+    first time is invoked: the stream trims late, and it is still there)."""
+    failed = attempt.retries > 0 or attempt.failures > 0 or attempt.invokes > 0
+    lifetime_s = limits.record_lifetime_s if failed else limits.maximum_record_age_s
+    expired, fresh = split_expired(attempt.records, lifetime_s, now_s)
     if not expired:
         return attempt, None
     give_up = GiveUp(
