@@ -45,3 +45,49 @@ def test_threads_that_end_within_the_grace_make_a_normal_exit() -> None:
         assert child.returncode == 3
         assert "returned 3" in child.stdout
         assert "leaving" not in child.stderr
+
+
+HANGING_STOP = textwrap.dedent(
+    """
+    import asyncio
+    from roost import process_exit
+
+    async def part_that_never_ends():
+        await asyncio.Event().wait()
+
+    async def stop():
+        process_exit.StopDeadline(0.5).arm(asyncio.get_running_loop())
+        await part_that_never_ends()
+
+    asyncio.run(stop())
+    """
+)
+
+FINISHING_STOP = textwrap.dedent(
+    """
+    import time
+    from roost import process_exit
+    deadline = process_exit.StopDeadline(0.5)
+    deadline.arm()
+    deadline.disarm()
+    time.sleep(1.0)
+    print("stopped in my own time", flush=True)
+    """
+)
+
+
+def test_a_stop_past_its_deadline_ends_the_process_and_says_where_it_waited() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", HANGING_STOP], capture_output=True, text=True, timeout=30
+    )
+    assert child.returncode == 1
+    assert "stop still running after 0.5 s" in child.stderr
+    assert "part_that_never_ends" in child.stderr  # the coroutine it waits in
+
+
+def test_a_stop_that_finishes_calls_its_deadline_off() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", FINISHING_STOP], capture_output=True, text=True, timeout=30
+    )
+    assert child.returncode == 0
+    assert "stopped in my own time" in child.stdout

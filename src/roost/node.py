@@ -420,6 +420,7 @@ class Node:
             await self._stopping.wait()
             await self._server.shutdown(SHUTDOWN_GRACE_S)
         finally:
+            self._stopping.set()  # Also when serving failed: stopping starts now.
             try:
                 await self._close()
             finally:
@@ -447,6 +448,10 @@ class Node:
     def stop(self) -> None:
         """Ask the server to finish in-flight requests and exit."""
         self._stopping.set()
+
+    async def stopping(self) -> None:
+        """Return once the node has begun to stop (asked to, or its serving failed)."""
+        await self._stopping.wait()
 
     async def _close(self) -> None:
         for name, step in self._shutdown_steps():

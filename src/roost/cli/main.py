@@ -8,6 +8,7 @@ import dataclasses
 import faulthandler
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -65,12 +66,16 @@ def _up(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     node = Node(config)
 
+    deadline = process_exit.StopDeadline(_stop_deadline_s())
+
     async def main() -> None:
         announce = asyncio.create_task(_announce(node))
+        bound = asyncio.create_task(_bound_the_stop(node, deadline))
         try:
             await node.serve()
         finally:
             announce.cancel()
+            bound.cancel()
 
     try:
         _run(main())
@@ -78,8 +83,21 @@ def _up(args: argparse.Namespace) -> int:
         # A node that failed must not hang on threads either: report, then leave.
         logging.getLogger("roost").exception("roost up failed")
         return process_exit.leave(1)
+    finally:
+        deadline.disarm()
     print("Roost stopped.", flush=True)
     return process_exit.leave(0)
+
+
+async def _bound_the_stop(node: Node, deadline: process_exit.StopDeadline) -> None:
+    """A stop that hangs ends the process after the deadline (see process_exit)."""
+    await node.stopping()
+    deadline.arm(asyncio.get_running_loop())
+
+
+def _stop_deadline_s() -> float:
+    value = os.environ.get("ROOST_STOP_DEADLINE_S")
+    return float(value) if value else process_exit.STOP_DEADLINE_S
 
 
 async def _announce(node: Node) -> None:
@@ -156,13 +174,17 @@ environment variables (flags take precedence):
   ROOST_DATA_DIR  data directory of the embedded store (default ./.roost)
   ROOST_REGION    region Roost reports in ARNs (default us-east-1)
   ROOST_AWS_ENDPOINT_URL  AWS endpoint of async destinations (default: AWS)
+  ROOST_STOP_DEADLINE_S   a stop still running after this many seconds dumps
+                  every thread's stack and ends the process (default 60)
 """
 
 _UP_HELP = """\
 Bound to a loopback address, Roost also accepts the built-in credentials
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test (account 000000000000).
 Bound to any other address it does not: create accounts with
-`roost accounts create NAME`. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
+`roost accounts create NAME`. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; a
+stop that hangs ends the process after ROOST_STOP_DEADLINE_S (nothing it
+acknowledged is lost: all of it is durable).
 
 """
 
