@@ -147,7 +147,8 @@ def memory_source(stream: MemoryStream) -> IteratorStreamSource:
     async def connect() -> MemoryStream:
         return stream
 
-    return IteratorStreamSource(STREAM_ARN, connect, describe, 10_000)
+    # The retention is read again at every refresh: tests change it as they run.
+    return IteratorStreamSource(STREAM_ARN, connect, describe, 10_000, retention_refresh_s=0.0)
 
 
 def stream_mapping(uuid: str = "m1", **settings: Any) -> EventSourceMapping:

@@ -217,6 +217,24 @@ async def test_a_batch_retried_without_limits_is_given_up_when_the_stream_drops_
 
 
 @scenario
+async def test_a_retention_changed_while_the_mapping_runs_bounds_its_retries() -> None:
+    # Given a poison record retried while the stream's retention is unknown
+    h = Harness(MemoryStream(), MemoryCheckpointStore())
+    h.stream.put(SHARD0, "k", "poison", arrival_s=time.time() - 7200)
+    h.stream.put(SHARD0, "k", "next")
+    function = recording(h, lambda d: "poison" in d)
+    async with h.running(stream_mapping(batch_size=1), function):
+        await eventually(lambda: len(function.events) >= 3)
+        assert h.failures.given_up == []
+        # When the stream turns out to keep records for an hour only
+        h.stream.retention = 3600.0
+        # Then the poison record is given up as too old and the shard moves on
+        await eventually(lambda: h.processed == ["next"])
+    ((_, give_up),) = h.failures.given_up
+    assert give_up.condition is StreamFailureCondition.RECORD_AGE_EXCEEDED
+
+
+@scenario
 async def test_partial_batch_response_restarts_from_the_lowest_failed_record() -> None:
     h = Harness(MemoryStream(), MemoryCheckpointStore())
     numbers = {put_all(h.stream, [f"r{i}"]): f"r{i}" for i in range(1, 6)}

@@ -74,6 +74,9 @@ class KafkaSource:
     keyed = False
     retention_s = None
 
+    async def refresh_retention(self) -> None:
+        """A topic's retention is not read (``retention_s`` stays None)."""
+
     def __init__(self, mapping: EventSourceMapping, settings: KafkaSettings) -> None:
         self._key = mapping.source.key
         self._topic = mapping_topic(mapping)

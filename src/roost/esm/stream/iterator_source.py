@@ -10,6 +10,7 @@ in ``roost.esm.kinesis.source`` and ``roost.esm.dynamodb.source`` supply.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,9 @@ from roost.esm.shards import IteratorPosition, Shard
 from roost.esm.stream.source import BatchInfo
 
 log = logging.getLogger(__name__)
+
+# How often a running mapping reads its stream's retention again.
+RETENTION_REFRESH_S = 600.0
 
 BatchDescriber = Callable[[str, str, Sequence[SourceRecord]], BatchInfo]
 
@@ -35,8 +39,14 @@ class IteratorStreamSource:
         connect: Callable[[], Awaitable[StreamApi]],
         describe: BatchDescriber,
         max_records_per_read: int,
+        *,
+        retention_refresh_s: float = RETENTION_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._arn = arn
+        self._retention_refresh_s = retention_refresh_s
+        self._clock = clock
+        self._retention_read_at: float | None = None
         self._connect = connect
         self._describe = describe
         self.max_records_per_read = max_records_per_read
@@ -57,12 +67,23 @@ class IteratorStreamSource:
         """Connect and list the shards once: a missing stream fails here."""
         stream = await self._connect()
         await stream.list_shards()
-        try:
-            self.retention_s = await stream.retention_s()
-        except Exception as error:
-            # Unknown, records never expire here: retrying too long beats dropping early.
-            log.warning("retention of %s unknown (%s)", self._arn, error)
         self._stream = stream
+        await self._read_retention()
+
+    async def refresh_retention(self) -> None:
+        """Read the retention again once ``retention_refresh_s`` passed since the last try."""
+        read_at = self._retention_read_at
+        if read_at is None or self._clock() - read_at >= self._retention_refresh_s:
+            await self._read_retention()
+
+    async def _read_retention(self) -> None:
+        self._retention_read_at = self._clock()
+        try:
+            self.retention_s = await self._api().retention_s()
+        except Exception as error:
+            # Unknown, records never expire here (the last reading, if any, stands):
+            # retrying too long beats dropping early.
+            log.warning("retention of %s not read (%s)", self._arn, error)
 
     async def list_shards(self) -> list[Shard]:
         """Every shard, open and closed."""

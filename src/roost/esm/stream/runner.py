@@ -261,10 +261,19 @@ class StreamMappingRunner:
                 await within(self._wake.wait(), self._deps.settings.shard_refresh_s)
             self._wake.clear()
             await self._refresh_safely()
+            await self._follow_retention()
             self._report_progress()
             if self._opener.error:
                 self.result.problem(self._opener.error)
             await self.result.publish()
+
+    async def _follow_retention(self) -> None:
+        """A changed stream retention reaches the running shards' retry limits."""
+        before = self.source.retention_s
+        await self.source.refresh_retention()
+        if self.source.retention_s != before:
+            for worker in self.workers.values():
+                worker.context.limits = RetryLimits.of(self.mapping, self.source.retention_s)
 
     async def _refresh_safely(self) -> None:
         try:

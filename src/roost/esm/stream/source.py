@@ -96,6 +96,10 @@ class StreamSource(Protocol):
         unknown; Kafka's is the topic's own setting, not read). A failed batch with no
         ``MaximumRecordAgeInSeconds`` is retried until its records expire, on AWS."""
 
+    async def refresh_retention(self) -> None:
+        """Read the retention again if the last reading is old (a stream's retention
+        can be changed while it is read); best effort, keeps the last one on error."""
+
     async def open(self) -> None:
         """Check the stream exists; raise if it is gone."""
 
