@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+
+from roost.process_exit import await_chain
 
 CHILD = textwrap.dedent(
     """
@@ -91,3 +96,51 @@ def test_a_stop_that_finishes_calls_its_deadline_off() -> None:
     )
     assert child.returncode == 0
     assert "stopped in my own time" in child.stdout
+
+
+def test_an_await_chain_goes_down_to_the_task_or_future_awaited() -> None:
+    async def main() -> list[str]:
+        never = asyncio.Event()
+
+        async def ticks() -> AsyncIterator[int]:
+            await never.wait()
+            yield 1
+
+        async def inner() -> None:
+            async for _ in ticks():
+                pass
+
+        blocker = asyncio.create_task(inner(), name="blocker")
+
+        async def outer() -> None:
+            await blocker
+
+        task = asyncio.create_task(outer())
+        await asyncio.sleep(0.01)
+        chains = [await_chain(task), await_chain(blocker)]
+        for running in (task, blocker):
+            running.cancel()
+        await asyncio.gather(task, blocker, return_exceptions=True)
+        return [" | ".join(chain) for chain in chains]
+
+    outer_chain, blocker_chain = asyncio.run(main())
+
+    assert " in outer | waiting for <Task pending name='blocker'" in outer_chain
+    # Down to the ``async for`` (an async generator's step shows no frame), then the
+    # future the task waits on
+    assert " in inner | " in blocker_chain
+    assert blocker_chain.rsplit(" | ", 1)[1].startswith("waiting for <Future pending")
+
+
+def test_roost_up_refuses_a_stop_deadline_that_is_not_a_number_of_seconds() -> None:
+    for value in ("inf", "0", "-5", "soon"):
+        done = subprocess.run(
+            [sys.executable, "-m", "roost", "up", "--port", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "ROOST_STOP_DEADLINE_S": value},
+            check=False,
+        )
+        assert done.returncode == 2, (value, done.stderr)
+        assert "roost up: ROOST_STOP_DEADLINE_S must be seconds" in done.stderr

@@ -410,17 +410,19 @@ class Node:
         }
 
     async def serve(self) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop``), then close everything cleanly."""
-        front_door = await self._build_app()
-        self._server = HttpServer(front_door, self.config.host, self.config.port)
-        handled = self._handle_stop_signals()
+        """Run until SIGINT/SIGTERM (or ``stop``), then close everything cleanly (what
+        was started of it too, when starting failed)."""
+        handled: list[signal.Signals] = []
         try:
+            front_door = await self._build_app()
+            self._server = HttpServer(front_door, self.config.host, self.config.port)
+            handled = self._handle_stop_signals()
             await self._server.start()
             self.ready.set()
             await self._stopping.wait()
             await self._server.shutdown(SHUTDOWN_GRACE_S)
         finally:
-            self._stopping.set()  # Also when serving failed: stopping starts now.
+            self._stopping.set()  # Also when starting or serving failed.
             try:
                 await self._close()
             finally:

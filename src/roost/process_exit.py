@@ -68,7 +68,9 @@ class StopDeadline:
         self._timer = timer
 
     def disarm(self) -> None:
-        """The stop finished: nothing to end."""
+        """The stop finished: nothing to end. (A deadline already expiring as the stop
+        ends still ends the process, with status 1: a stop that took that long is
+        worth the look its dump gives.)"""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -103,15 +105,29 @@ def await_chain(task: asyncio.Task[Any]) -> list[str]:
     lines: list[str] = []
     awaited: Any = task.get_coro()
     for _ in range(MAX_CHAIN):
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        frame = _first(awaited, "cr_frame", "gi_frame")
         if frame is None:
-            lines.append(repr(awaited))
             break
         lines.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        awaited = _first(awaited, "cr_await", "gi_yieldfrom")
         if awaited is None:
             break
+    # At the bottom, the future the task waits on (another task, an event's future).
+    waiter = getattr(task, "_fut_waiter", None)
+    if waiter is not None:
+        lines.append(f"waiting for {waiter!r}")
     return lines
+
+
+def _first(obj: Any, *names: str) -> Any:
+    """The first of ``obj``'s attributes ``names`` that is set (a coroutine and a
+    generator name their frame and what they await differently; an async generator's
+    ``asend`` shows neither, so a chain ends at the ``async for`` over one)."""
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
 
 
 def _flush() -> None:

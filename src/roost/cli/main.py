@@ -52,6 +52,7 @@ def _up(args: argparse.Namespace) -> int:
     )
     try:
         config = with_cluster_flags(config, args)
+        deadline = process_exit.StopDeadline(_stop_deadline_s())
     except ValueError as error:
         print(f"roost up: {error}", file=sys.stderr)
         return 2
@@ -65,8 +66,6 @@ def _up(args: argparse.Namespace) -> int:
     # httpx logs every request at INFO: one line per invoke sent to another node.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     node = Node(config)
-
-    deadline = process_exit.StopDeadline(_stop_deadline_s())
 
     async def main() -> None:
         announce = asyncio.create_task(_announce(node))
@@ -95,9 +94,24 @@ async def _bound_the_stop(node: Node, deadline: process_exit.StopDeadline) -> No
     deadline.arm(asyncio.get_running_loop())
 
 
+MAX_STOP_DEADLINE_S = 86_400.0
+
+
 def _stop_deadline_s() -> float:
+    """``ROOST_STOP_DEADLINE_S``; raises ``ValueError`` unless a positive number of seconds
+    (at most a day: a timer cannot wait for ever)."""
     value = os.environ.get("ROOST_STOP_DEADLINE_S")
-    return float(value) if value else process_exit.STOP_DEADLINE_S
+    if not value:
+        return process_exit.STOP_DEADLINE_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_STOP_DEADLINE_S:
+        raise ValueError(
+            f"ROOST_STOP_DEADLINE_S must be seconds in (0, {MAX_STOP_DEADLINE_S:g}], not {value!r}"
+        )
+    return seconds
 
 
 async def _announce(node: Node) -> None:

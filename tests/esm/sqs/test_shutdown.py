@@ -35,7 +35,7 @@ def test_a_node_stops_without_waiting_out_an_idle_long_poll_and_loses_nothing(
         wait_for(lambda: "before" in done_ids(recorder))
 
         # When it is asked to stop: the polls in flight would wait up to 20 s more,
-        # longer than stop() waits before it fails the test
+        # longer than the node's stop may take in tests (ROOST_STOP_DEADLINE_S)
         assert node.stop() == 0
     finally:
         if node.process is not None and node.process.poll() is None:

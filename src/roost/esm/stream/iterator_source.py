@@ -72,6 +72,8 @@ class IteratorStreamSource:
 
     async def refresh_retention(self) -> None:
         """Read the retention again once ``retention_refresh_s`` passed since the last try."""
+        if self._stream is None:
+            return  # not open: ``open`` reads it
         read_at = self._retention_read_at
         if read_at is None or self._clock() - read_at >= self._retention_refresh_s:
             await self._read_retention()
