@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -155,6 +156,25 @@ def test_next_delivers_the_event_with_the_lambda_runtime_headers(tmp_path: Path)
         assert headers["lambda-runtime-client-context"] == client_context
         assert json.loads(headers["lambda-runtime-cognito-identity"])["cognitoIdentityId"] == "id"
         await client.request("POST", f"/invocation/{event.request_id}/response", b"null")
+        await running
+
+    run_as_runtime(tmp_path, scenario)
+
+
+def test_a_client_context_as_sent_is_passed_on_as_one_line_of_ascii(tmp_path: Path) -> None:
+    # As an async event queued by an older Roost carries it: a line break and a
+    # character outside latin-1 that a header cannot hold.
+    event = dataclasses.replace(
+        invocation(), client_context='{"custom": {"note": "caf\u00e9 \u2615",\n "n": 1}}'
+    )
+
+    async def scenario(env: ExecutionEnvironment, client: RuntimeClient) -> None:
+        running, (status, headers, _) = await first_event(env, client, event)
+        assert status == 200
+        passed = headers["lambda-runtime-client-context"]
+        assert passed.isascii() and "\n" not in passed
+        assert json.loads(passed) == {"custom": {"note": "caf\u00e9 \u2615", "n": 1}}
+        await client.request("POST", f"/invocation/{event.request_id}/response", b"1")
         await running
 
     run_as_runtime(tmp_path, scenario)

@@ -55,10 +55,21 @@ class Invocation:
             ("Lambda-Runtime-Trace-Id", self.trace_id),
         ]
         if self.client_context:
-            found.append(("Lambda-Runtime-Client-Context", self.client_context))
+            found.append(("Lambda-Runtime-Client-Context", _header_safe(self.client_context)))
         if self.cognito_identity:
             found.append(("Lambda-Runtime-Cognito-Identity", self.cognito_identity))
         return found
+
+
+def _header_safe(document: str) -> str:
+    """A JSON document as one line of ASCII, which a header can carry. The front ends
+    pass it so already; an async event queued by an older Roost may carry it as sent."""
+    if document.isascii() and "\n" not in document and "\r" not in document:
+        return document
+    try:
+        return json.dumps(json.loads(document), separators=(",", ":"))
+    except ValueError:
+        return json.dumps(document)  # Not JSON: still one ASCII line.
 
 
 Deliver = Callable[[Invocation], None]
