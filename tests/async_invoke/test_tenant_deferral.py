@@ -71,6 +71,12 @@ def an_event(function: str, index: int) -> AsyncEvent:
     return AsyncEvent(f"{function}-{index}", ACCOUNT, "us-east-1", function, None, b"{}", now_ms)
 
 
+def a_stale_event(function: str, index: int) -> AsyncEvent:
+    """``stale-{index}``, accepted 2 minutes ago."""
+    accepted_ms = int(time.time() * 1000) - 120_000
+    return AsyncEvent(f"stale-{index}", ACCOUNT, "us-east-1", function, None, b"{}", accepted_ms)
+
+
 def poller_for(
     store: MemoryQueueStore,
     invoker: SlowInvoker,
@@ -184,12 +190,7 @@ def test_an_expired_event_goes_to_on_failure_without_waiting_for_its_tenants_tok
         for index in range(100):
             await store.send(QUEUE, encode(an_event("noisy", index)))
         for index in range(5):
-            old = an_event("noisy", 100 + index)
-            stale = AsyncEvent(
-                f"stale-{index}", ACCOUNT, "us-east-1", "noisy", None, b"{}",
-                old.received_at_ms - 120_000,
-            )  # fmt: skip
-            await store.send(QUEUE, encode(stale))
+            await store.send(QUEUE, encode(a_stale_event("noisy", index)))
         poller = poller_for(
             store, invoker, sink, buckets, limits=RetryLimits(maximum_event_age_s=60)
         )
@@ -220,12 +221,7 @@ def test_expired_events_are_settled_without_using_up_the_drains_tokens() -> None
         )
         governor = DrainGovernor(slow)
         for index in range(5):
-            old = an_event("f", index)
-            stale = AsyncEvent(
-                f"stale-{index}", ACCOUNT, "us-east-1", "f", None, b"{}",
-                old.received_at_ms - 120_000,
-            )  # fmt: skip
-            await store.send(QUEUE, encode(stale))
+            await store.send(QUEUE, encode(a_stale_event("f", index)))
         buckets = TenantBuckets(Reservations({}), TenantSizing())
         limits = RetryLimits(maximum_event_age_s=60)
         poller = poller_for(store, invoker, sink, buckets, limits=limits, drain=governor)
