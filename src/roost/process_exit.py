@@ -13,10 +13,11 @@ moment to end and then leaves without them, naming them in the log.
 
 For the same reason a stop may be cut short altogether: everything a node
 acknowledged is durable before it said so, and a crash of any process loses
-none of it. Once ``roost up`` begins to stop it arms ``STOP_DEADLINE_S``: a stop
-still running then (a part that waits for something that never comes) dumps
-every thread's stack to stderr and ends the process with status 1, rather than
-leaving a node that neither serves nor exits until someone kills it.
+none of it. Once ``roost up`` begins to stop it arms a ``StopDeadline``: a stop
+still running ``STOP_DEADLINE_S`` later (a part that waits for something that
+never comes) dumps every thread's stack and every task's await chain to stderr
+and ends the process with status 1, rather than leave a node that neither serves
+nor exits until someone kills it.
 """
 
 from __future__ import annotations
