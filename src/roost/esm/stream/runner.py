@@ -233,7 +233,7 @@ class StreamMappingRunner:
             return
         for worker in self.workers.values():
             worker.context.mapping = mapping
-            worker.context.limits = RetryLimits.of(mapping, self.source.retention_s)
+            worker.context.limits = self._limits()
             worker.reconfigure(self._policy(), filter_criteria(mapping))
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -273,7 +273,11 @@ class StreamMappingRunner:
         await self.source.refresh_retention()
         if self.source.retention_s != before:
             for worker in self.workers.values():
-                worker.context.limits = RetryLimits.of(self.mapping, self.source.retention_s)
+                worker.context.limits = self._limits()
+
+    def _limits(self) -> RetryLimits:
+        """The retry limits of the mapping's shards, as the stream keeps records now."""
+        return RetryLimits.of(self.mapping, self.source.retention_s)
 
     async def _refresh_safely(self) -> None:
         try:
@@ -333,7 +337,7 @@ class StreamMappingRunner:
             failures=deps.failures,
             health=self.health,
             metrics=deps.metrics,
-            limits=RetryLimits.of(self.mapping, self.source.retention_s),
+            limits=self._limits(),
             give_up_retry_s=deps.settings.give_up_retry_s,
             result=self.result,
         )
