@@ -458,3 +458,32 @@ def test_an_event_dropped_with_its_function_leaves_the_backlog_ledger() -> None:
 
     ledger = asyncio.run(asyncio.wait_for(scenario(), 10))
     assert ledger.figures() == {}
+
+
+def test_an_event_stays_hidden_while_its_outcome_is_delivered_however_long() -> None:
+    # Given a destination that takes three visibility timeouts to take the outcome
+    # (a slow target, retried), and a second poller of the same queue
+    @dataclass
+    class SlowSink(RecordingSink):
+        async def succeeded(self, event: AsyncEvent, result: InvokeResult) -> None:
+            await asyncio.sleep(1.8)
+            await super().succeeded(event, result)
+
+    async def main() -> tuple[int, int]:
+        store, sink, invoker = MemoryQueueStore(), SlowSink(), ScriptedInvoker([ok])
+        first = single_poller(store, sink, invoker, visibility_timeout_s=0.6)
+        second = single_poller(store, sink, invoker, visibility_timeout_s=0.6)
+        await store.send(QUEUE, encode(event()))
+        first.start()
+        while not invoker.seen:
+            await asyncio.sleep(0.01)
+        second.start()
+        try:
+            await asyncio.wait_for(sink.done.wait(), 10)
+            await asyncio.sleep(1.0)  # what another receive would have run by now
+        finally:
+            await asyncio.gather(first.stop(grace_s=1), second.stop(grace_s=1))
+        return len(invoker.seen), len(sink.succeeded_events)
+
+    # Then it ran once and its outcome was delivered once
+    assert asyncio.run(main()) == (1, 1)

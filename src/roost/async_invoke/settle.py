@@ -99,10 +99,10 @@ class EventSettler:
         try:
             attempt = await self._attempt(event)
         finally:
-            # Before settling, not only in ``handle``: a beat must not extend a
-            # message its settling is about to give a backoff of its own.
-            self._visibility.release(message)
             metrics.ended(account, name)
+        # Still held while its outcome is delivered (which may take longer than the
+        # visibility timeout: a slow destination, retried): another poller must not
+        # receive it and run it again meanwhile. ``handle`` releases it.
         if attempt is None:
             metrics.dropped(account, name, DropReason.FUNCTION_DELETED)
             await self._delete(queue, message)
@@ -193,6 +193,8 @@ class EventSettler:
             self._deps.metrics.sent(queue)
             await self._delete(queue, message)
         else:
+            # Released first: a beat must not extend the backoff given here.
+            self._visibility.release(message)
             await self._deps.queues.change_visibility(queue, message.receipt, decision.delay_s)
 
     def _failures_in_row(self, message: ReceivedMessage) -> int:
