@@ -34,6 +34,12 @@ from roost.store.ports import QueueStore, ReceivedMessage
 log = logging.getLogger(__name__)
 
 OUTBOX_QUEUE = "roost-destination-outbox"
+# How long parked deliveries taken for a retry stay hidden from other redelivery
+# loops (every node's, on a shared store): longer than one delivery's tries,
+# timeouts and backoff take, so none is sent twice at once. Each retry then sets
+# its delivery's next visibility itself; a loop that dies mid-way leaves its
+# deliveries to come back after this.
+REDELIVERY_HOLD_S = 300.0
 
 
 def _now_ms() -> int:
@@ -144,14 +150,17 @@ class ParkingDelivery:
         messages = await self._queues.receive(
             settings.queue,
             max_messages=settings.batch,
-            visibility_timeout_s=settings.retry_delay_s,
+            visibility_timeout_s=REDELIVERY_HOLD_S,
             wait_s=wait_s,
         )
-        delivered = 0
-        for message in messages:
-            if await self._redeliver(message):
-                delivered += 1
-        return delivered
+        # At once, so that the hold covers one delivery's time, not a batch's.
+        outcomes = await asyncio.gather(
+            *(self._redeliver(message) for message in messages), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(1 for outcome in outcomes if outcome is True)
 
     async def _redeliver(self, message: ReceivedMessage) -> bool:
         settings = self._settings
