@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from roost.destinations.delivery import DestinationDelivery
+from roost.destinations.outbox import DeliveryNotParked
 from roost.destinations.records import (
     AsyncEvent,
     Condition,
@@ -282,3 +283,40 @@ def test_a_store_outage_raises_so_that_the_poller_keeps_the_event() -> None:
     with pytest.raises(StoreUnavailable):
         asyncio.run(sink.failed(event("f"), Condition.RETRIES_EXHAUSTED, ERROR))
     assert delivery.records == []
+
+
+def test_a_failure_to_park_is_raised_once_both_sends_have_ended(
+    run_with_store: RunWithStore,
+) -> None:
+    # Given an OnFailure record that cannot be parked at once, and a dead-letter
+    # message whose send takes a moment and fails to park too
+    @dataclass
+    class NeitherParks(RecordingDelivery):
+        ended: list[str] = field(default_factory=list)
+
+        async def send_record(
+            self, destination_arn: str, record: Mapping[str, Any], condition: Condition
+        ) -> bool:
+            self.ended.append("record")
+            raise DeliveryNotParked("store down")
+
+        async def send_dead_letter(self, target_arn: str, message: DeadLetterMessage) -> bool:
+            await asyncio.sleep(0.05)
+            self.ended.append("dead letter")
+            raise DeliveryNotParked("store down")
+
+    async def scenario(store: ConfigStore) -> None:
+        await given_function(store, "f", dlq=DLQ, destinations={"OnFailure": FAILURE_TOPIC})
+        delivery = NeitherParks()
+        loop_errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: loop_errors.append(c))
+
+        # Then the event's failure is raised (the poller keeps it) only when both
+        # sends ended, and no failure is left unheard in a task of its own
+        with pytest.raises(DeliveryNotParked):
+            await sink_of(store, delivery).failed(event("f"), Condition.RETRIES_EXHAUSTED, ERROR)
+        assert delivery.ended == ["record", "dead letter"]
+        await asyncio.sleep(0.1)
+        assert loop_errors == []
+
+    run_with_store(scenario)

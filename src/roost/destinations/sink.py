@@ -121,7 +121,11 @@ class DestinationSink:
         if dead_letter_arn:
             message = dead_letter_message(event, condition, result)
             sends.append(self._delivery.send_dead_letter(dead_letter_arn, message))
-        await asyncio.gather(*sends)
+        # Both run to their end before a failure of either is raised (keeping the
+        # event): none is left running unwatched with its own failure unheard.
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _destination(self, event: AsyncEvent, when: str) -> str | None:
         """``DestinationConfig.{when}.Destination`` of the invoked qualifier, or None."""
