@@ -105,3 +105,27 @@ def test_a_sqlite_receive_cancelled_as_its_message_arrives_leaves_it_visible(
             await store.close()
 
     assert len(asyncio.run(main())) == 1
+
+
+def test_a_handed_off_message_its_receiver_drops_is_found_by_later_long_polls(
+    tmp_path: Path,
+) -> None:
+    async def main() -> list[ReceivedMessage]:
+        store = SqliteQueueStore(tmp_path / "queues.sqlite3")
+        try:
+            # Given a long poll that a send hands its message to, hidden for 0.3 s,
+            # and whose receiver then drops it (no delete, no release)
+            first = asyncio.create_task(
+                store.receive(QUEUE, max_messages=1, visibility_timeout_s=0.3, wait_s=5.0)
+            )
+            for _ in range(20):
+                await asyncio.sleep(0.01)  # it looked and found the queue empty
+            await store.send(QUEUE, b"{}")
+            assert len(await first) == 1
+            await asyncio.sleep(0.4)  # its visibility timeout is over
+            # Then a long poll now gets it, rather than trusting the queue was empty
+            return await store.receive(QUEUE, max_messages=1, wait_s=1.5)
+        finally:
+            await store.close()
+
+    assert len(asyncio.run(main())) == 1

@@ -68,6 +68,14 @@ class QueueSignals:
         """A receive that started at ``generation`` found nothing visible in ``queue``."""
         self._empty[queue] = (generation, next_visible_at_ms)
 
+    def hidden_until(self, queue: str, due_ms: int) -> None:
+        """A message of ``queue`` is hidden until ``due_ms`` with no ``notify`` (it was
+        handed to a claim): its queue's empty mark must send polls to the store by
+        then, or one its receiver never settles would wait there unseen."""
+        mark = self._empty.get(queue)
+        if mark is not None and (mark[1] is None or due_ms < mark[1]):
+            self._empty[queue] = (mark[0], due_ms)
+
     def known_empty(self, queue: str, now_ms: int) -> tuple[bool, int | None]:
         """Whether ``queue`` has had nothing visible since its last empty receive
         (nothing sent or made visible since, nothing due yet), and when the next

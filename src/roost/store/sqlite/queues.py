@@ -163,7 +163,10 @@ class SqliteQueueStore:
         handed: builtins.list[builtins.list[ReceivedMessage]],
         sent: int,
     ) -> None:
+        now_ms = to_ms(self._clock())
         for waiter, messages in zip(waiters, handed, strict=True):
+            if messages and waiter.claim is not None:
+                self._signals.hidden_until(queue, now_ms + waiter.claim.hide_ms)
             if not self._signals.hand_off(waiter, messages):
                 # The poll ended meanwhile (timed out, cancelled): its messages
                 # would stay hidden for a whole visibility timeout otherwise.
