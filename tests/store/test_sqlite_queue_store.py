@@ -432,3 +432,23 @@ def test_deletes_committed_without_an_fsync_survive_sigkill(tmp_path: Path) -> N
     assert not set(deleted) & remaining
     # The kill may land between one delete's commit and its line, never more.
     assert 5000 - 1 <= len(remaining) + len(deleted) <= 5000
+
+
+def test_a_receipt_that_is_not_ours_fails_nothing_committed_with_it(tmp_path: Path) -> None:
+    # A sequence past SQLite's integer range raised inside the shared transaction:
+    # the send committed with it failed too.
+    async def main() -> tuple[list[str], bool, bool]:
+        store = SqliteQueueStore(tmp_path / "queues.sqlite3")
+        try:
+            sent, huge, odd = await asyncio.gather(
+                store.send_batch("q", [b"{}"]),
+                store.delete("q", f"{2**70}.abcd"),
+                store.change_visibility("q", "\u00b2.abcd", 1.0),  # a digit, not an ASCII one
+            )
+            return sent, huge, odd
+        finally:
+            await store.close()
+
+    sent, huge, odd = asyncio.run(main())
+    assert len(sent) == 1
+    assert (huge, odd) == (False, False)

@@ -56,9 +56,16 @@ def make_receipt(sequence: int, token: str) -> str:
     return f"{sequence}.{token}"
 
 
+# The largest integer SQLite stores (a sequence is a row id).
+MAX_SEQUENCE = 2**63 - 1
+
+
 def parse_receipt(receipt: str) -> tuple[int, str] | None:
     """The sequence and token of a receipt, or None if it is not one of ours."""
     sequence, dot, token = receipt.partition(".")
-    if not dot or not token or not sequence.isdigit():
+    # ASCII digits in SQLite's integer range only: a value outside it raises inside
+    # a shared transaction, and would fail every operation committed with it.
+    if not dot or not token or not (sequence.isascii() and sequence.isdigit()):
         return None
-    return int(sequence), token
+    number = int(sequence)
+    return (number, token) if number <= MAX_SEQUENCE else None
