@@ -175,12 +175,28 @@ class SqliteQueueStore:
             self._signals.notify(queue)  # Some are visible: wake the other polls.
 
     def _release(self, queue: str, messages: builtins.list[ReceivedMessage]) -> None:
+        """Give back messages a send handed to a receive that never took them: visible
+        now, and not received (their receive count and first receive undone)."""
         for message in messages:
-            task = asyncio.get_running_loop().create_task(
-                self.change_visibility(queue, message.receipt, 0)
-            )
+            task = asyncio.get_running_loop().create_task(self._give_back(queue, message))
             self._releasing.add(task)
             task.add_done_callback(self._released)
+
+    async def _give_back(self, queue: str, message: ReceivedMessage) -> bool:
+        parsed = parse_receipt(message.receipt)
+        if parsed is None:
+            return False
+        sequence, token = parsed
+
+        def woken(changed: bool) -> None:
+            if changed:
+                self._signals.notify(queue)
+
+        return await self._committer.submit(
+            lambda connection, now_ms: _unreceive(connection, queue, sequence, token, now_ms),
+            after_commit=woken,
+            durable=False,
+        )
 
     def _released(self, task: asyncio.Task[bool]) -> None:
         self._releasing.discard(task)
@@ -391,6 +407,19 @@ def _hide(
         "UPDATE queue_messages SET visible_at_ms = ? "
         "WHERE sequence = ? AND queue = ? AND token = ?",
         (visible_at_ms, sequence, queue, token),
+    )
+    return cursor.rowcount == 1
+
+
+def _unreceive(
+    connection: sqlite3.Connection, queue: str, sequence: int, token: str, now_ms: int
+) -> bool:
+    cursor = connection.execute(
+        "UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count - 1, "
+        "first_received_at_ms = CASE WHEN receive_count = 1 THEN NULL "
+        "ELSE first_received_at_ms END "
+        "WHERE sequence = ? AND queue = ? AND token = ? AND receive_count > 0",
+        (now_ms, sequence, queue, token),
     )
     return cursor.rowcount == 1
 
