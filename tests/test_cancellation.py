@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from roost.cancellation import cancel_and_wait, within
+from roost.cancellation import all_ended, cancel_and_wait, within
 
 
 def test_a_cancel_arriving_as_the_wait_ends_stops_the_loop() -> None:
@@ -92,3 +92,24 @@ def test_a_stop_given_a_deadline_is_cut_short_by_it() -> None:
         assert task.cancelled()
 
     asyncio.run(main())
+
+
+def test_all_ended_lets_every_awaitable_end_before_it_raises_the_first_failure() -> None:
+    async def main() -> list[str]:
+        ended: list[str] = []
+
+        async def fails_at_once() -> int:
+            ended.append("fast")
+            raise RuntimeError("first")
+
+        async def fails_later() -> int:
+            await asyncio.sleep(0.05)
+            ended.append("slow")
+            raise ValueError("second")
+
+        with pytest.raises(RuntimeError, match="first"):
+            await all_ended(fails_at_once(), fails_later())
+        assert await all_ended(asyncio.sleep(0, 1), asyncio.sleep(0, 2)) == [1, 2]
+        return ended
+
+    assert asyncio.run(main()) == ["fast", "slow"]

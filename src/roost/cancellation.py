@@ -14,13 +14,16 @@ owner's ``stop`` waiting for it forever. Two ways of losing one are common:
 - ``with suppress(CancelledError): await task`` after ``task.cancel()`` also
   swallows a cancellation of the caller itself, so a stop that is given a
   deadline cannot be cut short. ``cancel_and_wait`` raises that one.
+
+``all_ended`` is ``gather`` that lets every awaitable end before it raises the
+first failure, so none is left running unwatched with its own failure unheard.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -45,3 +48,12 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
     await asyncio.wait({task})
     if not task.cancelled() and (error := task.exception()) is not None:
         raise error
+
+
+async def all_ended(*awaitables: Awaitable[T]) -> list[T]:
+    """Every result, in order, once all have ended; the first failure raised then."""
+    outcomes = await asyncio.gather(*awaitables, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)

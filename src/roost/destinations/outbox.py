@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roost.cancellation import cancel_and_wait
+from roost.cancellation import all_ended, cancel_and_wait
 from roost.destinations.delivery import DeliveryStatus, DestinationDelivery
 from roost.destinations.records import Condition, DeadLetterMessage
 from roost.store.ports import QueueStore, ReceivedMessage
@@ -154,13 +154,8 @@ class ParkingDelivery:
             wait_s=wait_s,
         )
         # At once, so that the hold covers one delivery's time, not a batch's.
-        outcomes = await asyncio.gather(
-            *(self._redeliver(message) for message in messages), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return sum(1 for outcome in outcomes if outcome is True)
+        delivered = await all_ended(*(self._redeliver(message) for message in messages))
+        return sum(delivered)
 
     async def _redeliver(self, message: ReceivedMessage) -> bool:
         settings = self._settings

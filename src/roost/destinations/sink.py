@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from roost.cancellation import all_ended
 from roost.destinations.delivery import RecordDelivery
 from roost.destinations.outbox import DeliveryNotParked
 from roost.destinations.records import (
@@ -123,9 +124,7 @@ class DestinationSink:
             sends.append(self._delivery.send_dead_letter(dead_letter_arn, message))
         # Both run to their end before a failure of either is raised (keeping the
         # event): none is left running unwatched with its own failure unheard.
-        for outcome in await asyncio.gather(*sends, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await all_ended(*sends)
 
     async def _destination(self, event: AsyncEvent, when: str) -> str | None:
         """``DestinationConfig.{when}.Destination`` of the invoked qualifier, or None."""

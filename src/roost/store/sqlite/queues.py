@@ -187,16 +187,21 @@ class SqliteQueueStore:
         if parsed is None:
             return False
         sequence, token = parsed
+        return await self._committer.submit(
+            lambda connection, now_ms: _unreceive(connection, queue, sequence, token, now_ms),
+            after_commit=self._wake_if_changed(queue),
+            durable=False,
+        )
+
+    def _wake_if_changed(self, queue: str) -> Callable[[bool], None]:
+        """After a commit that may have made a message of ``queue`` visible (now, or
+        sooner than a poller expects): wake its polls if it did."""
 
         def woken(changed: bool) -> None:
             if changed:
                 self._signals.notify(queue)
 
-        return await self._committer.submit(
-            lambda connection, now_ms: _unreceive(connection, queue, sequence, token, now_ms),
-            after_commit=woken,
-            durable=False,
-        )
+        return woken
 
     def _released(self, task: asyncio.Task[bool]) -> None:
         self._releasing.discard(task)
@@ -252,15 +257,9 @@ class SqliteQueueStore:
             return False
         sequence, token = parsed
         hide_ms = to_ms(timeout_s)
-
-        def woken(changed: bool) -> None:
-            # The message may be visible now, or sooner than a poller expects.
-            if changed:
-                self._signals.notify(queue)
-
         return await self._committer.submit(
             lambda connection, now_ms: _hide(connection, queue, sequence, token, now_ms + hide_ms),
-            after_commit=woken,
+            after_commit=self._wake_if_changed(queue),
             durable=False,
         )
 
